@@ -1,0 +1,21 @@
+// Loading small JSON files (config.json, tokenizer_config.json, reference.json) with errors
+// that name the file and the offending field.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace pnpovss::io {
+
+// Parses `path` as JSON; throws pnpovss::Error naming the file on I/O or syntax errors.
+nlohmann::json read_json_file(const std::string& path);
+
+// Typed field access with a default for absent (or null) fields; a present field of the wrong
+// type throws pnpovss::Error naming `where` and the key.
+int64_t json_int(const nlohmann::json& obj, const char* key, int64_t fallback, const std::string& where);
+double json_number(const nlohmann::json& obj, const char* key, double fallback, const std::string& where);
+std::string json_string(const nlohmann::json& obj, const char* key, const std::string& fallback,
+                        const std::string& where);
+bool json_bool(const nlohmann::json& obj, const char* key, bool fallback, const std::string& where);
+
+}  // namespace pnpovss::io
