@@ -1,0 +1,87 @@
+#include "pnpovss/io/tensor_bridge.h"
+
+#include <torch/torch.h>
+
+#include "pnpovss/error.h"
+
+namespace pnpovss::io {
+namespace {
+
+torch::ScalarType scalar_type(DType dtype) {
+  switch (dtype) {
+    case DType::F64: return torch::kFloat64;
+    case DType::F32: return torch::kFloat32;
+    case DType::F16: return torch::kFloat16;
+    case DType::BF16: return torch::kBFloat16;
+    case DType::I64: return torch::kInt64;
+    case DType::I32: return torch::kInt32;
+    case DType::I16: return torch::kInt16;
+    case DType::I8: return torch::kInt8;
+    case DType::U8: return torch::kUInt8;
+    case DType::BOOL: return torch::kBool;
+  }
+  throw Error("unsupported dtype");
+}
+
+}  // namespace
+
+torch::Tensor to_tensor(const TensorView& view, std::shared_ptr<const void> owner) {
+  const auto type = scalar_type(view.dtype);
+  const size_t elem = dtype_size(view.dtype);
+  const bool aligned = reinterpret_cast<uintptr_t>(view.data) % elem == 0;
+  if (view.nbytes == 0) return torch::empty(view.shape, torch::TensorOptions().dtype(type));
+  if (!aligned) {
+    // Misaligned data (a header whose length is not a multiple of 8): copy into aligned memory.
+    auto out = torch::empty(view.shape, torch::TensorOptions().dtype(type));
+    std::memcpy(out.data_ptr(), view.data, view.nbytes);
+    return out;
+  }
+  auto keep = std::move(owner);
+  return torch::from_blob(const_cast<uint8_t*>(view.data), view.shape, [keep](void*) {},
+                          torch::TensorOptions().dtype(type));
+}
+
+torch::Tensor to_float_tensor(const TensorView& view, std::shared_ptr<const void> owner) {
+  torch::Tensor t = to_tensor(view, std::move(owner));
+  return t.scalar_type() == torch::kFloat32 ? t : t.to(torch::kFloat32);
+}
+
+TensorMap load_float_tensors(const Checkpoint& checkpoint) {
+  TensorMap out;
+  for (const auto& file : checkpoint.files())
+    for (const auto& view : file.tensors()) {
+      const bool is_float = view.dtype == DType::F32 || view.dtype == DType::F16 ||
+                            view.dtype == DType::BF16 || view.dtype == DType::F64;
+      out[view.name] = is_float ? to_float_tensor(view, file.file()) : to_tensor(view, file.file());
+    }
+  return out;
+}
+
+TensorMap load_tensors(const SafetensorsFile& file) {
+  TensorMap out;
+  for (const auto& view : file.tensors()) out[view.name] = to_tensor(view, file.file());
+  return out;
+}
+
+TensorView view_of(const std::string& name, const torch::Tensor& t) {
+  if (!t.is_contiguous() || !t.device().is_cpu()) throw Error("tensor '" + name + "' must be contiguous on the CPU");
+  TensorView v;
+  v.name = name;
+  switch (t.scalar_type()) {
+    case torch::kFloat32: v.dtype = DType::F32; break;
+    case torch::kFloat64: v.dtype = DType::F64; break;
+    case torch::kFloat16: v.dtype = DType::F16; break;
+    case torch::kBFloat16: v.dtype = DType::BF16; break;
+    case torch::kInt64: v.dtype = DType::I64; break;
+    case torch::kInt32: v.dtype = DType::I32; break;
+    case torch::kUInt8: v.dtype = DType::U8; break;
+    case torch::kBool: v.dtype = DType::BOOL; break;
+    default: throw Error("tensor '" + name + "': dtype not supported in safetensors output");
+  }
+  v.shape = t.sizes().vec();
+  v.data = static_cast<const uint8_t*>(t.data_ptr());
+  v.nbytes = t.numel() * t.element_size();
+  return v;
+}
+
+}  // namespace pnpovss::io

@@ -1,0 +1,33 @@
+// Safetensors views as libtorch tensors. F32 data is used in place (no copy): the tensor
+// keeps the memory-mapped file alive. Other float types are converted to float32.
+#pragma once
+
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "pnpovss/io/checkpoint.h"
+#include "pnpovss/io/safetensors.h"
+
+namespace pnpovss::io {
+
+using TensorMap = std::unordered_map<std::string, torch::Tensor>;
+
+// The tensor of `view` with its own dtype (F32 views share the mapped bytes when aligned).
+// `owner` keeps the bytes alive for as long as the tensor lives.
+torch::Tensor to_tensor(const TensorView& view, std::shared_ptr<const void> owner);
+// Same, converted to float32 (a copy unless already F32).
+torch::Tensor to_float_tensor(const TensorView& view, std::shared_ptr<const void> owner);
+
+// Every tensor of a checkpoint, floating point ones as float32.
+TensorMap load_float_tensors(const Checkpoint& checkpoint);
+
+// Every tensor of one safetensors file with its own dtype (reference fixtures).
+TensorMap load_tensors(const SafetensorsFile& file);
+
+// The safetensors description of a contiguous CPU tensor (for writing outputs).
+TensorView view_of(const std::string& name, const torch::Tensor& contiguous_cpu);
+
+}  // namespace pnpovss::io

@@ -1,0 +1,128 @@
+// BLIP image-text matching (Hugging Face BlipForImageTextRetrieval): a ViT image encoder, a
+// BERT text encoder whose every layer cross-attends to the image tokens, an ITM head
+// (match / no match logits) and ITC projections.
+//
+// Shapes: B batch, T text tokens, N = 1 + P image tokens (class token first, P patches),
+// Dv vision width, Dt text width, H heads.
+//
+// Usage:
+//   auto model = BlipItm::load("path/to/blip-itm-large-flickr");
+//   auto image = model.encode_image(pixel_values);                 // [B, N, Dv]
+//   auto capture = model.itm_attention_gradients(ids, mask, image, {7});
+//   capture.probs[0], capture.grads[0]                             // [B, H, T, N]
+//
+// Thread safety: a loaded model is immutable; its methods may run concurrently.
+#pragma once
+
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+#include "pnpovss/io/tensor_bridge.h"
+#include "pnpovss/models/blip_config.h"
+#include "pnpovss/models/weights.h"
+
+namespace pnpovss::models {
+
+// How the position table is resized when the input grid differs from the checkpoint's.
+enum class PositionResize {
+  // transformers' interpolate_pos_encoding: bicubic with scale factor (h0 + 0.1) / sqrt(N0).
+  HuggingFace,
+  // The original BLIP code (and the method): bicubic to the target grid size.
+  SizeBased,
+};
+
+struct CrossAttentionCapture {
+  torch::Tensor itm_logits;          // [B, 2] raw logits, column 1 = "match"
+  torch::Tensor text_hidden;         // [B, T, Dt] last hidden state
+  std::vector<int64_t> layers;       // 0-based text layers, as requested
+  std::vector<torch::Tensor> probs;  // per layer: cross-attention probabilities [B, H, T, N]
+  std::vector<torch::Tensor> grads;  // per layer: d sum_b itm_logits[b, 1] / d probs
+};
+
+// Every parameter the model built from `config` expects, with checkpoint names and shapes.
+std::vector<ParameterSpec> blip_itm_parameters(const BlipConfig& config);
+
+class BlipItm {
+ public:
+  // Loads `dir`/config.json and the safetensors weights; throws pnpovss::Error.
+  static BlipItm load(const std::string& dir);
+  // Builds the model from tensors named as in the checkpoint (strict: see WeightLoader).
+  static BlipItm from_tensors(const BlipConfig& config, io::TensorMap tensors, const std::string& origin);
+
+  const BlipConfig& config() const { return config_; }
+  int64_t parameter_count() const;
+
+  // pixel_values [B, 3, H, W] (normalised) -> last_hidden_state [B, N, Dv] (post-LN applied).
+  // H and W must be multiples of the patch size; another grid resizes the position table.
+  torch::Tensor encode_image(const torch::Tensor& pixel_values,
+                             PositionResize resize = PositionResize::HuggingFace) const;
+  // post_layernorm(image_embeds[:, 0]): the vision pooler output (layer norm applied twice).
+  torch::Tensor pool_image(const torch::Tensor& image_embeds) const;
+  // Text encoder with cross-attention to `image_embeds` (or none when undefined): [B, T, Dt].
+  torch::Tensor encode_text(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                            const torch::Tensor& image_embeds) const;
+  // ITM logits [B, 2] for the pairs (image b, text b).
+  torch::Tensor itm_logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                           const torch::Tensor& image_embeds) const;
+  // ITC cosine similarities [B_images, B_texts] (no temperature).
+  torch::Tensor itc_scores(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                           const torch::Tensor& image_embeds) const;
+  // One forward pass and a backward pass from sum_b itm_logits[b, 1] down to the
+  // cross-attention probabilities of the lowest requested layer only: layers below it run
+  // without autograd and no parameter ever requires a gradient.
+  CrossAttentionCapture itm_attention_gradients(const torch::Tensor& input_ids,
+                                                const torch::Tensor& attention_mask,
+                                                const torch::Tensor& image_embeds,
+                                                const std::vector<int64_t>& layers) const;
+
+  struct Linear {
+    torch::Tensor weight, bias;
+  };
+  struct LayerNorm {
+    torch::Tensor weight, bias;
+  };
+  struct VisionLayer {
+    LayerNorm norm1, norm2;
+    Linear qkv, projection, fc1, fc2;
+  };
+  struct TextAttention {
+    Linear query, key, value, output;
+    LayerNorm norm;
+  };
+  struct TextLayer {
+    TextAttention self_attention, cross_attention;
+    Linear intermediate, output;
+    LayerNorm output_norm;
+  };
+
+ private:
+  BlipConfig config_;
+  // Vision
+  torch::Tensor class_embedding_, position_embedding_, patch_weight_, patch_bias_;
+  std::vector<VisionLayer> vision_layers_;
+  LayerNorm post_layernorm_;
+  // Text
+  torch::Tensor word_embeddings_, position_embeddings_;
+  LayerNorm text_embed_norm_;
+  std::vector<TextLayer> text_layers_;
+  // Heads
+  Linear vision_proj_, text_proj_, itm_head_;
+
+  torch::Tensor positions_for_grid(int64_t grid_h, int64_t grid_w, PositionResize resize) const;
+  torch::Tensor vision_layer(const VisionLayer& layer, const torch::Tensor& x) const;
+  torch::Tensor text_embeddings(const torch::Tensor& input_ids) const;
+  void check_text_inputs(const torch::Tensor& input_ids, const torch::Tensor& attention_mask) const;
+
+  // Called with each layer's cross-attention probabilities; may return a replacement (the
+  // capture returns a gradient-tracking leaf) and record them.
+  using ProbsHook = std::function<torch::Tensor(int64_t layer, const torch::Tensor& probs)>;
+  torch::Tensor run_text_layers(torch::Tensor hidden, const torch::Tensor& self_mask,
+                                const torch::Tensor& image_embeds, int64_t first, int64_t last,
+                                const ProbsHook& hook) const;
+  torch::Tensor text_layer(int64_t index, const torch::Tensor& hidden, const torch::Tensor& self_mask,
+                           const torch::Tensor& image_embeds, const ProbsHook& hook) const;
+};
+
+}  // namespace pnpovss::models
