@@ -1,0 +1,207 @@
+// Dense CRF timing and memory on synthetic PnP-OVSS-like inputs (a photo-like image and soft
+// score maps in [0, 1]), plus the lattice's deviation from exact dense Gaussian filtering.
+//   bench_densecrf [runs] [--no-large]
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "pnpovss/error.h"
+#include "pnpovss/segment/densecrf.h"
+
+namespace {
+
+using pnpovss::segment::DenseCrfParams;
+
+struct Lcg {
+  uint64_t state;
+  float next() {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<float>(state >> 40) / static_cast<float>(1ull << 24);
+  }
+};
+
+struct Input {
+  int height = 0, width = 0, labels = 0;
+  std::vector<uint8_t> rgb;
+  std::vector<float> unary;
+};
+
+// Regions of smoothly varying colour with sensor-like noise, and per label a few Gaussian blobs
+// scaled to [0, 1] (the softmax of such maps gives the soft unaries PnP-OVSS produces).
+Input make_input(int height, int width, int labels, uint64_t seed) {
+  Input in;
+  in.height = height;
+  in.width = width;
+  in.labels = labels;
+  Lcg rng{seed};
+  const int64_t n = static_cast<int64_t>(height) * width;
+  const int regions = 12;
+  std::vector<float> cx(regions), cy(regions), col(regions * 3);
+  for (int r = 0; r < regions; ++r) {
+    cx[r] = rng.next() * width;
+    cy[r] = rng.next() * height;
+    for (int c = 0; c < 3; ++c) col[r * 3 + c] = 30.0f + 200.0f * rng.next();
+  }
+  in.rgb.resize(n * 3);
+  for (int y = 0; y < height; ++y)
+    for (int x = 0; x < width; ++x) {
+      int best = 0;
+      float best_d = 1e30f;
+      for (int r = 0; r < regions; ++r) {
+        const float d = (x - cx[r]) * (x - cx[r]) + (y - cy[r]) * (y - cy[r]);
+        if (d < best_d) best_d = d, best = r;
+      }
+      const float shade = 20.0f * std::sin(0.01f * x + 0.013f * y);
+      for (int c = 0; c < 3; ++c) {
+        const float v = col[best * 3 + c] + shade + 16.0f * (rng.next() - 0.5f);
+        in.rgb[(static_cast<int64_t>(y) * width + x) * 3 + c] = static_cast<uint8_t>(std::clamp(v, 0.0f, 255.0f));
+      }
+    }
+  std::vector<float> scores(n * labels, 0.0f);
+  for (int l = 0; l < labels; ++l) {
+    float* s = &scores[l * n];
+    for (int b = 0; b < 3; ++b) {
+      const float bx = rng.next() * width, by = rng.next() * height;
+      const float sigma = (0.05f + 0.15f * rng.next()) * std::max(width, height);
+      for (int y = 0; y < height; ++y)
+        for (int x = 0; x < width; ++x)
+          s[static_cast<int64_t>(y) * width + x] +=
+              std::exp(-((x - bx) * (x - bx) + (y - by) * (y - by)) / (2 * sigma * sigma));
+    }
+    const float top = *std::max_element(s, s + n);
+    for (int64_t i = 0; i < n; ++i) s[i] /= top;
+  }
+  in.unary = pnpovss::segment::unary_from_probabilities(scores.data(), labels, n);
+  return in;
+}
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss / 1024.0;  // KiB on Linux
+}
+
+void time_case(const Input& in, int threads, int runs) {
+  DenseCrfParams p;
+  p.threads = threads;
+  std::vector<double> seconds;
+  for (int r = 0; r < runs; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto result = pnpovss::segment::dense_crf(in.rgb, in.height, in.width, in.unary, in.labels, p);
+    const auto t1 = std::chrono::steady_clock::now();
+    seconds.push_back(std::chrono::duration<double>(t1 - t0).count());
+    if (result.labels.empty()) std::abort();
+  }
+  std::sort(seconds.begin(), seconds.end());
+  std::printf("%5dx%-5d %3d labels %2d iterations %d thread(s): min %.3f s  median %.3f s  (%d runs)  peak RSS %.0f MiB\n",
+              in.width, in.height, in.labels, p.iterations, threads, seconds.front(), seconds[seconds.size() / 2],
+              runs, peak_rss_mib());
+}
+
+// Mean-field with exact O(N^2) Gaussian kernels in double (self term included, symmetric
+// normalisation), i.e. what the lattice approximates.
+std::vector<double> exact_crf(const Input& in, const DenseCrfParams& p) {
+  const int64_t n = static_cast<int64_t>(in.height) * in.width;
+  const int m = in.labels;
+  std::vector<double> f(n * 5);
+  for (int64_t i = 0; i < n; ++i) {
+    f[i * 5 + 0] = static_cast<double>(i % in.width);
+    f[i * 5 + 1] = static_cast<double>(i / in.width);
+    for (int c = 0; c < 3; ++c) f[i * 5 + 2 + c] = in.rgb[i * 3 + c] / static_cast<double>(p.bilateral_srgb);
+  }
+  std::vector<double> kernel[2] = {std::vector<double>(n * n), std::vector<double>(n * n)};
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      const double dx = f[i * 5] - f[j * 5], dy = f[i * 5 + 1] - f[j * 5 + 1];
+      double dc = 0;
+      for (int c = 2; c < 5; ++c) dc += (f[i * 5 + c] - f[j * 5 + c]) * (f[i * 5 + c] - f[j * 5 + c]);
+      const double d2 = dx * dx + dy * dy;
+      kernel[0][i * n + j] = std::exp(-0.5 * d2 / (p.gaussian_sxy * p.gaussian_sxy));
+      kernel[1][i * n + j] = std::exp(-0.5 * (d2 / (p.bilateral_sxy * p.bilateral_sxy) + dc));
+    }
+  const double weight[2] = {p.gaussian_weight, p.bilateral_weight};
+  std::vector<double> norm[2] = {std::vector<double>(n), std::vector<double>(n)};
+  for (int k = 0; k < 2; ++k)
+    for (int64_t i = 0; i < n; ++i) {
+      double s = 0;
+      for (int64_t j = 0; j < n; ++j) s += kernel[k][i * n + j];
+      norm[k][i] = 1.0 / std::sqrt(s);
+    }
+  std::vector<double> q(n * m), logits(n * m), scaled(n * m);
+  auto softmax = [&] {
+    for (int64_t i = 0; i < n; ++i) {
+      double top = -INFINITY, s = 0;
+      for (int l = 0; l < m; ++l) top = std::max(top, logits[l * n + i]);
+      for (int l = 0; l < m; ++l) s += std::exp(logits[l * n + i] - top);
+      for (int l = 0; l < m; ++l) q[l * n + i] = std::exp(logits[l * n + i] - top) / s;
+    }
+  };
+  for (int64_t k = 0; k < n * m; ++k) logits[k] = -static_cast<double>(in.unary[k]);
+  softmax();
+  for (int it = 0; it < p.iterations; ++it) {
+    for (int64_t k = 0; k < n * m; ++k) logits[k] = -static_cast<double>(in.unary[k]);
+    for (int k = 0; k < 2; ++k) {
+      for (int l = 0; l < m; ++l)
+        for (int64_t j = 0; j < n; ++j) scaled[l * n + j] = norm[k][j] * q[l * n + j];
+      for (int64_t i = 0; i < n; ++i) {
+        const double* row = &kernel[k][i * n];
+        for (int l = 0; l < m; ++l) {
+          const double* s = &scaled[l * n];
+          double acc = 0;
+          for (int64_t j = 0; j < n; ++j) acc += row[j] * s[j];
+          logits[l * n + i] += weight[k] * norm[k][i] * acc;
+        }
+      }
+    }
+    softmax();
+  }
+  return q;
+}
+
+void compare_with_exact(int height, int width, int labels) {
+  const Input in = make_input(height, width, labels, 99);
+  const DenseCrfParams p;
+  const auto lattice = pnpovss::segment::dense_crf(in.rgb, height, width, in.unary, labels, p);
+  const std::vector<double> exact = exact_crf(in, p);
+  double max_err = 0, mean_err = 0;
+  for (size_t k = 0; k < exact.size(); ++k) {
+    const double e = std::fabs(lattice.q[k] - exact[k]);
+    max_err = std::max(max_err, e);
+    mean_err += e;
+  }
+  mean_err /= static_cast<double>(exact.size());
+  const int64_t n = static_cast<int64_t>(height) * width;
+  const std::vector<float> exact_f(exact.begin(), exact.end());
+  const auto exact_labels = pnpovss::segment::argmax_labels(exact_f.data(), labels, n);
+  int64_t differ = 0;
+  for (int64_t i = 0; i < n; ++i) differ += exact_labels[i] != lattice.labels[i];
+  std::printf("lattice vs exact dense filtering, %dx%d, %d labels: max |dQ| %.3g  mean |dQ| %.3g  labels differ %lld/%lld\n",
+              width, height, labels, max_err, mean_err, static_cast<long long>(differ), static_cast<long long>(n));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int runs = argc > 1 ? std::max(1, std::atoi(argv[1])) : 5;
+  const bool large = !(argc > 2 && std::string(argv[2]) == "--no-large");
+  try {
+    const Input voc = make_input(375, 500, 21, 1);
+    time_case(voc, 1, runs);
+    time_case(voc, 2, runs);
+    if (large) {
+      const Input big = make_input(1024, 2048, 59, 2);
+      time_case(big, 2, std::max(1, std::min(runs, 3)));
+    }
+    compare_with_exact(48, 64, 3);
+  } catch (const pnpovss::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,52 @@
+// Fully connected CRF (Kraehenbuehl & Koltun 2011) with Potts compatibility, mean-field
+// inference and the permutohedral lattice, numerically matching the original C++ core used by
+// pydensecrf (DenseCRF2D + addPairwiseGaussian + addPairwiseBilateral + inference) as called
+// by CutLER and PnP-OVSS: DIAG_KERNEL, NORMALIZE_SYMMETRIC, float32 throughout.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace pnpovss::segment {
+
+// Defaults are CutLER's constants, which PnP-OVSS uses unchanged.
+struct DenseCrfParams {
+  int iterations = 10;
+  float gaussian_sxy = 3.0f;      // positional kernel std, pixels
+  float gaussian_weight = 7.0f;   // its Potts weight (0 leaves the kernel out)
+  float bilateral_sxy = 50.0f;    // appearance kernel position std, pixels
+  float bilateral_srgb = 5.0f;    // appearance kernel colour std, raw 0..255 units
+  float bilateral_weight = 10.0f; // its Potts weight (0 leaves the kernel out)
+  int threads = 0;                // 0: all hardware threads; results do not depend on it
+  int vector_width = 0;           // 0: widest the CPU has; 4 (SSE2) or 8 (AVX2) forces one.
+                                  // Results do not depend on it either (tests compare both).
+};
+
+struct DenseCrfResult {
+  int num_labels = 0;
+  int height = 0;
+  int width = 0;
+  std::vector<float> q;          // marginals, labels x height x width; each pixel sums to 1
+  std::vector<int32_t> labels;   // height x width, argmax of q (ties: lowest label)
+};
+
+// Runs `params.iterations` mean-field updates.
+//   rgb:   height x width x 3 bytes (HWC, row-major), the raw image colours
+//   unary: labels x height x width energies (-log p), e.g. from unary_from_probabilities
+// Throws pnpovss::Error on empty or inconsistent input, non-finite unaries or bad parameters.
+DenseCrfResult dense_crf(const uint8_t* rgb, int height, int width, const float* unary, int labels,
+                         const DenseCrfParams& params = {});
+// Same, checking the buffer sizes as well.
+DenseCrfResult dense_crf(const std::vector<uint8_t>& rgb, int height, int width, const std::vector<float>& unary,
+                         int labels, const DenseCrfParams& params = {});
+
+// The reference's unary: softmax over labels of `scores` (labels x pixels), then
+// -log(clip(p, 1e-5, 1)) (pydensecrf's unary_from_softmax defaults). Throws pnpovss::Error on
+// non-finite scores or empty input.
+std::vector<float> unary_from_probabilities(const float* scores, int labels, int64_t pixels);
+
+// Per pixel, the label with the largest value in `values` (labels x pixels); ties go to the
+// lowest label, as numpy.argmax and Eigen's maxCoeff do.
+std::vector<int32_t> argmax_labels(const float* values, int labels, int64_t pixels);
+
+}  // namespace pnpovss::segment
