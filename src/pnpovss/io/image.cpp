@@ -140,13 +140,59 @@ class JpegHuffmanGuard {
   size_t pos_ = 0;
 };
 
-void check_dimensions(int width, int height, const std::string& origin) {
+void check_dimensions(int64_t width, int64_t height, const std::string& origin) {
   if (width <= 0 || height <= 0) throw Error("image " + origin + " has no pixels (" +
                                              std::to_string(width) + "x" + std::to_string(height) + ")");
-  if (int64_t{width} * height > kMaxImagePixels) {
+  if (width > kMaxImagePixels || height > kMaxImagePixels || width * height > kMaxImagePixels) {
     throw Error("image " + origin + " is too large (" + std::to_string(width) + "x" + std::to_string(height) +
                 " pixels; the limit is " + std::to_string(kMaxImagePixels) +
                 " pixels): downscale it before processing");
+  }
+}
+
+uint32_t read_be32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+uint32_t read_le32(const uint8_t* p) {
+  return uint32_t{p[3]} << 24 | uint32_t{p[2]} << 16 | uint32_t{p[1]} << 8 | p[0];
+}
+uint16_t read_le16(const uint8_t* p) { return static_cast<uint16_t>(p[1] << 8 | p[0]); }
+
+// What stb does not check itself. A PNG or BMP header declaring more pixels than the limit is
+// refused by size (stb's header scan reports those as "unknown image type"). The pixel array
+// of an uncompressed BMP must fit in the file: stb reads missing bytes as zeros, where PIL
+// refuses a truncated file.
+void check_declared_size(const uint8_t* data, size_t size, const std::string& origin) {
+  static const uint8_t kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (size >= 24 && std::memcmp(data, kPngSignature, 8) == 0 && std::memcmp(data + 12, "IHDR", 4) == 0) {
+    check_dimensions(read_be32(data + 16), read_be32(data + 20), origin);
+    return;
+  }
+  if (size < 26 || data[0] != 'B' || data[1] != 'M') return;
+  const uint32_t offset = read_le32(data + 10);
+  const uint32_t header = read_le32(data + 14);
+  int64_t width = 0, height = 0, bits = 0;
+  uint32_t compression = 0;
+  if (header == 12) {  // OS/2 BITMAPCOREHEADER: 16-bit sizes, never compressed
+    width = read_le16(data + 18);
+    height = read_le16(data + 20);
+    bits = read_le16(data + 24);
+  } else if ((header == 40 || header == 56 || header == 108 || header == 124) && size >= 34) {
+    width = static_cast<int32_t>(read_le32(data + 18));
+    height = static_cast<int32_t>(read_le32(data + 22));  // negative: rows stored top-down
+    bits = read_le16(data + 28);
+    compression = read_le32(data + 30);
+  } else {
+    return;  // stb refuses other headers
+  }
+  height = height < 0 ? -height : height;
+  check_dimensions(width, height, origin);
+  if (compression != 0 && compression != 3) return;  // RLE and embedded formats: stb refuses them
+  const int64_t row_bytes = (width * bits + 31) / 32 * 4;
+  const int64_t needed = int64_t{offset} + row_bytes * height;
+  if (needed > static_cast<int64_t>(size)) {
+    throw Error("image " + origin + " is truncated (its " + std::to_string(width) + "x" + std::to_string(height) +
+                " BMP pixels need " + std::to_string(needed) + " bytes, the file has " + std::to_string(size) + ")");
   }
 }
 
@@ -194,10 +240,14 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& o
   if (!JpegHuffmanGuard(data, size).safe()) {
     throw Error("cannot decode image " + origin + ": corrupt JPEG (a Huffman table has more than 256 codes)");
   }
+  check_declared_size(data, size, origin);
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(data, len, &width, &height, &channels)) {
     throw Error("cannot decode image " + origin + ": " + stb_reason() + " (supported formats: JPEG, PNG, BMP)");
   }
+  // stb's BMP header scan passes the height of a top-down BMP on as negative (its loader
+  // flips it); check_declared_size has bounded it.
+  if (height < 0 && data[0] == 'B') height = -height;
   check_dimensions(width, height, origin);
 
   if (stbi_is_16_bit_from_memory(data, len)) {

@@ -1,5 +1,7 @@
 #include "pnpovss/io/json_file.h"
 
+#include <cstdint>
+
 #include "pnpovss/error.h"
 #include "pnpovss/io/mapped_file.h"
 
@@ -28,6 +30,9 @@ int64_t json_int(const nlohmann::json& obj, const char* key, int64_t fallback, c
   const nlohmann::json* v = present(obj, key);
   if (v == nullptr) return fallback;
   if (!v->is_number_integer()) wrong_type(key, "an integer", where);
+  // An unsigned value above INT64_MAX would wrap to a negative number.
+  if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
+    throw Error(where + ": field '" + key + "' is too large");
   return v->get<int64_t>();
 }
 

@@ -10,8 +10,14 @@ using io::json_int;
 using io::json_number;
 using io::json_string;
 
+// No real model comes near this (the largest vocabularies have ~250k entries); the bound keeps
+// products of sizes, such as weight shapes and (image_size / patch_size)^2, far from overflow.
+constexpr int64_t kMaxSize = int64_t{1} << 24;
+
 void require_positive(int64_t value, const char* name, const std::string& where) {
   if (value <= 0) throw Error(where + ": " + name + " must be positive, got " + std::to_string(value));
+  if (value > kMaxSize)
+    throw Error(where + ": " + name + " " + std::to_string(value) + " is too large (corrupt config?)");
 }
 
 void check_activation(const std::string& act, const std::string& where) {
@@ -34,6 +40,8 @@ BlipVisionConfig parse_vision(const nlohmann::json& j, const std::string& where)
   require_positive(c.num_hidden_layers, "vision num_hidden_layers", where);
   require_positive(c.num_attention_heads, "vision num_attention_heads", where);
   require_positive(c.patch_size, "vision patch_size", where);
+  if (c.image_size > kMaxSize)
+    throw Error(where + ": vision image_size " + std::to_string(c.image_size) + " is too large (corrupt config?)");
   if (c.hidden_size % c.num_attention_heads != 0)
     throw Error(where + ": vision hidden_size " + std::to_string(c.hidden_size) +
                 " is not a multiple of num_attention_heads " + std::to_string(c.num_attention_heads));
