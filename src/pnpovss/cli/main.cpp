@@ -1,1 +1,45 @@
-int main() { return 0; }
+// pnp-ovss: training-free open-vocabulary semantic segmentation (PnP-OVSS).
+#include <c10/util/Exception.h>
+
+#include <iostream>
+#include <map>
+
+#include "pnpovss/cli/commands.h"
+#include "pnpovss/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "pnp-ovss: segment an image into any list of classes with a frozen image-text matching model "
+      "(PnP-OVSS, CVPR 2024).\n\nExamples:\n"
+      "  pnp-ovss match photo.jpg --text \"two cats on a couch\"   # ITM score of an image and a text\n"
+      "  pnp-ovss info Salesforce/blip-itm-large-flickr            # what a model is\n"
+      "  pnp-ovss check tests/data/blip_itm                        # parity with reference outputs\n"};
+  app.require_subcommand(1);
+  std::map<CLI::App*, pnpovss::cli::Command> commands;
+  auto add = [&](auto adder) {
+    auto run = adder(app);
+    commands[app.get_subcommands({}).back()] = run;
+  };
+  add(pnpovss::cli::add_match_command);
+  add(pnpovss::cli::add_info_command);
+  add(pnpovss::cli::add_check_command);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (auto* sub : app.get_subcommands())
+      if (commands.count(sub)) return commands[sub]();
+    return 2;
+  } catch (const pnpovss::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const c10::Error& e) {
+    std::cerr << "error: " << e.what_without_backtrace() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
+}

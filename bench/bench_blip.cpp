@@ -1,0 +1,130 @@
+// BLIP ITM runtime benchmark on a random-weight model with a real checkpoint's shapes.
+//
+//   bench_blip [--manifest tests/data/manifests/Salesforce__blip-itm-large-flickr.json]
+//              [--cache DIR] [--runs N] [--tokens T] [--layer L]
+//
+// Prints, per input size (the checkpoint's own and 336): vision-encoder forward, text-encoder
+// forward (ITM logits, no gradient), text forward + backward from the match logit to the
+// cross-attention of layer L (1-based), and peak resident memory. Weights are written once to
+// a safetensors file in the cache folder and memory-mapped, as real checkpoints are.
+#include <sys/resource.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "pnpovss/models/blip_itm.h"
+#include "pnpovss/models/random_checkpoint.h"
+
+using namespace pnpovss;
+
+namespace {
+
+struct Args {
+  std::string manifest = std::string(PNPOVSS_SOURCE_DIR) + "/tests/data/manifests/Salesforce__blip-itm-large-flickr.json";
+  std::string cache = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/pnpovss-bench-blip";
+  int runs = 3;
+  int tokens = 60;
+  int layer = 8;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i], v = argv[i + 1];
+    if (k == "--manifest") a.manifest = v;
+    else if (k == "--cache") a.cache = v;
+    else if (k == "--runs") a.runs = std::stoi(v);
+    else if (k == "--tokens") a.tokens = std::stoi(v);
+    else if (k == "--layer") a.layer = std::stoi(v);
+    else {
+      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+      std::exit(2);
+    }
+  }
+  return a;
+}
+
+double peak_rss_gib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / (1024.0 * 1024.0);
+}
+
+struct Timing {
+  double min = 0, median = 0;
+};
+
+template <typename F>
+Timing time_runs(int runs, F&& f) {
+  f();  // warm-up: page in the weights, let the allocator settle
+  std::vector<double> t;
+  for (int i = 0; i < runs; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(t.begin(), t.end());
+  return {t.front(), t[t.size() / 2]};
+}
+
+// Multiply-adds x 2 of the vision encoder for `tokens` tokens.
+double vision_flops(const models::BlipVisionConfig& v, int64_t tokens) {
+  const double D = static_cast<double>(v.hidden_size), N = static_cast<double>(tokens), M = static_cast<double>(v.intermediate_size);
+  const double per_layer = 2 * N * D * 3 * D + 2 * N * N * D * 2 + 2 * N * D * D + 2 * 2 * N * D * M;
+  return per_layer * static_cast<double>(v.num_hidden_layers);
+}
+
+double gemm_gflops() {
+  auto a = torch::randn({2048, 2048}), b = torch::randn({2048, 2048});
+  auto t = time_runs(3, [&] { torch::matmul(a, b); });
+  return 2.0 * 2048.0 * 2048.0 * 2048.0 / t.min / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse(argc, argv);
+  torch::InferenceMode off(false);
+  const auto manifest = models::read_manifest(args.manifest);
+  const auto config = models::BlipConfig::from_json(manifest.config, args.manifest);
+  std::printf("model: random weights with the shapes of %s\n", manifest.checkpoint.c_str());
+  std::printf("threads: %d (torch intra-op)\n", torch::get_num_threads());
+  std::printf("fp32 GEMM 2048^3: %.0f GFLOP/s\n", gemm_gflops());
+  models::write_random_blip_checkpoint(config, args.cache, 1234);
+  const auto model = models::BlipItm::load(args.cache);
+  std::printf("parameters: %.1f M, weights %.2f GiB (memory-mapped)\n", model.parameter_count() / 1e6,
+              model.parameter_count() * 4.0 / (1 << 30));
+
+  torch::manual_seed(0);
+  const int64_t T = args.tokens;
+  torch::Tensor ids = torch::randint(1000, 30000, {1, T}, torch::kInt64);
+  ids.select(1, 0).fill_(config.enc_token_id);
+  ids.select(1, T - 1).fill_(102);
+  torch::Tensor mask = torch::ones({1, T}, torch::kInt64);
+
+  std::printf("\n%-6s %-10s %-22s %-22s %-26s %-10s\n", "size", "tokens", "vision fwd s (GFLOP/s)", "text fwd s",
+              "text fwd+bwd to L s", "sum s");
+  for (int64_t size : {config.vision.image_size, int64_t{336}}) {
+    torch::Tensor pixels = torch::randn({1, 3, size, size});
+    torch::Tensor image;
+    auto vision = time_runs(args.runs, [&] { image = model.encode_image(pixels, models::PositionResize::SizeBased); });
+    auto text = time_runs(args.runs, [&] { model.itm_logits(ids, mask, image); });
+    auto grad = time_runs(args.runs, [&] { model.itm_attention_gradients(ids, mask, image, {args.layer - 1}); });
+    const int64_t n_tokens = (size / config.vision.patch_size) * (size / config.vision.patch_size) + 1;
+    const double gflops = vision_flops(config.vision, n_tokens) / vision.median / 1e9;
+    char vision_col[64];
+    std::snprintf(vision_col, sizeof vision_col, "%.3f (%.0f)", vision.median, gflops);
+    std::printf("%-6lld %-10lld %-22s %-22.3f %-26.3f %-10.3f\n", static_cast<long long>(size), static_cast<long long>(T),
+                vision_col, text.median, grad.median, vision.median + grad.median);
+  }
+  std::printf("\npeak RSS: %.2f GiB\n", peak_rss_gib());
+  std::printf("(medians of %d runs; 'sum' = vision forward + text forward and backward to layer %d, the work of one "
+              "GradCAM pass)\n",
+              args.runs, args.layer);
+  return 0;
+}

@@ -1,0 +1,31 @@
+#include "pnpovss/check/fixture_check.h"
+
+#include "pnpovss/check/blip_fixture.h"
+#include "pnpovss/check/densecrf_fixture.h"
+#include "pnpovss/check/fixture.h"
+#include "pnpovss/error.h"
+#include "pnpovss/io/json_file.h"
+
+namespace pnpovss::check {
+
+FixtureReport run_fixture_check(const std::string& dir) {
+  FixtureReport report;
+  const nlohmann::json reference = io::read_json_file(dir + "/reference.json");
+  if (is_densecrf_fixture(reference)) {
+    report.kind = "densecrf";
+    report.checks = check_densecrf_fixture(dir);
+    return report;
+  }
+  Fixture fixture(dir);
+  if (is_blip_itm_fixture(fixture)) {
+    report.kind = "blip_itm";
+    report.checks = check_blip_inputs(fixture);
+    auto model_checks = check_blip_itm_fixture(fixture);
+    report.checks.insert(report.checks.end(), model_checks.begin(), model_checks.end());
+    return report;
+  }
+  throw Error("'" + dir + "': fixture kind not supported by this version (reference.json model '" +
+              reference.value("model", std::string("?")) + "')");
+}
+
+}  // namespace pnpovss::check

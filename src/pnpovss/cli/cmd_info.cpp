@@ -1,0 +1,76 @@
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "pnpovss/cli/commands.h"
+#include "pnpovss/io/checkpoint.h"
+#include "pnpovss/io/mapped_file.h"
+#include "pnpovss/io/model_location.h"
+#include "pnpovss/models/blip_itm.h"
+
+namespace pnpovss::cli {
+namespace {
+
+std::string gib(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+  return buf;
+}
+
+std::string thousands(int64_t n) {
+  std::string s = std::to_string(n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return s;
+}
+
+int run_info(const std::string& spec) {
+  const std::string dir = io::resolve_model_dir(spec);
+  const auto model = models::BlipItm::load(dir);
+  const auto& c = model.config();
+  const auto checkpoint = io::Checkpoint::open_dir(dir);
+  std::map<std::string, int64_t> dtypes;
+  double file_bytes = 0;
+  size_t tensors = 0;
+  for (const auto& f : checkpoint.files()) {
+    file_bytes += static_cast<double>(f.file()->size());
+    for (const auto& t : f.tensors()) {
+      dtypes[io::dtype_name(t.dtype)] += t.numel();
+      ++tensors;
+    }
+  }
+  std::string dtype_list;
+  for (const auto& [name, count] : dtypes) dtype_list += (dtype_list.empty() ? "" : ", ") + name;
+  const int64_t params = model.parameter_count();
+  const auto& v = c.vision;
+  const auto& t = c.text;
+  std::cout << "model       " << dir << "\n"
+            << "type        BlipForImageTextRetrieval (model_type " << c.model_type << ")\n"
+            << "vision      ViT: " << v.num_hidden_layers << " layers, width " << v.hidden_size << ", "
+            << v.num_attention_heads << " heads, MLP " << v.intermediate_size << ", patch " << v.patch_size
+            << ", image " << v.image_size << " (" << v.grid() << "x" << v.grid() << " grid), LN eps "
+            << v.layer_norm_eps << "\n"
+            << "text        BERT with cross-attention: " << t.num_hidden_layers << " layers, width "
+            << t.hidden_size << ", " << t.num_attention_heads << " heads, MLP " << t.intermediate_size
+            << ", vocab " << t.vocab_size << ", at most " << t.max_position_embeddings << " tokens\n"
+            << "heads       ITM (2 logits), ITC projections to " << c.image_text_hidden_size << "\n"
+            << "weights     " << tensors << " tensors, " << dtype_list << " on disk, " << gib(file_bytes)
+            << " in " << checkpoint.files().size() << " file(s), memory-mapped\n"
+            << "parameters  " << thousands(params) << " (" << gib(static_cast<double>(params) * 4)
+            << " as float32)\n"
+            << "compute     float32 on CPU\n";
+  return 0;
+}
+
+}  // namespace
+
+Command add_info_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "Print a model's type, sizes, dtype, parameter count and memory.");
+  auto model = std::make_shared<std::string>(kDefaultModel);
+  cmd->add_option("MODEL", *model, "model directory or hub id in the local Hugging Face cache")
+      ->capture_default_str();
+  return [model]() { return run_info(*model); };
+}
+
+}  // namespace pnpovss::cli

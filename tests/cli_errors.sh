@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Bad input to the pnp-ovss command line must end in a one-line "error: ..." on stderr and a
+# non-zero exit status: no crash, no stack trace, no "terminate called". One success case keeps
+# the script from passing when the tool fails on everything.
+#
+# Usage: tests/cli_errors.sh PATH/TO/pnp-ovss TEST_DATA_DIR
+set -u
+
+if [ $# -ne 2 ]; then
+  echo "usage: $0 PNP_OVSS_BINARY TEST_DATA_DIR" >&2
+  exit 2
+fi
+BIN=$1
+DATA=$2
+FIXTURE=$DATA/blip_itm
+IMAGE=$DATA/images/coco_000000039769.png
+for need in "$BIN" "$FIXTURE/model.safetensors" "$IMAGE"; do
+  if [ ! -e "$need" ]; then
+    echo "missing $need" >&2
+    exit 2
+  fi
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pnpovss_cli_errors.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+passed=0
+failed=0
+OUT=$WORK/stdout
+ERR=$WORK/stderr
+
+report() {  # report NAME PROBLEM ("" = pass)
+  if [ -z "$2" ]; then
+    passed=$((passed + 1))
+    echo "ok    $1"
+  else
+    failed=$((failed + 1))
+    echo "FAIL  $1: $2"
+    echo "      stdout: $(head -c 600 "$OUT" | tr '\n' '|')"
+    echo "      stderr: $(head -c 600 "$ERR" | tr '\n' '|')"
+  fi
+}
+
+# A copy of the fixture model with `file` replaced by `source` (or deleted when source is "-").
+model_with() {  # model_with NAME FILE SOURCE
+  local dir=$WORK/$1
+  cp -r "$FIXTURE" "$dir"
+  if [ "$3" = "-" ]; then
+    rm -f "$dir/$2"
+  else
+    cp "$3" "$dir/$2"
+  fi
+  echo "$dir"
+}
+
+# expect_error NAME -- ARGS...: exit status in 1..127 and stderr exactly one line "error: ...".
+expect_error() {
+  local name=$1
+  shift 2
+  "$BIN" "$@" >"$OUT" 2>"$ERR" </dev/null
+  local status=$?
+  local lines
+  lines=$(wc -l <"$ERR")
+  local problem=""
+  if [ "$status" -eq 0 ]; then
+    problem="exit status 0"
+  elif [ "$status" -ge 128 ]; then
+    problem="killed by signal $((status - 128))"
+  elif [ "$lines" -ne 1 ] || [ "$(wc -c <"$ERR")" -ne "$(head -n 1 "$ERR" | wc -c)" ]; then
+    problem="stderr has $lines lines, expected exactly one"
+  elif ! head -n 1 "$ERR" | grep -q '^error: .'; then
+    problem="stderr does not start with 'error: '"
+  elif grep -q -e 'terminate called' -e 'Exception raised from' -e 'frame #' "$ERR"; then
+    problem="stderr holds a crash report"
+  fi
+  report "$name (exit $status)" "$problem"
+}
+
+truncated=$WORK/truncated.safetensors
+head -c 100000 "$FIXTURE/model.safetensors" >"$truncated"
+garbage=$WORK/garbage.safetensors
+printf 'this is not a checkpoint, only text that pretends to be one\n' >"$garbage"
+text_png=$WORK/notes.png
+printf 'plain text, not an image\n' >"$text_png"
+empty_png=$WORK/empty.png
+: >"$empty_png"
+clip_config=$WORK/clip_config.json
+sed 's/"model_type": "blip"/"model_type": "clip"/' "$FIXTURE/config.json" >"$clip_config"
+grep -q '"clip"' "$clip_config" || { echo "could not derive a clip config" >&2; exit 2; }
+
+expect_error "missing model directory" -- match "$IMAGE" --text "two cats" --model "$WORK/no_such_model"
+expect_error "missing relative model directory" -- match "$IMAGE" --text "two cats" --model "no_such_dir/model"
+expect_error "truncated model.safetensors" -- \
+  match "$IMAGE" --text "two cats" --model "$(model_with truncated model.safetensors "$truncated")"
+expect_error "garbage model.safetensors" -- \
+  match "$IMAGE" --text "two cats" --model "$(model_with garbage model.safetensors "$garbage")"
+expect_error "info with corrupt model.safetensors" -- \
+  info "$(model_with info_garbage model.safetensors "$garbage")"
+expect_error "unsupported model_type" -- \
+  match "$IMAGE" --text "two cats" --model "$(model_with clip config.json "$clip_config")"
+expect_error "missing vocab.txt" -- \
+  match "$IMAGE" --text "two cats" --model "$(model_with no_vocab vocab.txt -)"
+expect_error "unreadable image path" -- match "$WORK/no_such_image.png" --text "two cats" --model "$FIXTURE"
+expect_error "image path is a directory" -- match "$WORK" --text "two cats" --model "$FIXTURE"
+expect_error "text file as image" -- match "$text_png" --text "two cats" --model "$FIXTURE"
+expect_error "zero-byte image" -- match "$empty_png" --text "two cats" --model "$FIXTURE"
+expect_error "corrupt image from the corpus" -- \
+  match "$DATA/bad/image_bmp_truncated_pixels.bmp" --text "two cats" --model "$FIXTURE"
+expect_error "empty --text" -- match "$IMAGE" --text "" --model "$FIXTURE"
+expect_error "--text of only spaces" -- match "$IMAGE" --text "    " --model "$FIXTURE"
+
+# check on a folder that is no fixture: the summary line on stdout and exit status 1.
+"$BIN" check "$WORK" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 1 ]; then
+  problem="exit status $status, expected 1"
+elif ! grep -qE '^0 passed, [1-9][0-9]* failed$' "$OUT"; then
+  problem="no '0 passed, M failed' line on stdout"
+elif grep -q -e 'terminate called' -e 'Exception raised from' "$ERR"; then
+  problem="stderr holds a crash report"
+fi
+report "check on a folder that is not a fixture (exit $status)" "$problem"
+
+# The success case.
+"$BIN" match "$IMAGE" --text "two cats" --model "$FIXTURE" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+elif ! grep -qE 'itm match [0-9.]+ .*"two cats"' "$OUT"; then
+  problem="no 'itm match' line for the text"
+elif [ -s "$ERR" ]; then
+  problem="unexpected output on stderr"
+fi
+report "valid match (exit $status)" "$problem"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
