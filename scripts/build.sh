@@ -2,5 +2,8 @@
 # Configures and builds pnp-ovss into ./build (Release, -O2). Extra arguments go to CMake.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Paths below the checkout are hashed relative to it, so clones in other folders share the
+# compiler cache (a file including <torch/torch.h> takes ~20 s to compile).
+export CCACHE_BASEDIR="$PWD"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
 cmake --build build -j"$(nproc)"

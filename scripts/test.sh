@@ -3,6 +3,7 @@
 # tokenizer, image code and Dense CRF again under AddressSanitizer + UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CCACHE_BASEDIR="$PWD"
 scripts/setup.sh
 scripts/build.sh
 (cd build && ctest --output-on-failure -j"$(nproc)")
