@@ -3,6 +3,7 @@
 #include "pnpovss/check/blip_fixture.h"
 #include "pnpovss/check/densecrf_fixture.h"
 #include "pnpovss/check/fixture.h"
+#include "pnpovss/check/pipeline_fixture.h"
 #include "pnpovss/error.h"
 #include "pnpovss/io/json_file.h"
 
@@ -14,6 +15,11 @@ FixtureReport run_fixture_check(const std::string& dir) {
   if (is_densecrf_fixture(reference)) {
     report.kind = "densecrf";
     report.checks = check_densecrf_fixture(dir);
+    return report;
+  }
+  if (is_pipeline_fixture(reference)) {
+    report.kind = "pipeline";
+    report.checks = check_pipeline_fixture(dir);
     return report;
   }
   Fixture fixture(dir);

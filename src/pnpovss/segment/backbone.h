@@ -1,0 +1,51 @@
+// What the method needs from an image-text-matching model: one forward pass of an image and a
+// prompt, the raw "match" logit, and one text layer's cross-attention probabilities with their
+// gradient from that logit (shared/docs/method.md section 3).
+//
+// Shapes: S input side, ps patch size, P = S / ps grid side, N = 1 + P*P image tokens (the
+// ViT class token first, then the patches row-major), T text tokens, H heads.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+
+#include "pnpovss/error.h"
+#include "pnpovss/io/preprocess.h"
+
+namespace pnpovss::segment {
+
+struct AttentionGradient {
+  torch::Tensor itm_logits;  // [2] raw ITM logits; index 1 ("match") is the backpropagated scalar
+  torch::Tensor probs;       // [H, T, N] cross-attention probabilities of the requested layer
+  torch::Tensor grads;       // [H, T, N] d itm_logits[1] / d probs
+};
+
+class Backbone {
+ public:
+  virtual ~Backbone() = default;
+
+  virtual int64_t patch_size() const = 0;
+  // Grid side P for an S x S input; throws pnpovss::Error when S is not a multiple of the patch.
+  virtual int64_t grid(int64_t input_size) const {
+    const int64_t ps = patch_size();
+    if (input_size <= 0 || input_size % ps != 0)
+      throw Error("input size " + std::to_string(input_size) + " is not a positive multiple of the patch size " +
+                  std::to_string(ps) + ": choose e.g. " + std::to_string(ps * 21));
+    return input_size / ps;
+  }
+  virtual int64_t num_text_layers() const = 0;
+  virtual int64_t num_heads() const = 0;
+  // The first-token id the model was fine-tuned with in place of [CLS] (BLIP's [ENC]).
+  virtual int64_t enc_token_id() const = 0;
+  // Resize, rescale and normalisation constants of the model's image processor (the size is
+  // overridden by the method's input size).
+  virtual const io::ImagePreprocessConfig& image_preprocess() const = 0;
+
+  // pixels [1, 3, S, S] (normalised), ids and mask [1, T] int64, layer 0-based.
+  virtual AttentionGradient attention_and_gradient(const torch::Tensor& pixels, const torch::Tensor& ids,
+                                                   const torch::Tensor& mask, int64_t layer) const = 0;
+};
+
+}  // namespace pnpovss::segment

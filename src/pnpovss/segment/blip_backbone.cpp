@@ -1,0 +1,48 @@
+#include "pnpovss/segment/blip_backbone.h"
+
+#include <torch/torch.h>
+
+#include <utility>
+
+#include "pnpovss/error.h"
+#include "pnpovss/io/mapped_file.h"
+
+namespace pnpovss::segment {
+
+BlipBackbone::BlipBackbone(models::BlipItm model, io::ImagePreprocessConfig preprocess, PositionResize resize)
+    : model_(std::move(model)),
+      preprocess_(preprocess),
+      resize_(resize == PositionResize::SizeBased ? models::PositionResize::SizeBased
+                                                  : models::PositionResize::HuggingFace) {}
+
+BlipBackbone BlipBackbone::load(const std::string& dir, PositionResize resize) {
+  const std::string config = dir + "/preprocessor_config.json";
+  io::ImagePreprocessConfig preprocess;
+  if (io::file_exists(config)) preprocess = io::ImagePreprocessConfig::from_file(config);
+  return BlipBackbone(models::BlipItm::load(dir), preprocess, resize);
+}
+
+int64_t BlipBackbone::patch_size() const { return model_.config().vision.patch_size; }
+int64_t BlipBackbone::num_text_layers() const { return model_.config().text.num_hidden_layers; }
+int64_t BlipBackbone::num_heads() const { return model_.config().text.num_attention_heads; }
+int64_t BlipBackbone::enc_token_id() const { return model_.config().enc_token_id; }
+
+AttentionGradient BlipBackbone::attention_and_gradient(const torch::Tensor& pixels, const torch::Tensor& ids,
+                                                       const torch::Tensor& mask, int64_t layer) const {
+  if (pixels.dim() != 4 || pixels.size(0) != 1 || ids.dim() != 2 || ids.size(0) != 1)
+    throw Error("BLIP backbone: expected one image [1,3,S,S] and one prompt [1,T]");
+  torch::Tensor image;
+  {
+    // The gradient stops at the cross-attention probabilities; the image encoder needs none.
+    torch::NoGradGuard no_grad;
+    image = model_.encode_image(pixels, resize_);
+  }
+  auto capture = model_.itm_attention_gradients(ids, mask, image, {layer});
+  AttentionGradient out;
+  out.itm_logits = capture.itm_logits[0];
+  out.probs = capture.probs[0][0];
+  out.grads = capture.grads[0][0];
+  return out;
+}
+
+}  // namespace pnpovss::segment

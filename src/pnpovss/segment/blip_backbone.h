@@ -1,0 +1,39 @@
+// The Backbone of the method on BLIP ITM (models::BlipItm). The image is re-encoded on every
+// call, since Salience DropOut changes its pixels (shared/docs/method.md section 4).
+#pragma once
+
+#include <string>
+
+#include "pnpovss/io/preprocess.h"
+#include "pnpovss/models/blip_itm.h"
+#include "pnpovss/segment/backbone.h"
+#include "pnpovss/segment/settings.h"
+
+namespace pnpovss::segment {
+
+class BlipBackbone : public Backbone {
+ public:
+  // `resize`: how the position table follows another input grid (the method: SizeBased).
+  BlipBackbone(models::BlipItm model, io::ImagePreprocessConfig preprocess,
+               PositionResize resize = PositionResize::SizeBased);
+  // Loads the model of `dir` and its preprocessor_config.json (BLIP's defaults when absent);
+  // throws pnpovss::Error.
+  static BlipBackbone load(const std::string& dir, PositionResize resize = PositionResize::SizeBased);
+
+  const models::BlipItm& model() const { return model_; }
+
+  int64_t patch_size() const override;
+  int64_t num_text_layers() const override;
+  int64_t num_heads() const override;
+  int64_t enc_token_id() const override;
+  const io::ImagePreprocessConfig& image_preprocess() const override { return preprocess_; }
+  AttentionGradient attention_and_gradient(const torch::Tensor& pixels, const torch::Tensor& ids,
+                                           const torch::Tensor& mask, int64_t layer) const override;
+
+ private:
+  models::BlipItm model_;
+  io::ImagePreprocessConfig preprocess_;
+  models::PositionResize resize_;
+};
+
+}  // namespace pnpovss::segment

@@ -1,0 +1,169 @@
+#include "pnpovss/segment/pipeline.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "pnpovss/error.h"
+#include "pnpovss/io/preprocess.h"
+
+namespace pnpovss::segment {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+torch::Tensor row_tensor(const std::vector<int64_t>& values) {
+  return torch::tensor(values, torch::kInt64).view({1, static_cast<int64_t>(values.size())});
+}
+
+torch::Tensor spans_tensor(const std::vector<ClassSpan>& spans) {
+  std::vector<int64_t> flat;
+  for (const auto& s : spans) {
+    flat.push_back(s.begin);
+    flat.push_back(s.end);
+  }
+  return torch::tensor(flat, torch::kInt64).view({static_cast<int64_t>(spans.size()), 2});
+}
+
+torch::Tensor image_tensor(const std::vector<int32_t>& values, int height, int width) {
+  return torch::tensor(values, torch::kInt32).view({height, width});
+}
+
+void check_original(const io::Image& original) {
+  if (original.width <= 0 || original.height <= 0 ||
+      original.rgb.size() != static_cast<size_t>(original.width) * original.height * 3)
+    throw Error("the original image is empty or its pixel buffer does not match its size");
+}
+
+void check_pixels(const torch::Tensor& pixels, const MethodSettings& settings) {
+  const int64_t s = settings.input_size;
+  if (!pixels.defined() || pixels.dim() != 3 || pixels.size(0) != 3 || pixels.size(1) != s || pixels.size(2) != s)
+    throw Error("model input must be 3 x " + std::to_string(s) + " x " + std::to_string(s) +
+                " pixels (the input size of the settings)");
+}
+
+// Labels 0 = background, k = classes[k-1], for each channel of the stack.
+std::vector<int32_t> class_label_table(int num_classes, bool has_background) {
+  std::vector<int32_t> table;
+  if (has_background) table.push_back(0);
+  for (int k = 1; k <= num_classes; ++k) table.push_back(k);
+  return table;
+}
+
+}  // namespace
+
+torch::Tensor preprocess_image(const Backbone& backbone, const io::Image& image, const MethodSettings& settings) {
+  const int s = settings.input_size;
+  std::vector<float> chw = io::preprocess_to_chw(image, s, s, backbone.image_preprocess());
+  return torch::tensor(chw, torch::kFloat32).view({3, s, s});
+}
+
+SegmentationResult segment_image(const Backbone& backbone, const text::WordPieceTokenizer& tokenizer,
+                                 const io::Image& original, const std::vector<std::string>& classes,
+                                 const MethodSettings& settings) {
+  settings.validate();
+  check_original(original);
+  const auto start = Clock::now();
+  const torch::Tensor pixels = preprocess_image(backbone, original, settings);
+  const double preprocess_seconds = seconds_since(start);
+  SegmentationResult result = run_from_pixels(backbone, tokenizer, pixels, original, classes, settings);
+  result.timings.insert(result.timings.begin(), {"preprocess", preprocess_seconds});
+  return result;
+}
+
+SegmentationResult run_from_pixels(const Backbone& backbone, const text::WordPieceTokenizer& tokenizer,
+                                   const torch::Tensor& pixel_values, const io::Image& original,
+                                   const std::vector<std::string>& classes, const MethodSettings& settings) {
+  settings.validate();
+  check_original(original);
+  check_pixels(pixel_values, settings);
+  SegmentationResult r;
+  r.height = original.height;
+  r.width = original.width;
+  r.pixel_values = pixel_values.to(torch::kFloat32);
+
+  auto start = Clock::now();
+  r.prompt = build_prompt(tokenizer, classes, settings.prompt_class_names, settings.prompt_first_token,
+                          backbone.enc_token_id());
+  r.timings.push_back({"prompt", seconds_since(start)});
+
+  start = Clock::now();
+  r.dropout = salience_dropout(backbone, r.pixel_values, r.prompt, settings);
+  r.timings.push_back({"dropout", seconds_since(start)});
+
+  start = Clock::now();
+  r.maps = build_channel_stack(r.dropout.final_maps, r.height, r.width, settings);
+  r.has_background = r.maps.has_background;
+  if (uses_blur(settings)) r.blurred = blur_stack(r.maps.stack, settings);
+  const torch::Tensor& decided = r.blurred.defined() ? r.blurred : r.maps.stack;
+  r.argmax = argmax_channels(decided);
+  r.timings.push_back({"postprocess", seconds_since(start)});
+
+  if (uses_crf(settings)) {
+    start = Clock::now();
+    r.channels = crf_channels(decided, original, settings.post_crf);
+    r.timings.push_back({"crf", seconds_since(start)});
+  } else {
+    const int32_t* a = r.argmax.data_ptr<int32_t>();
+    r.channels.assign(a, a + r.argmax.numel());
+  }
+
+  if (r.has_background) r.channel_names.push_back(kBackgroundName);
+  r.channel_names.insert(r.channel_names.end(), classes.begin(), classes.end());
+  r.labels = map_labels(r.channels, class_label_table(static_cast<int>(classes.size()), r.has_background), false);
+  return r;
+}
+
+std::vector<int32_t> dataset_label_map(const SegmentationResult& result, const std::vector<int32_t>& class_labels,
+                                       int32_t background_label, bool official_inplace) {
+  const size_t classes = result.channel_names.size() - (result.has_background ? 1 : 0);
+  if (class_labels.size() != classes)
+    throw Error("got " + std::to_string(class_labels.size()) + " dataset labels for " + std::to_string(classes) +
+                " classes: give one label per class");
+  std::vector<int32_t> table;
+  if (result.has_background) table.push_back(background_label);
+  table.insert(table.end(), class_labels.begin(), class_labels.end());
+  return map_labels(result.channels, table, official_inplace);
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> SegmentationResult::named_tensors() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  out.emplace_back("input_ids", row_tensor(prompt.input_ids));
+  out.emplace_back("input_ids_tokenizer", row_tensor(prompt.tokenizer_ids));
+  out.emplace_back("attention_mask", row_tensor(prompt.attention_mask));
+  out.emplace_back("class_spans", spans_tensor(prompt.spans));
+  out.emplace_back("pixel_values", pixel_values);
+  for (size_t t = 0; t < dropout.iterations.size(); ++t) {
+    const DropoutIteration& it = dropout.iterations[t];
+    const std::string p = "iter" + std::to_string(t) + ".";
+    out.emplace_back(p + "dropped_before_mask", it.dropped_before);
+    out.emplace_back(p + "pixel_values", it.pixel_values);
+    out.emplace_back(p + "itm_logits", it.itm_logits);
+    out.emplace_back(p + "attn_probs", it.attn_probs);
+    out.emplace_back(p + "attn_cls_column", it.attn_cls_column);
+    out.emplace_back(p + "attn_grad", it.attn_grad);
+    out.emplace_back(p + "gradcam_tokens", it.gradcam_tokens);
+    out.emplace_back(p + "gradcam_tokens_zeroed", it.gradcam_tokens_zeroed);
+    out.emplace_back(p + "class_maps", it.class_maps);
+    out.emplace_back(p + "U", it.salience);
+    out.emplace_back(p + "eta", torch::tensor({it.eta}, torch::kFloat32));
+    out.emplace_back(p + "new_dropped", torch::tensor(it.new_dropped, torch::kInt64));
+  }
+  out.emplace_back("agg_tokens", dropout.aggregated_tokens);
+  out.emplace_back("final_maps", dropout.final_maps);
+  out.emplace_back("final_minmax", maps.normalized);
+  out.emplace_back("keep_mask", maps.keep);
+  out.emplace_back("masks", maps.masks);
+  out.emplace_back("stack", maps.stack);
+  if (blurred.defined()) out.emplace_back("blurred", blurred);
+  out.emplace_back("argmax", argmax);
+  out.emplace_back("channels", image_tensor(channels, height, width));
+  out.emplace_back("labels", image_tensor(labels, height, width));
+  return out;
+}
+
+}  // namespace pnpovss::segment

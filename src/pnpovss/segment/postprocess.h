@@ -1,0 +1,68 @@
+// From the final class maps to a label per pixel (shared/docs/method.md section 5): min-max,
+// threshold, bilinear upsampling to the image size, background channel, Gaussian blur with
+// scipy.ndimage's arithmetic, then argmax or the Dense CRF, and the channel -> label lookup.
+//
+// Shapes: K classes, P grid side, C channels (K, or K + 1 with the background first), H x W
+// the original image.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "pnpovss/io/image.h"
+#include "pnpovss/segment/densecrf.h"
+#include "pnpovss/segment/settings.h"
+
+namespace pnpovss::segment {
+
+// Steps 5.1-5.4 on the final maps.
+struct ChannelStack {
+  torch::Tensor normalized;  // [K, P, P] per-class min-max; a constant map gives all zeros
+  torch::Tensor keep;        // [K, P, P] uint8: normalized >= threshold (never for a constant map)
+  torch::Tensor masks;       // [K, P, P] float: keep as 0/1, or the raw values kept (official)
+  torch::Tensor stack;       // [C, H, W] upsampled masks, background channel first when used
+  bool has_background = false;
+};
+
+// Per channel (x - min) / (max - min) over the last two dimensions of [C, h, w]; a constant
+// channel becomes all zeros (the reference's 0/0; method.md 5.1 and 5.5).
+torch::Tensor minmax_channels(const torch::Tensor& maps);
+
+// Bilinear, align_corners=true, [C, h, w] -> [C, H, W], with exact source coordinates:
+// dst * (in - 1) / (out - 1) is split into integer part and remainder, so rows and columns on
+// the source grid take the source values exactly (0 stays 0: the background test is exact).
+torch::Tensor upsample_bilinear_exact(const torch::Tensor& maps, int64_t height, int64_t width);
+
+// [K, H, W] -> [H, W]: 1 where every class channel is exactly 0.
+torch::Tensor background_channel(const torch::Tensor& class_channels);
+
+// scipy.ndimage.gaussian_filter's 1-D weights: exp(-x^2 / (2 sigma^2)) for x in
+// -radius..radius, radius = int(truncate * sigma + 0.5), normalised to sum 1.
+std::vector<double> gaussian_kernel(double sigma, double truncate = 4.0);
+// scipy.ndimage.gaussian_filter of every channel of [C, H, W] float32 (mode 'reflect', i.e.
+// d c b a | a b c d, truncate 4): rows then columns, each pass summed in double and stored in
+// float32 as scipy does for float32 input.
+torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma);
+
+// Steps 5.1-5.4: `final_maps` [K, P, P] -> the channel stack at height x width.
+ChannelStack build_channel_stack(const torch::Tensor& final_maps, int64_t height, int64_t width,
+                                 const MethodSettings& settings);
+// Step 5.5: blur with sigma = settings.post_blur * max(H, W), then per-channel min-max.
+torch::Tensor blur_stack(const torch::Tensor& stack, const MethodSettings& settings);
+
+// Per pixel, the channel with the largest value of [C, H, W] (ties: lowest channel): [H, W] int32.
+torch::Tensor argmax_channels(const torch::Tensor& stack);
+// Step 5.6 with the CRF: softmax over channels of `stack` as the unary, the original image's
+// colours as the bilateral features. Returns H x W channel indices.
+std::vector<int32_t> crf_channels(const torch::Tensor& stack, const io::Image& original, const DenseCrfParams& params);
+
+// Step 5.7: channel index -> label through `table` (one entry per channel). The direct lookup,
+// or with `official_inplace` the released code's loop "for i = C-1..0: pred[pred == i] =
+// table[i]", which relabels again pixels whose new label equals a lower channel index.
+// Throws pnpovss::Error for a channel index outside the table.
+std::vector<int32_t> map_labels(const std::vector<int32_t>& channels, const std::vector<int32_t>& table,
+                                bool official_inplace);
+
+}  // namespace pnpovss::segment

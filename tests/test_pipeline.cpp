@@ -1,0 +1,424 @@
+// The segmentation method: fixture parity of the whole pipeline (both presets), the drop rules
+// on hand-made salience maps, the prompt's class spans, post-processing edge cases and settings.
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include <set>
+
+#include "pnpovss/check/fixture.h"
+#include "pnpovss/check/pipeline_fixture.h"
+#include "pnpovss/error.h"
+#include "pnpovss/io/image.h"
+#include "pnpovss/io/json_file.h"
+#include "pnpovss/segment/blip_backbone.h"
+#include "pnpovss/segment/gradcam.h"
+#include "pnpovss/segment/pipeline.h"
+#include "pnpovss/segment/postprocess.h"
+#include "pnpovss/segment/prompt.h"
+#include "pnpovss/segment/salience_dropout.h"
+#include "pnpovss/segment/settings.h"
+#include "pnpovss/text/wordpiece.h"
+
+using namespace pnpovss;
+using namespace pnpovss::segment;
+
+namespace {
+
+const std::string kData = PNPOVSS_TEST_DATA;
+
+void expect_fixture_passes(const std::string& dir) {
+  ASSERT_TRUE(check::is_pipeline_fixture(io::read_json_file(dir + "/reference.json")));
+  const auto checks = check::check_pipeline_fixture(dir);
+  EXPECT_EQ(checks.size(), check::Fixture(dir).tensor_names().size());
+  for (const auto& c : checks) EXPECT_TRUE(c.passed && !c.skipped) << check::format_check(c);
+}
+
+torch::Tensor grid_of(const std::vector<float>& values, int64_t side) {
+  return torch::tensor(values, torch::kFloat32).view({side, side});
+}
+
+torch::Tensor mask_of(const std::vector<int64_t>& dropped, int64_t side) {
+  torch::Tensor m = torch::zeros({side * side}, torch::kUInt8);
+  for (int64_t p : dropped) m[p] = 1;
+  return m.view({side, side});
+}
+
+const text::WordPieceTokenizer& tokenizer() {
+  static const auto tok = text::WordPieceTokenizer::from_dir(kData + "/blip_itm");
+  return tok;
+}
+
+// A model whose attention rises with the patch index and whose gradients are all 1: every
+// GradCAM row is (n + 1) / N at patch n, so the drop sets are known in advance.
+class RampBackbone : public Backbone {
+ public:
+  mutable std::vector<torch::Tensor> inputs;
+
+  int64_t patch_size() const override { return 16; }
+  int64_t num_text_layers() const override { return 2; }
+  int64_t num_heads() const override { return 2; }
+  int64_t enc_token_id() const override { return 30523; }
+  const io::ImagePreprocessConfig& image_preprocess() const override { return preprocess_; }
+  AttentionGradient attention_and_gradient(const torch::Tensor& pixels, const torch::Tensor& ids,
+                                           const torch::Tensor&, int64_t) const override {
+    inputs.push_back(pixels[0].clone());
+    const int64_t n = 1 + (pixels.size(2) / 16) * (pixels.size(2) / 16);
+    const int64_t t = ids.size(1);
+    AttentionGradient out;
+    out.itm_logits = torch::tensor({0.0f, 1.0f});
+    out.probs = (torch::arange(1, n + 1, torch::kFloat32) / n).expand({2, t, n}).contiguous();
+    out.grads = torch::ones({2, t, n});
+    return out;
+  }
+
+ private:
+  io::ImagePreprocessConfig preprocess_;
+};
+
+}  // namespace
+
+// ---- whole pipeline against the fixtures ------------------------------------------------------
+
+TEST(PipelineFixture, OfficialPresetMatchesEveryTensor) { expect_fixture_passes(kData + "/pipeline"); }
+
+TEST(PipelineFixture, PaperPresetMatchesEveryTensor) { expect_fixture_passes(kData + "/pipeline_paper"); }
+
+TEST(PipelineFixture, OtherFixtureKindsAreNotPipelines) {
+  EXPECT_FALSE(check::is_pipeline_fixture(io::read_json_file(kData + "/blip_itm/reference.json")));
+  EXPECT_FALSE(check::is_pipeline_fixture(io::read_json_file(kData + "/densecrf/reference.json")));
+}
+
+TEST(PipelineEndToEnd, SegmentImageWithBlurAndCrf) {
+  const auto backbone = BlipBackbone::load(kData + "/blip_itm");
+  const io::Image image = io::decode_image_file(kData + "/pipeline_paper/input.png");
+  MethodSettings s = preset("paper", "blip");
+  s.input_size = 64;
+  s.attention_layer = 1;
+  s.attention_head = 0;
+  const SegmentationResult r = segment_image(backbone, tokenizer(), image, {"cat", "dog"}, s);
+  EXPECT_EQ(r.channel_names, (std::vector<std::string>{"background", "cat", "dog"}));
+  ASSERT_EQ(r.labels.size(), static_cast<size_t>(image.width * image.height));
+  for (int32_t v : r.labels) ASSERT_TRUE(v >= 0 && v <= 2);
+  std::vector<std::string> stages;
+  for (const auto& t : r.timings) stages.push_back(t.stage);
+  EXPECT_EQ(stages, (std::vector<std::string>{"preprocess", "prompt", "dropout", "postprocess", "crf"}));
+  EXPECT_TRUE(r.blurred.defined());
+  // Without the CRF the channels are the argmax of the blurred stack.
+  s.post_mode = Postprocess::Blur;
+  const SegmentationResult plain = segment_image(backbone, tokenizer(), image, {"cat", "dog"}, s);
+  const torch::Tensor argmax = plain.argmax.contiguous();
+  const int32_t* a = argmax.data_ptr<int32_t>();
+  EXPECT_EQ(plain.channels, std::vector<int32_t>(a, a + argmax.numel()));
+  EXPECT_EQ(dataset_label_map(plain, {8, 12}, 0, false).size(), plain.channels.size());
+  EXPECT_THROW(dataset_label_map(plain, {8}, 0, false), Error);
+  s.input_size = 60;
+  EXPECT_THROW(segment_image(backbone, tokenizer(), image, {"cat"}, s), Error);
+}
+
+// ---- drop rules ------------------------------------------------------------------------------
+
+TEST(DropoutHalving, DropsTheLargerHalfOfDistinctValues) {
+  // 4x4, values distinct: the 8 largest are at 15, 14, 13, 12, 3, 2, 1, 0.
+  const auto u = grid_of({9, 10, 11, 12, 1, 2, 3, 4, 5, 6, 7, 8, 13, 14, 15, 16}, 4);
+  EXPECT_EQ(select_halving(u, mask_of({}, 4)), (std::vector<int64_t>{0, 1, 2, 3, 12, 13, 14, 15}));
+  EXPECT_FLOAT_EQ(median_over_remaining(u, mask_of({}, 4)), 8.5f);
+}
+
+TEST(DropoutHalving, OddRemainingCountDropsTheMiddleToo) {
+  // S = 7 patches (9 dropped): ceil(7/2) = 4, the median itself (value 4 at index 6) included.
+  const auto u = grid_of({0, 0, 0, 0, 7, 1, 4, 2, 0, 6, 3, 5, 0, 0, 0, 0}, 4);
+  const auto dropped = mask_of({0, 1, 2, 3, 8, 12, 13, 14, 15}, 4);
+  EXPECT_EQ(select_halving(u, dropped), (std::vector<int64_t>{4, 6, 9, 11}));
+  EXPECT_FLOAT_EQ(median_over_remaining(u, dropped), 4.0f);
+}
+
+TEST(DropoutHalving, TiesGoToTheLowerFlatIndex) {
+  // S = {1, 4, 6, 9, 10, 11}: values 2, 5, 5, 5, 5, 1. Three go: the three 5s of lowest index.
+  const auto u = grid_of({0, 2, 0, 0, 5, 0, 5, 0, 0, 5, 5, 1, 0, 0, 0, 0}, 4);
+  const auto dropped = mask_of({0, 2, 3, 5, 7, 8, 12, 13, 14, 15}, 4);
+  EXPECT_EQ(select_halving(u, dropped), (std::vector<int64_t>{4, 6, 9}));
+}
+
+TEST(DropoutHalving, AllZeroSalienceDropsTheLowestIndices) {
+  // GradCAM is exactly 0 where gradients are negative; U >= median would drop all of S.
+  const auto u = torch::zeros({4, 4});
+  const auto dropped = mask_of({0, 5, 10}, 4);
+  EXPECT_EQ(select_halving(u, dropped), (std::vector<int64_t>{1, 2, 3, 4, 6, 7, 8}));
+  EXPECT_EQ(select_halving(u, mask_of({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}, 4)),
+            (std::vector<int64_t>{15}));
+  EXPECT_TRUE(select_halving(u, torch::ones({4, 4}, torch::kUInt8)).empty());
+}
+
+TEST(DropoutTopK, ReturnsTheLastKOfAStableAscendingArgsort) {
+  const auto u = grid_of({0.5f, 0.9f, 0.1f, 0.9f}, 2);
+  EXPECT_EQ(select_topk(u, 2), (std::vector<int64_t>{1, 3}));
+  EXPECT_EQ(select_topk(u, 3), (std::vector<int64_t>{0, 1, 3}));
+  EXPECT_EQ(select_topk(u, 9).size(), 4u);
+}
+
+TEST(DropoutLoop, DroppedPatchesStayZeroInLaterMaps) {
+  RampBackbone backbone;
+  MethodSettings s = preset("paper", "blip");
+  s.input_size = 64;
+  s.attention_layer = 1;
+  s.attention_head = 1;
+  const Prompt prompt = build_prompt(tokenizer(), {"cat", "potted plant"}, s.prompt_class_names,
+                                     s.prompt_first_token, backbone.enc_token_id());
+  const torch::Tensor pixels = torch::ones({3, 64, 64});
+  const DropoutResult r = salience_dropout(backbone, pixels, prompt, s);
+  ASSERT_EQ(r.iterations.size(), 4u);
+  // The ramp makes the highest indices the most salient: 8 + 4 + 2 + 1 patches.
+  const std::vector<std::vector<int64_t>> expected = {
+      {8, 9, 10, 11, 12, 13, 14, 15}, {4, 5, 6, 7}, {2, 3}, {1}};
+  std::set<int64_t> dropped;
+  for (size_t t = 0; t < r.iterations.size(); ++t) {
+    const DropoutIteration& it = r.iterations[t];
+    EXPECT_EQ(it.new_dropped, expected[t]);
+    const torch::Tensor gone = it.dropped_before.to(torch::kBool);
+    EXPECT_EQ(gone.sum().item<int64_t>(), static_cast<int64_t>(dropped.size()));
+    // Zero in the class maps, U and the image the model saw; the un-zeroed tokens keep values.
+    EXPECT_EQ(it.class_maps.masked_select(gone.expand_as(it.class_maps)).abs().sum().item<float>(), 0.0f);
+    EXPECT_EQ(it.salience.masked_select(gone).abs().sum().item<float>(), 0.0f);
+    for (int64_t p : dropped) {
+      const torch::Tensor block = backbone.inputs[t].narrow(1, p / 4 * 16, 16).narrow(2, p % 4 * 16, 16);
+      EXPECT_EQ(block.abs().sum().item<float>(), 0.0f) << "patch " << p << " at iteration " << t;
+      EXPECT_GT(it.gradcam_tokens[0].view(-1)[p].item<float>(), 0.0f);
+    }
+    EXPECT_EQ(backbone.inputs[t].eq(1).sum().item<int64_t>(), 3 * 256 * (16 - static_cast<int64_t>(dropped.size())));
+    dropped.insert(it.new_dropped.begin(), it.new_dropped.end());
+  }
+  // The final maps only hold what each patch scored while it was still in S: patch p scores
+  // (p + 2) / 17 per iteration; patch 15 went after one iteration, patch 0 stayed for all four.
+  EXPECT_NEAR(r.final_maps[0].view(-1)[15].item<float>(), 1.0f, 1e-6);
+  EXPECT_NEAR(r.final_maps[0].view(-1)[0].item<float>(), 8.0f / 17.0f, 1e-6);
+}
+
+TEST(DropoutLoop, RejectsLayersAndHeadsBeyondTheModel) {
+  RampBackbone backbone;
+  MethodSettings s = preset("paper", "blip");
+  s.input_size = 64;
+  const Prompt prompt = build_prompt(tokenizer(), {"cat"}, s.prompt_class_names, s.prompt_first_token, 30523);
+  EXPECT_THROW(salience_dropout(backbone, torch::zeros({3, 64, 64}), prompt, s), Error);  // layer 8 of 2
+  s.attention_layer = 0;
+  s.attention_head = 5;
+  EXPECT_THROW(salience_dropout(backbone, torch::zeros({3, 64, 64}), prompt, s), Error);
+  s.attention_head = 0;
+  EXPECT_THROW(salience_dropout(backbone, torch::zeros({3, 60, 60}), prompt, s), Error);
+}
+
+// ---- prompt ----------------------------------------------------------------------------------
+
+TEST(PromptSpans, NaturalNamesWithSpacesAndHyphens) {
+  const Prompt p = build_prompt(tokenizer(), {"cat", "potted plant", "tv-monitor"}, ClassNameStyle::Natural,
+                                FirstToken::Enc, 30523);
+  EXPECT_EQ(p.text, "A picture of cat potted plant tv-monitor");
+  // [CLS] a picture of | cat | pot ##ted plant | tv - monitor | [SEP]
+  ASSERT_EQ(p.spans.size(), 3u);
+  EXPECT_EQ(p.spans[0].begin, 4);
+  EXPECT_EQ(p.spans[0].end, 5);
+  EXPECT_EQ(p.spans[1].begin, 5);
+  EXPECT_EQ(p.spans[1].end, 8);
+  EXPECT_EQ(p.spans[2].begin, 8);
+  EXPECT_EQ(p.spans[2].end, 11);
+  EXPECT_EQ(p.tokens[5], "pot");
+  EXPECT_EQ(p.tokens[6], "##ted");
+  EXPECT_EQ(p.tokens[9], "-");
+  EXPECT_EQ(p.tokens.back(), "[SEP]");
+  EXPECT_EQ(p.input_ids.front(), 30523);
+  EXPECT_EQ(p.tokenizer_ids.front(), tokenizer().cls_id());
+  EXPECT_EQ(p.input_ids.size(), 12u);
+  EXPECT_EQ(p.attention_mask, std::vector<int64_t>(12, 1));
+}
+
+TEST(PromptSpans, FusedNamesAndMultiWordpieceSpans) {
+  const Prompt p = build_prompt(tokenizer(), {"potted plant", "tv-monitor", "dog"}, ClassNameStyle::Fused,
+                                FirstToken::Cls, 30523);
+  EXPECT_EQ(p.text, "A picture of pottedplant tvmonitor dog");
+  EXPECT_EQ(p.class_names, (std::vector<std::string>{"pottedplant", "tvmonitor", "dog"}));
+  ASSERT_EQ(p.spans.size(), 3u);
+  EXPECT_EQ(p.spans[0].size(), 4);  // pot ##ted ##pl ##ant
+  EXPECT_EQ(p.spans[1].size(), 3);  // tv ##mon ##itor
+  EXPECT_EQ(p.spans[2].begin, 4 + 4 + 3);
+  EXPECT_EQ(p.input_ids, p.tokenizer_ids);  // [CLS] kept
+}
+
+TEST(PromptSpans, ExtraWhitespaceIsNormalised) {
+  const Prompt p = build_prompt(tokenizer(), {"  potted \t plant "}, ClassNameStyle::Natural, FirstToken::Enc, 30523);
+  EXPECT_EQ(p.text, "A picture of potted plant");
+  EXPECT_EQ(p.spans[0].size(), 3);
+}
+
+TEST(PromptErrors, RejectsBadClassLists) {
+  const auto& tok = tokenizer();
+  auto build = [&](const std::vector<std::string>& classes, ClassNameStyle style = ClassNameStyle::Natural) {
+    return build_prompt(tok, classes, style, FirstToken::Enc, 30523);
+  };
+  EXPECT_THROW(build({}), Error);
+  EXPECT_THROW(build({"cat", "   "}), Error);
+  EXPECT_THROW(build({"cat", ""}), Error);
+  EXPECT_THROW(build({"Cat", "dog", "cat"}), Error);
+  EXPECT_THROW(build({"tv monitor", "tv-monitor"}, ClassNameStyle::Fused), Error);
+  EXPECT_THROW(build({"cat", "\x01"}), Error);      // no wordpieces
+  EXPECT_THROW(build({"cat", "a [SEP] b"}), Error);  // would end the prompt early
+  std::string long_name;
+  for (int i = 0; i < 300; ++i) long_name += "cat dog ";
+  try {
+    build({long_name});
+    FAIL() << "a 600-word class name must be rejected";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("605"), std::string::npos) << e.what();  // 3 + 600 + 2 tokens
+  }
+}
+
+// ---- post-processing -------------------------------------------------------------------------
+
+TEST(PostprocessBlur, ConstantChannelBecomesZeros) {
+  torch::Tensor stack = torch::zeros({2, 30, 40});
+  stack[0].fill_(1.0f);
+  stack[1].narrow(0, 10, 5).narrow(1, 10, 5).fill_(1.0f);
+  MethodSettings s;
+  s.post_blur = 0.05;
+  const torch::Tensor blurred = blur_stack(stack, s);
+  EXPECT_EQ(blurred[0].abs().max().item<float>(), 0.0f);
+  EXPECT_FLOAT_EQ(blurred[1].max().item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(blurred[1].min().item<float>(), 0.0f);
+}
+
+TEST(PostprocessBlur, KernelAndReflectBorder) {
+  const auto k = gaussian_kernel(2.0);
+  ASSERT_EQ(k.size(), 17u);  // radius int(4 * 2 + 0.5) = 8
+  double sum = 0;
+  for (double v : k) sum += v;
+  EXPECT_NEAR(sum, 1.0, 1e-12);
+  // Half-sample symmetric border (d c b a | a b c d): with radius 2 the first sample of the
+  // ramp 0 1 2 3 sees 1 0 | 0 1 2.
+  const auto w = gaussian_kernel(0.5);
+  ASSERT_EQ(w.size(), 5u);
+  const torch::Tensor line = torch::arange(0, 4, torch::kFloat32).view({1, 1, 4});
+  const torch::Tensor out = gaussian_filter_channels(line, 0.5);
+  EXPECT_FLOAT_EQ(out.view(-1)[0].item<float>(), static_cast<float>(w[0] * 1 + w[3] * 1 + w[4] * 2));
+  const torch::Tensor flat = gaussian_filter_channels(torch::full({1, 5, 3}, 2.5f), 3.0);
+  EXPECT_NEAR((flat - 2.5f).abs().max().item<float>(), 0.0f, 1e-6);
+}
+
+TEST(PostprocessUpsample, GridRowsAreExactAndZerosStayZero) {
+  // 4 -> 7 with align_corners: output rows 0, 2, 4, 6 sit on source rows 0, 1, 2, 3.
+  torch::Tensor maps = torch::zeros({1, 4, 4});
+  maps[0][3][3] = 1.0f;
+  maps[0][1][1] = 0.3f;
+  const torch::Tensor up = upsample_bilinear_exact(maps, 7, 7);
+  EXPECT_EQ(up[0][2][2].item<float>(), 0.3f);
+  EXPECT_EQ(up[0][6][6].item<float>(), 1.0f);
+  EXPECT_EQ(up[0][4][4].item<float>(), 0.0f);
+  EXPECT_NEAR(up[0][5][5].item<float>(), 0.25f, 1e-7);
+  const torch::Tensor reference =
+      torch::upsample_bilinear2d(maps.unsqueeze(0), {7, 7}, /*align_corners=*/true)[0];
+  EXPECT_LT((up - reference).abs().max().item<float>(), 1e-6);
+}
+
+TEST(PostprocessMaps, ConstantMapGivesAnEmptyMaskAndBackground) {
+  MethodSettings s;
+  s.mask_threshold = 0.0;  // would keep every patch of a map that varies
+  torch::Tensor maps = torch::zeros({2, 2, 2});
+  maps[0].fill_(0.7f);
+  maps[1][0][0] = 1.0f;
+  const ChannelStack c = build_channel_stack(maps, 3, 3, s);
+  EXPECT_TRUE(c.has_background);
+  EXPECT_EQ(c.keep[0].sum().item<int64_t>(), 0);
+  EXPECT_EQ(c.keep[1].sum().item<int64_t>(), 4);
+  ASSERT_EQ(c.stack.size(0), 3);
+  EXPECT_EQ(c.stack[0].sum().item<float>(), 0.0f);  // channel 1 is 1 everywhere
+}
+
+TEST(PostprocessLabels, DirectLookupAndOfficialInPlaceRemap) {
+  // The released code's loop relabels channel 2 -> 1, then every 1 -> 10.
+  const std::vector<int32_t> channels = {0, 1, 2, 2};
+  EXPECT_EQ(map_labels(channels, {63, 10, 1}, false), (std::vector<int32_t>{63, 10, 1, 1}));
+  EXPECT_EQ(map_labels(channels, {63, 10, 1}, true), (std::vector<int32_t>{63, 10, 10, 10}));
+  EXPECT_THROW(map_labels({3}, {63, 10, 1}, false), Error);
+}
+
+TEST(PostprocessArgmax, TiesGoToTheLowestChannel) {
+  torch::Tensor stack = torch::zeros({3, 1, 2});
+  stack[1][0][0] = 1.0f;
+  stack[2][0][0] = 1.0f;
+  const torch::Tensor a = argmax_channels(stack);
+  EXPECT_EQ(a[0][0].item<int32_t>(), 1);
+  EXPECT_EQ(a[0][1].item<int32_t>(), 0);
+}
+
+// ---- settings --------------------------------------------------------------------------------
+
+TEST(PipelineSettings, PresetsHoldThePapersValues) {
+  const MethodSettings blip = preset("paper", "blip");
+  EXPECT_EQ(blip.attention_layer, 7);
+  EXPECT_EQ(blip.attention_head, 9);
+  EXPECT_EQ(blip.input_size, 336);
+  EXPECT_DOUBLE_EQ(blip.mask_threshold, 0.15);
+  EXPECT_DOUBLE_EQ(blip.post_blur, 0.05);
+  EXPECT_EQ(blip.dropout_rule, DropRule::Halving);
+  const MethodSettings bt = preset("paper", "bridgetower");
+  EXPECT_EQ(bt.attention_layer, 1);
+  EXPECT_EQ(bt.attention_head, 7);
+  const MethodSettings official = preset("official", "blip");
+  EXPECT_EQ(official.dropout_rule, DropRule::TopK);
+  EXPECT_EQ(official.dropout_k, 10);
+  EXPECT_TRUE(official.dropout_first_iteration_twice && official.dropout_u_over_wordpieces &&
+              official.maps_last_class_sum && official.mask_threshold_keeps_values &&
+              official.labels_official_inplace_remap);
+  EXPECT_EQ(official.prompt_class_names, ClassNameStyle::Fused);
+  EXPECT_THROW(preset("papers", "blip"), Error);
+  EXPECT_THROW(preset("paper", "clip"), Error);
+  const auto json = to_json(blip);
+  EXPECT_EQ(json["attention_layer_1based"], 8);
+  EXPECT_EQ(json["attention_head_1based"], 10);
+  EXPECT_NE(blip.describe().find("layer=8 head=10"), std::string::npos);
+}
+
+TEST(PipelineSettings, ValidationNamesTheBadOption) {
+  const MethodSettings good = preset("paper", "blip");
+  EXPECT_NO_THROW(good.validate());
+  auto rejects = [&](auto change) {
+    MethodSettings s = good;
+    change(s);
+    EXPECT_THROW(s.validate(), Error);
+  };
+  rejects([](MethodSettings& s) { s.mask_threshold = 1.5; });
+  rejects([](MethodSettings& s) { s.mask_threshold = -0.1; });
+  rejects([](MethodSettings& s) { s.post_blur = -0.01; });
+  rejects([](MethodSettings& s) { s.post_blur = 1.5; });
+  rejects([](MethodSettings& s) { s.dropout_iterations = 0; });
+  rejects([](MethodSettings& s) { s.input_size = 0; });
+  rejects([](MethodSettings& s) {
+    s.dropout_rule = DropRule::TopK;
+    s.dropout_k = 0;
+  });
+  rejects([](MethodSettings& s) { s.attention_layer = -1; });
+  try {
+    MethodSettings s = good;
+    s.mask_threshold = 2.0;
+    s.validate();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("threshold"), std::string::npos);
+  }
+  EXPECT_THROW(parse_postprocess("crf+blur"), Error);
+  EXPECT_EQ(parse_postprocess("blur+crf"), Postprocess::BlurCrf);
+}
+
+TEST(PipelineSettings, BackgroundFollowsTheDatasetRule) {
+  MethodSettings s = preset("paper", "blip");
+  EXPECT_TRUE(uses_background(s, 20));  // user images: on
+  apply_dataset_rule(s, DatasetRule::Context);
+  EXPECT_FALSE(uses_background(s, 3));
+  EXPECT_TRUE(uses_background(s, 2));
+  apply_dataset_rule(s, DatasetRule::Voc);
+  EXPECT_TRUE(uses_background(s, 20));
+  s.background_mode = BackgroundMode::Never;
+  EXPECT_FALSE(uses_background(s, 1));
+  MethodSettings official = preset("official", "blip");
+  apply_dataset_rule(official, DatasetRule::CocoStuff);
+  EXPECT_TRUE(official.mask_rescale_after_upsample);
+  apply_dataset_rule(s, DatasetRule::CocoStuff);
+  EXPECT_FALSE(s.mask_rescale_after_upsample);
+}
