@@ -103,7 +103,7 @@ const Rule kCorpus[] = {
     {"config_image_size_not_multiple_of_patch.json", Parser::Config, "must be a positive multiple of patch_size"},
     {"config_hidden_act_relu.json", Parser::Config, "hidden_act 'relu' is not supported"},
     {"config_size_beyond_uint64.json", Parser::Config, "field 'hidden_size' must be an integer"},
-    {"config_size_uint64_max.json", Parser::Config, "text vocab_size"},
+    {"config_size_uint64_max.json", Parser::Config, "'vocab_size' is too large"},
     {"config_image_size_int64_max.json", Parser::Config, "vision image_size 9223372036854775792 is too large"},
     {"config_vocab_size_huge.json", Parser::Config, "text vocab_size 1099511627776 is too large"},
 
