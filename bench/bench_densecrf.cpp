@@ -99,7 +99,7 @@ void time_case(const Input& in, int threads, int runs) {
     if (result.labels.empty()) std::abort();
   }
   std::sort(seconds.begin(), seconds.end());
-  std::printf("%5dx%-5d %3d labels %2d iterations %d thread(s): min %.3f s  median %.3f s  (%d runs)  peak RSS %.0f MiB\n",
+  std::printf("%4dx%-4d %2d labels %2d iterations, %d thread(s): min %.3f s  median %.3f s  (%d runs)  peak RSS %.0f MiB\n",
               in.width, in.height, in.labels, p.iterations, threads, seconds.front(), seconds[seconds.size() / 2],
               runs, peak_rss_mib());
 }
@@ -164,9 +164,10 @@ std::vector<double> exact_crf(const Input& in, const DenseCrfParams& p) {
   return q;
 }
 
-void compare_with_exact(int height, int width, int labels) {
+void compare_with_exact(int height, int width, int labels, int iterations) {
   const Input in = make_input(height, width, labels, 99);
-  const DenseCrfParams p;
+  DenseCrfParams p;
+  p.iterations = iterations;
   const auto lattice = pnpovss::segment::dense_crf(in.rgb, height, width, in.unary, labels, p);
   const std::vector<double> exact = exact_crf(in, p);
   double max_err = 0, mean_err = 0;
@@ -181,8 +182,10 @@ void compare_with_exact(int height, int width, int labels) {
   const auto exact_labels = pnpovss::segment::argmax_labels(exact_f.data(), labels, n);
   int64_t differ = 0;
   for (int64_t i = 0; i < n; ++i) differ += exact_labels[i] != lattice.labels[i];
-  std::printf("lattice vs exact dense filtering, %dx%d, %d labels: max |dQ| %.3g  mean |dQ| %.3g  labels differ %lld/%lld\n",
-              width, height, labels, max_err, mean_err, static_cast<long long>(differ), static_cast<long long>(n));
+  std::printf("lattice vs exact dense filtering, %dx%d, %d labels, %2d iterations: max |dQ| %.3g  mean |dQ| %.3g  "
+              "labels differ %lld/%lld\n",
+              width, height, labels, iterations, max_err, mean_err, static_cast<long long>(differ),
+              static_cast<long long>(n));
 }
 
 }  // namespace
@@ -191,6 +194,7 @@ int main(int argc, char** argv) {
   const int runs = argc > 1 ? std::max(1, std::atoi(argv[1])) : 5;
   const bool large = !(argc > 2 && std::string(argv[2]) == "--no-large");
   try {
+    std::printf("vectors: %s\n", __builtin_cpu_supports("avx2") ? "AVX2 (8 floats)" : "SSE2 (4 floats)");
     const Input voc = make_input(375, 500, 21, 1);
     time_case(voc, 1, runs);
     time_case(voc, 2, runs);
@@ -198,7 +202,8 @@ int main(int argc, char** argv) {
       const Input big = make_input(1024, 2048, 59, 2);
       time_case(big, 2, std::max(1, std::min(runs, 3)));
     }
-    compare_with_exact(48, 64, 3);
+    compare_with_exact(48, 64, 3, 1);
+    compare_with_exact(48, 64, 3, 10);
   } catch (const pnpovss::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

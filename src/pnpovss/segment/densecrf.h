@@ -1,7 +1,12 @@
 // Fully connected CRF (Kraehenbuehl & Koltun 2011) with Potts compatibility, mean-field
 // inference and the permutohedral lattice, numerically matching the original C++ core used by
 // pydensecrf (DenseCRF2D + addPairwiseGaussian + addPairwiseBilateral + inference) as called
-// by CutLER and PnP-OVSS: DIAG_KERNEL, NORMALIZE_SYMMETRIC, float32 throughout.
+// by CutLER and PnP-OVSS: DIAG_KERNEL, NORMALIZE_SYMMETRIC, float32 throughout. Every value
+// goes through the reference's float operations in the reference's order (including Eigen's
+// vectorised exp and sum in the softmax), so Q equals its output on the fixture bit for bit.
+//
+// Threads: the lattice build, blur and last pass use all of them; the other passes use two,
+// one computing Q and one splatting it, since the splat must keep the pixel order.
 #pragma once
 
 #include <cstdint>

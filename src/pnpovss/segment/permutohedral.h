@@ -120,8 +120,9 @@ class PermutohedralLattice {
   void compute(const float* in, float* out, int channels, int threads) const;
 
  private:
-  // Numbers the simplex corners of all points (in point order, as the reference's hash table
-  // does) and links every vertex to its blur neighbours.
+  // Numbers the simplex corners of all points in point order, as the reference's hash table
+  // does (with several threads, per range of points, merged afterwards), and links every
+  // vertex to its blur neighbours.
   void index_vertices(const int16_t* rem0, const int8_t* rank, bool sse_padding, int threads);
 
   int dim_ = 0;
