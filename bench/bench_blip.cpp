@@ -7,31 +7,29 @@
 // forward (ITM logits, no gradient), text forward + backward from the match logit to the
 // cross-attention of layer L (1-based), and peak resident memory. Weights are written once to
 // a safetensors file in the cache folder and memory-mapped, as real checkpoints are.
-#include <sys/resource.h>
 #include <torch/torch.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <string>
-#include <vector>
 
+#include "bench_util.h"
 #include "pnpovss/models/blip_itm.h"
 #include "pnpovss/models/random_checkpoint.h"
 
 using namespace pnpovss;
+using bench::Timing;
+using bench::time_runs;
 
 namespace {
 
 struct Args {
-  std::string manifest = std::string(PNPOVSS_SOURCE_DIR) + "/tests/data/manifests/Salesforce__blip-itm-large-flickr.json";
-  std::string cache = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/pnpovss-bench-blip";
+  std::string manifest = bench::default_manifest();
+  std::string cache = bench::default_cache();
   int runs = 3;
   int tokens = 60;
   int layer = 8;
+  int threads = 0;  // 0: the CPUs available
 };
-
 Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -41,35 +39,13 @@ Args parse(int argc, char** argv) {
     else if (k == "--runs") a.runs = std::stoi(v);
     else if (k == "--tokens") a.tokens = std::stoi(v);
     else if (k == "--layer") a.layer = std::stoi(v);
+    else if (k == "--threads") a.threads = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       std::exit(2);
     }
   }
   return a;
-}
-
-double peak_rss_gib() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / (1024.0 * 1024.0);
-}
-
-struct Timing {
-  double min = 0, median = 0;
-};
-
-template <typename F>
-Timing time_runs(int runs, F&& f) {
-  f();  // warm-up: page in the weights, let the allocator settle
-  std::vector<double> t;
-  for (int i = 0; i < runs; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    f();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::sort(t.begin(), t.end());
-  return {t.front(), t[t.size() / 2]};
 }
 
 // Multiply-adds x 2 of the vision encoder for `tokens` tokens.
@@ -89,14 +65,12 @@ double gemm_gflops() {
 
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
-  torch::InferenceMode off(false);
-  const auto manifest = models::read_manifest(args.manifest);
-  const auto config = models::BlipConfig::from_json(manifest.config, args.manifest);
-  std::printf("model: random weights with the shapes of %s\n", manifest.checkpoint.c_str());
+  const auto bench_model = bench::prepare_model(args.manifest, args.cache, args.threads);
+  const auto& model = bench_model.model;
+  const auto& config = model.config();
+  std::printf("model: random weights with the shapes of %s\n", bench_model.checkpoint.c_str());
   std::printf("threads: %d (torch intra-op)\n", torch::get_num_threads());
   std::printf("fp32 GEMM 2048^3: %.0f GFLOP/s\n", gemm_gflops());
-  models::write_random_blip_checkpoint(config, args.cache, 1234);
-  const auto model = models::BlipItm::load(args.cache);
   std::printf("parameters: %.1f M, weights %.2f GiB (memory-mapped)\n", model.parameter_count() / 1e6,
               model.parameter_count() * 4.0 / (1 << 30));
 
@@ -122,7 +96,7 @@ int main(int argc, char** argv) {
     std::printf("%-6lld %-10lld %-22s %-22.3f %-26.3f %-10.3f\n", static_cast<long long>(size), static_cast<long long>(T),
                 vision_col, text.median, grad.median, vision.median + grad.median);
   }
-  std::printf("\npeak RSS: %.2f GiB\n", peak_rss_gib());
+  std::printf("\npeak RSS: %.2f GiB\n", bench::peak_rss_gib());
   std::printf("(medians of %d runs; 'sum' = vision forward + text forward and backward to layer %d, the work of one "
               "GradCAM pass)\n",
               args.runs, args.layer);

@@ -65,3 +65,18 @@ TEST(BlipParity, RejectsBadInputs) {
   EXPECT_THROW(model.itm_logits(torch::zeros({1, 600}, torch::kInt64), torch::ones({1, 600}, torch::kInt64), image), Error);
   EXPECT_THROW(models::BlipItm::load(std::string(PNPOVSS_TEST_DATA) + "/nonexistent"), Error);
 }
+
+TEST(BlipParity, FullBackwardGivesTheSameAttentionGradients) {
+  check::Fixture fixture(kFixture);
+  auto model = models::BlipItm::load(kFixture);
+  auto ids = fixture.tensor("input_ids");
+  auto mask = fixture.tensor("attention_mask");
+  auto pruned = model.itm_attention_gradients(ids, mask, model.encode_image(fixture.tensor("pixel_values")), {1, 2});
+  model.set_full_backward(true);
+  auto full = model.itm_attention_gradients(ids, mask, model.encode_image(fixture.tensor("pixel_values")), {1, 2});
+  model.set_full_backward(false);
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(torch::allclose(full.probs[i], pruned.probs[i], 1e-5, 1e-6));
+    EXPECT_TRUE(torch::allclose(full.grads[i], pruned.grads[i], 1e-4, 1e-6));
+  }
+}

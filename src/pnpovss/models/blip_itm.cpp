@@ -105,7 +105,12 @@ BlipItm BlipItm::from_tensors(const BlipConfig& config, io::TensorMap tensors, c
   // Shapes come from the single table above, so loading and the manifest tests agree.
   std::map<std::string, std::vector<int64_t>> shapes;
   for (auto& spec : blip_itm_parameters(config)) shapes[spec.name] = spec.shape;
-  auto take = [&](const std::string& name) { return w.take(name, shapes.at(name)); };
+  BlipItm m;
+  auto take = [&](const std::string& name) {
+    torch::Tensor t = w.take(name, shapes.at(name));
+    m.parameters_.push_back(t);
+    return t;
+  };
   auto linear = [&](const std::string& p) { return Linear{take(p + ".weight"), take(p + ".bias")}; };
   auto norm = [&](const std::string& p) { return LayerNorm{take(p + ".weight"), take(p + ".bias")}; };
   auto attention = [&](const std::string& p) {
@@ -113,7 +118,6 @@ BlipItm BlipItm::from_tensors(const BlipConfig& config, io::TensorMap tensors, c
                          linear(p + ".output.dense"), norm(p + ".output.LayerNorm")};
   };
 
-  BlipItm m;
   m.config_ = config;
   m.class_embedding_ = take("vision_model.embeddings.class_embedding");
   m.position_embedding_ = take("vision_model.embeddings.position_embedding");
@@ -201,7 +205,7 @@ torch::Tensor BlipItm::vision_layer(const VisionLayer& layer, const torch::Tenso
   torch::Tensor context = merge_heads(torch::matmul(probs, v));
   torch::Tensor h = x + apply(layer.projection, context);
   torch::Tensor mlp = apply(layer.fc2, torch::gelu(apply(layer.fc1, apply(layer.norm2, h, vc.layer_norm_eps))));
-  return h.add_(mlp);
+  return h + mlp;
 }
 
 torch::Tensor BlipItm::encode_image(const torch::Tensor& pixel_values, PositionResize resize) const {
@@ -212,7 +216,8 @@ torch::Tensor BlipItm::encode_image(const torch::Tensor& pixel_values, PositionR
   if (height < vc.patch_size || width < vc.patch_size || height % vc.patch_size || width % vc.patch_size)
     throw Error("image size " + std::to_string(height) + "x" + std::to_string(width) +
                 " must be a positive multiple of the patch size " + std::to_string(vc.patch_size));
-  torch::NoGradGuard no_grad;
+  // No autograd for the image encoder: the gradient stops at the cross-attention probs.
+  torch::AutoGradMode grad_mode(full_backward_);
   torch::Tensor patches = torch::conv2d(pixel_values.to(torch::kFloat32), patch_weight_, patch_bias_, vc.patch_size);
   patches = patches.flatten(2).transpose(1, 2);  // [B, P, Dv]
   torch::Tensor cls = class_embedding_.expand({pixel_values.size(0), 1, vc.hidden_size});
@@ -330,6 +335,7 @@ CrossAttentionCapture BlipItm::itm_attention_gradients(const torch::Tensor& inpu
     if (l < 0 || l >= depth)
       throw Error("cross-attention layer " + std::to_string(l + 1) + " is out of range: the model has " +
                   std::to_string(depth) + " text layers (1.." + std::to_string(depth) + ")");
+  if (full_backward_) return capture_with_full_backward(input_ids, attention_mask, image_embeds, layers);
   const int64_t first = *std::min_element(layers.begin(), layers.end());
   const torch::Tensor mask = self_attention_mask(attention_mask);
 
@@ -364,6 +370,41 @@ CrossAttentionCapture BlipItm::itm_attention_gradients(const torch::Tensor& inpu
     // A layer whose probs do not reach the logit (none in BLIP) has a zero gradient.
     out.grads.push_back(grads[i].defined() ? grads[i] : torch::zeros_like(inputs[i]));
   }
+  return out;
+}
+
+void BlipItm::set_full_backward(bool on) {
+  full_backward_ = on;
+  for (auto& p : parameters_) p.requires_grad_(on);
+}
+
+CrossAttentionCapture BlipItm::capture_with_full_backward(const torch::Tensor& input_ids,
+                                                          const torch::Tensor& attention_mask,
+                                                          const torch::Tensor& image_embeds,
+                                                          const std::vector<int64_t>& layers) const {
+  torch::AutoGradMode grad_on(true);
+  std::map<int64_t, torch::Tensor> captured;
+  ProbsHook hook = [&](int64_t layer, const torch::Tensor& probs) {
+    if (std::find(layers.begin(), layers.end(), layer) != layers.end()) {
+      probs.retain_grad();
+      captured[layer] = probs;
+    }
+    return probs;
+  };
+  torch::Tensor hidden = run_text_layers(text_embeddings(input_ids), self_attention_mask(attention_mask),
+                                         image_embeds, 0, config_.text.num_hidden_layers, hook);
+  torch::Tensor logits = apply(itm_head_, hidden.select(1, 0));
+  logits.select(1, 1).sum().backward();
+  CrossAttentionCapture out;
+  out.itm_logits = logits.detach();
+  out.text_hidden = hidden.detach();
+  out.layers = layers;
+  for (int64_t l : layers) {
+    out.probs.push_back(captured.at(l).detach());
+    out.grads.push_back(captured.at(l).grad());
+  }
+  // Weight gradients are the reference's wasted work; drop them so they do not accumulate.
+  for (const auto& p : parameters_) const_cast<torch::Tensor&>(p).mutable_grad() = torch::Tensor();
   return out;
 }
 

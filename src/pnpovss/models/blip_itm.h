@@ -77,6 +77,12 @@ class BlipItm {
                                                 const torch::Tensor& image_embeds,
                                                 const std::vector<int64_t>& layers) const;
 
+  // Reproduces the cost of the reference implementation, for benchmarks: every weight
+  // requires a gradient and itm_attention_gradients backpropagates through the whole graph,
+  // image encoder included, as a loss.backward() does. The results are the same.
+  void set_full_backward(bool on);
+  bool full_backward() const { return full_backward_; }
+
   struct Linear {
     torch::Tensor weight, bias;
   };
@@ -99,6 +105,8 @@ class BlipItm {
 
  private:
   BlipConfig config_;
+  std::vector<torch::Tensor> parameters_;
+  bool full_backward_ = false;
   // Vision
   torch::Tensor class_embedding_, position_embedding_, patch_weight_, patch_bias_;
   std::vector<VisionLayer> vision_layers_;
@@ -121,6 +129,9 @@ class BlipItm {
   torch::Tensor run_text_layers(torch::Tensor hidden, const torch::Tensor& self_mask,
                                 const torch::Tensor& image_embeds, int64_t first, int64_t last,
                                 const ProbsHook& hook) const;
+  CrossAttentionCapture capture_with_full_backward(const torch::Tensor& input_ids, const torch::Tensor& mask,
+                                                   const torch::Tensor& image_embeds,
+                                                   const std::vector<int64_t>& layers) const;
   torch::Tensor text_layer(int64_t index, const torch::Tensor& hidden, const torch::Tensor& self_mask,
                            const torch::Tensor& image_embeds, const ProbsHook& hook) const;
 };

@@ -1,0 +1,134 @@
+// Per-image cost of the whole method on a random-weight model with a real checkpoint's
+// shapes: time per stage and peak resident memory, for each input size, and the same
+// pipeline with the reference implementation's full backward (every weight requiring a
+// gradient, backward through the image encoder) to show what pruning the backward saves.
+//
+//   bench_segment [--sizes 336,768] [--iterations 4] [--full-backward-sizes 336]
+//                 [--postprocess none|blur|blur+crf] [--threads N] [--manifest M] [--cache DIR]
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+#include "pnpovss/io/image.h"
+#include "pnpovss/models/blip_itm.h"
+#include "pnpovss/segment/blip_backbone.h"
+#include "pnpovss/segment/pipeline.h"
+#include "pnpovss/segment/settings.h"
+#include "pnpovss/text/wordpiece.h"
+
+using namespace pnpovss;
+
+namespace {
+
+struct Args {
+  std::string manifest = bench::default_manifest();
+  std::string cache = bench::default_cache();
+  std::vector<int64_t> sizes = {336, 768};
+  std::vector<int64_t> full_backward_sizes = {336};
+  int iterations = 4;
+  std::string postprocess = "none";
+  int threads = 0;
+};
+
+std::vector<int64_t> parse_sizes(const std::string& text) {
+  std::vector<int64_t> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(std::stoll(item));
+  return out;
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--manifest") a.manifest = v;
+    else if (k == "--cache") a.cache = v;
+    else if (k == "--sizes") a.sizes = parse_sizes(v);
+    else if (k == "--full-backward-sizes") a.full_backward_sizes = parse_sizes(v);
+    else if (k == "--iterations") a.iterations = std::stoi(v);
+    else if (k == "--postprocess") a.postprocess = v;
+    else if (k == "--threads") a.threads = std::stoi(v);
+    else {
+      std::fprintf(stderr, "unknown option %s\n", k.c_str());
+      std::exit(2);
+    }
+  }
+  return a;
+}
+
+// Splits the backbone's work into image encoding and the text pass with its backward.
+class TimedBackbone : public segment::Backbone {
+ public:
+  TimedBackbone(const models::BlipItm& model, const io::ImagePreprocessConfig& pre) : model_(model), pre_(pre) {}
+  int64_t patch_size() const override { return model_.config().vision.patch_size; }
+  int64_t num_text_layers() const override { return model_.config().text.num_hidden_layers; }
+  int64_t num_heads() const override { return model_.config().text.num_attention_heads; }
+  int64_t enc_token_id() const override { return model_.config().enc_token_id; }
+  const io::ImagePreprocessConfig& image_preprocess() const override { return pre_; }
+  segment::AttentionGradient attention_and_gradient(const torch::Tensor& pixels, const torch::Tensor& ids,
+                                                    const torch::Tensor& mask, int64_t layer) const override {
+    auto t0 = std::chrono::steady_clock::now();
+    torch::Tensor image = model_.encode_image(pixels, models::PositionResize::SizeBased);
+    vision_s += bench::seconds_since(t0);
+    t0 = std::chrono::steady_clock::now();
+    auto capture = model_.itm_attention_gradients(ids, mask, image, {layer});
+    text_s += bench::seconds_since(t0);
+    segment::AttentionGradient out;
+    out.itm_logits = capture.itm_logits[0];
+    out.probs = capture.probs[0][0];
+    out.grads = capture.grads[0][0];
+    return out;
+  }
+  mutable double vision_s = 0, text_s = 0;
+
+ private:
+  const models::BlipItm& model_;
+  io::ImagePreprocessConfig pre_;
+};
+
+void run(const models::BlipItm& model, const text::WordPieceTokenizer& tok, const io::Image& photo, int64_t size,
+         const Args& args, const char* label) {
+  auto settings = segment::preset("paper", "blip");
+  settings.input_size = size;
+  settings.dropout_iterations = args.iterations;
+  settings.post_mode = segment::parse_postprocess(args.postprocess);
+  io::ImagePreprocessConfig pre;
+  TimedBackbone backbone(model, pre);
+  const std::vector<std::string> classes = {"cat", "couch", "remote control", "blanket", "person"};
+  segment::segment_image(backbone, tok, photo, classes, settings);  // warm-up
+  backbone.vision_s = backbone.text_s = 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto result = segment::segment_image(backbone, tok, photo, classes, settings);
+  const double total = bench::seconds_since(start);
+  std::map<std::string, double> stages;
+  for (const auto& t : result.timings) stages[t.stage] += t.seconds;
+  std::printf("%-14s %-5lld %-9.2f %-9.2f %-13.2f %-9.2f %-9.3f %-8.2f %.2f\n", label, static_cast<long long>(size),
+              backbone.vision_s, backbone.text_s, stages["dropout"] - backbone.vision_s - backbone.text_s,
+              stages["dropout"], stages["postprocess"] + stages["crf"], total, bench::peak_rss_gib());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Args args = parse(argc, argv);
+  auto bench_model = bench::prepare_model(args.manifest, args.cache, args.threads);
+  auto& model = bench_model.model;
+  const auto tok = text::WordPieceTokenizer::from_dir(std::string(PNPOVSS_SOURCE_DIR) + "/tests/data/blip_itm");
+  const auto photo = io::decode_image_file(std::string(PNPOVSS_SOURCE_DIR) + "/tests/data/images/coco_000000039769.png");
+  std::printf("model: random weights with the shapes of %s; %d threads; %d dropout iterations; postprocess %s; "
+              "image %dx%d, 5 classes\n\n",
+              bench_model.checkpoint.c_str(), at::get_num_threads(), args.iterations, args.postprocess.c_str(),
+              photo.width, photo.height);
+  std::printf("%-14s %-5s %-9s %-9s %-13s %-9s %-9s %-8s %s\n", "backward", "size", "vision s", "text+bwd s",
+              "dropout rest s", "dropout s", "post s", "total s", "peak RSS GiB (so far)");
+  for (int64_t size : args.sizes) run(model, tok, photo, size, args, "pruned");
+  model.set_full_backward(true);
+  for (int64_t size : args.full_backward_sizes) run(model, tok, photo, size, args, "full (ref.)");
+  return 0;
+}

@@ -1,0 +1,99 @@
+// Helpers shared by the model benchmarks: a random-weight checkpoint with a real model's
+// shapes, thread setup, timing and peak memory.
+#pragma once
+
+#include <ATen/Parallel.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "pnpovss/models/blip_itm.h"
+#include "pnpovss/models/random_checkpoint.h"
+
+namespace bench {
+
+inline std::string default_manifest() {
+  return std::string(PNPOVSS_SOURCE_DIR) + "/tests/data/manifests/Salesforce__blip-itm-large-flickr.json";
+}
+
+inline std::string default_cache() {
+  const char* tmp = std::getenv("TMPDIR");
+  return std::string(tmp ? tmp : "/tmp") + "/pnpovss-bench-blip";
+}
+
+inline int available_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+}
+
+inline void set_threads(int threads) { at::set_num_threads(threads > 0 ? threads : available_cpus()); }
+
+// Writes the random checkpoint in a child process, so that generating 1.7 GiB of weights
+// does not count in this process's peak memory. Reuses an existing one.
+inline void ensure_checkpoint(const pnpovss::models::BlipConfig& config, const std::string& dir) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    pnpovss::models::write_random_blip_checkpoint(config, dir, 1234);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "could not write the random checkpoint to %s\n", dir.c_str());
+    std::exit(1);
+  }
+}
+
+struct BenchModel {
+  std::string checkpoint;  // the real checkpoint whose shapes the random weights take
+  pnpovss::models::BlipItm model;
+};
+
+// The random-weight model of `manifest_path` (written once to `cache`, then memory-mapped),
+// with the thread count set (0: the CPUs available).
+inline BenchModel prepare_model(const std::string& manifest_path, const std::string& cache, int threads) {
+  const auto manifest = pnpovss::models::read_manifest(manifest_path);
+  const auto config = pnpovss::models::BlipConfig::from_json(manifest.config, manifest_path);
+  ensure_checkpoint(config, cache);
+  set_threads(threads);
+  return {manifest.checkpoint, pnpovss::models::BlipItm::load(cache)};
+}
+
+inline double peak_rss_gib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / (1024.0 * 1024.0);
+}
+
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+struct Timing {
+  double min = 0, median = 0;
+};
+
+// One warm-up call, then `runs` timed calls.
+template <typename F>
+Timing time_runs(int runs, F&& f) {
+  f();
+  std::vector<double> t;
+  for (int i = 0; i < runs; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    f();
+    t.push_back(seconds_since(start));
+  }
+  std::sort(t.begin(), t.end());
+  return {t.front(), t[t.size() / 2]};
+}
+
+}  // namespace bench
