@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs pnp-ovss on the bundled photo. Uses the real
-# Salesforce/blip-itm-large-flickr when it is in the local Hugging Face cache (or MODEL=DIR),
-# otherwise the tiny random-weight model of the test data, whose scores mean nothing.
+# Sets up, builds and segments the bundled photo into "cat, couch, remote control". Uses the
+# real Salesforce/blip-itm-large-flickr when it is in the local Hugging Face cache (or
+# MODEL=DIR), otherwise the tiny random-weight model of the test data, whose maps mean nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
 model="${MODEL:-Salesforce/blip-itm-large-flickr}"
+options=()
 if ! build/pnp-ovss info "$model" >/dev/null 2>&1; then
   echo "demo: $model is not available locally; using the tiny random-weight test model instead"
-  echo "demo: (its scores are meaningless; see README, 'Models', to get the real one)"
+  echo "demo: (its segmentation is meaningless; see README, 'Models', to get the real one)"
   model=tests/data/blip_itm
+  # The tiny model takes 64-pixel inputs and has 3 text layers of 4 heads.
+  options=(--size 64 --layer 2 --head 3)
 fi
-build/pnp-ovss match tests/data/images/coco_000000039769.png --model "$model" \
-  --text "two cats lying on a pink couch" --text "a plate of food on a table"
+out=demo_out
+build/pnp-ovss segment tests/data/images/coco_000000039769.png --model "$model" "${options[@]}" \
+  --classes "cat, couch, remote control" --out "$out"
+echo "demo: outputs in $out/: coco_000000039769.overlay.png (the photo with the classes and a legend),"
+echo "demo: coco_000000039769.labels.png (one byte per pixel: 0 background, 1 cat, 2 couch, 3 remote control)"
+echo "demo: and coco_000000039769.json (classes, pixel shares, settings, timings)"

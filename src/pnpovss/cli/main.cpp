@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "pnp-ovss: segment an image into any list of classes with a frozen image-text matching model "
       "(PnP-OVSS, CVPR 2024).\n\nExamples:\n"
+      "  pnp-ovss segment photo.jpg --classes \"cat, sofa\"          # label PNG, overlay, JSON in segment_out/\n"
       "  pnp-ovss match photo.jpg --text \"two cats on a couch\"   # ITM score of an image and a text\n"
       "  pnp-ovss info Salesforce/blip-itm-large-flickr            # what a model is\n"
       "  pnp-ovss check tests/data/blip_itm                        # parity with reference outputs\n"};
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
   add(pnpovss::cli::add_match_command);
   add(pnpovss::cli::add_info_command);
   add(pnpovss::cli::add_check_command);
+  add(pnpovss::cli::add_segment_command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -296,6 +297,18 @@ void write_png_rgb(const std::string& path, const Image& image) {
     std::remove(tmp.c_str());
     throw Error("cannot move '" + tmp + "' to '" + path + "': " + std::strerror(err));
   }
+}
+
+std::vector<uint8_t> zlib_compress(const uint8_t* data, size_t size) {
+  if (size > static_cast<size_t>(INT_MAX)) throw Error("cannot compress more than 2 GiB at once");
+  // stb takes a mutable pointer but only reads the input.
+  unsigned char* input = const_cast<unsigned char*>(size == 0 ? reinterpret_cast<const unsigned char*>("") : data);
+  int out_len = 0;
+  // Quality 8 is what stbi_write_png uses by default.
+  std::unique_ptr<unsigned char, decltype(&std::free)> out(
+      stbi_zlib_compress(input, static_cast<int>(size), &out_len, 8), &std::free);
+  if (!out || out_len <= 0) throw Error("zlib compression failed (out of memory?)");
+  return std::vector<uint8_t>(out.get(), out.get() + out_len);
 }
 
 }  // namespace pnpovss::io

@@ -30,4 +30,9 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& o
 // so readers never see a partial file. Throws pnpovss::Error on failure.
 void write_png_rgb(const std::string& path, const Image& image);
 
+// `data` as a zlib stream (RFC 1950) with stb_image_write's deflate at its PNG setting, for
+// PNG flavours that stb cannot write (palette, 16-bit; io/png_writer.h). Throws pnpovss::Error
+// for more than 2 GiB of input or when the compressor fails.
+std::vector<uint8_t> zlib_compress(const uint8_t* data, size_t size);
+
 }  // namespace pnpovss::io

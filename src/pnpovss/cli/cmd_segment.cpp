@@ -1,0 +1,493 @@
+// `pnp-ovss segment`: the whole method on image files, with label PNGs, overlays and a JSON
+// record per image. Everything that can be checked before the model runs (classes, settings,
+// the output folder, the tags file, layer and head against the model) is checked first, so a
+// mistake costs seconds, not a folder's worth of compute. Per image, a failure is reported and
+// the next image goes on.
+#include <c10/util/Exception.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "pnpovss/cli/commands.h"
+#include "pnpovss/error.h"
+#include "pnpovss/io/image.h"
+#include "pnpovss/io/json_file.h"
+#include "pnpovss/io/mapped_file.h"
+#include "pnpovss/io/model_location.h"
+#include "pnpovss/io/overlay.h"
+#include "pnpovss/io/palette.h"
+#include "pnpovss/io/png_writer.h"
+#include "pnpovss/io/safetensors.h"
+#include "pnpovss/io/tensor_bridge.h"
+#include "pnpovss/segment/blip_backbone.h"
+#include "pnpovss/segment/pipeline.h"
+#include "pnpovss/segment/prompt.h"
+#include "pnpovss/segment/settings.h"
+#include "pnpovss/text/wordpiece.h"
+
+#ifndef PNPOVSS_VERSION
+#define PNPOVSS_VERSION "unknown"
+#endif
+
+namespace pnpovss::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using ojson = nlohmann::ordered_json;
+
+struct SegmentOptions {
+  std::vector<std::string> inputs;
+  std::string classes;
+  std::string classes_file;
+  std::string model = kDefaultModel;
+  std::string preset = "paper";
+  int size = 0, layer = 0, head = 0, iterations = 0;
+  double threshold = 0, blur = 0;
+  std::string postprocess, background, class_tags;
+  std::string out = "segment_out";
+  bool save_maps = false;
+  // Which options were given (they override the preset).
+  CLI::Option *size_opt = nullptr, *layer_opt = nullptr, *head_opt = nullptr, *iterations_opt = nullptr,
+              *threshold_opt = nullptr, *blur_opt = nullptr, *postprocess_opt = nullptr, *background_opt = nullptr,
+              *classes_opt = nullptr, *classes_file_opt = nullptr;
+};
+
+// One image to segment and the name its outputs get.
+struct Job {
+  std::string path;
+  std::string stem;    // file name without extension: the key of --class-tags
+  std::string output;  // output name: the stem, made unique within the run
+};
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+double rounded(double v, double scale) { return std::round(v * scale) / scale; }
+
+std::string trim(const std::string& s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return "";
+  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// --classes "cat, sofa, remote control" or --classes-file (one name per line, blank lines
+// skipped). An empty entry of --classes ("cat,,dog", a trailing comma) is an error, since it is
+// almost always a typo.
+std::vector<std::string> read_classes(const SegmentOptions& o) {
+  const bool inline_given = o.classes_opt->count() > 0, file_given = o.classes_file_opt->count() > 0;
+  if (inline_given && file_given) throw Error("give the classes with --classes or --classes-file, not both");
+  if (!inline_given && !file_given)
+    throw Error("no classes: give them with --classes \"cat, sofa, remote control\" or --classes-file FILE");
+  std::vector<std::string> names;
+  if (inline_given) {
+    size_t start = 0;
+    while (true) {
+      const size_t comma = o.classes.find(',', start);
+      const std::string name = trim(o.classes.substr(start, comma == std::string::npos ? comma : comma - start));
+      if (name.empty())
+        throw Error("--classes has an empty class name (entry " + std::to_string(names.size() + 1) +
+                    "): separate names with single commas, e.g. \"cat, sofa\"");
+      names.push_back(name);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  } else {
+    const std::string text = io::read_text_file(o.classes_file);
+    size_t start = 0;
+    while (start <= text.size()) {
+      const size_t end = std::min(text.find('\n', start), text.size());
+      const std::string name = trim(text.substr(start, end - start));
+      if (!name.empty()) names.push_back(name);
+      start = end + 1;
+    }
+    if (names.empty()) throw Error("no classes: '" + o.classes_file + "' has no class names (one per line)");
+  }
+  return names;
+}
+
+// The preset with every given option applied on top, validated.
+segment::MethodSettings resolve_settings(const SegmentOptions& o) {
+  segment::MethodSettings s = segment::preset(o.preset, "blip");
+  if (o.size_opt->count()) s.input_size = o.size;
+  if (o.layer_opt->count()) {
+    if (o.layer < 1) throw Error("--layer " + std::to_string(o.layer) + " is out of range: layers count from 1");
+    s.attention_layer = o.layer - 1;
+  }
+  if (o.head_opt->count()) {
+    if (o.head < 1) throw Error("--head " + std::to_string(o.head) + " is out of range: heads count from 1");
+    s.attention_head = o.head - 1;
+  }
+  if (o.iterations_opt->count()) s.dropout_iterations = o.iterations;
+  if (o.threshold_opt->count()) s.mask_threshold = o.threshold;
+  if (o.blur_opt->count()) s.post_blur = o.blur;
+  if (o.postprocess_opt->count()) s.post_mode = segment::parse_postprocess(o.postprocess);
+  if (o.background_opt->count()) s.background_mode = segment::parse_background_mode(o.background);
+  s.validate();
+  return s;
+}
+
+// Creates the output folder and proves that files can be written into it.
+void prepare_output_dir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir))
+    throw Error("cannot create the output folder '" + dir + "'" + (ec ? " (" + ec.message() + ")" : std::string()) +
+                ": choose another with --out");
+  const std::string probe = dir + "/.pnpovss_write_test." + std::to_string(::getpid());
+  try {
+    io::write_file_atomic(probe, std::string("ok"));
+  } catch (const Error&) {
+    throw Error("cannot write into the output folder '" + dir + "': choose another with --out");
+  }
+  std::remove(probe.c_str());
+}
+
+bool is_image_name(const fs::path& p) {
+  const std::string ext = lower(p.extension().string());
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp";
+}
+
+// Files as given; a folder stands for its images (sorted by name, not recursive). Output names
+// are the stems, with "-2", "-3", ... for a stem already taken (a.jpg and a.png).
+std::vector<Job> list_jobs(const std::vector<std::string>& inputs) {
+  std::vector<Job> jobs;
+  std::set<std::string> taken;
+  auto add = [&](const std::string& path) {
+    Job job;
+    job.path = path;
+    job.stem = fs::path(path).stem().string();
+    if (job.stem.empty()) job.stem = "image";
+    job.output = job.stem;
+    for (int n = 2; !taken.insert(job.output).second; ++n) job.output = job.stem + "-" + std::to_string(n);
+    jobs.push_back(job);
+  };
+  for (const auto& input : inputs) {
+    std::error_code ec;
+    if (!fs::is_directory(input, ec)) {
+      add(input);  // a missing or unreadable file fails as that image
+      continue;
+    }
+    std::vector<std::string> found;
+    for (fs::directory_iterator it(input, ec), end; !ec && it != end; it.increment(ec))
+      if (is_image_name(it->path()) && !fs::is_directory(it->path())) found.push_back(it->path().filename().string());
+    if (ec) throw Error("cannot list the folder '" + input + "': " + ec.message());
+    if (found.empty()) throw Error("the folder '" + input + "' holds no .jpg, .jpeg, .png or .bmp images");
+    std::sort(found.begin(), found.end());
+    const std::string prefix = input.back() == '/' ? input : input + "/";
+    for (const auto& name : found) add(prefix + name);
+  }
+  return jobs;
+}
+
+// --class-tags: {"image stem": ["cat", 2, ...]} -> 0-based class indices per stem, in the order
+// listed (the order of the prompt). Names compare case-insensitively with the class list.
+std::map<std::string, std::vector<int>> read_class_tags(const std::string& path,
+                                                        const std::vector<std::string>& classes) {
+  std::map<std::string, std::vector<int>> tags;
+  if (path.empty()) return tags;
+  const nlohmann::json doc = io::read_json_file(path);
+  const std::string where = "class tags '" + path + "'";
+  if (!doc.is_object())
+    throw Error(where + " must be a JSON object mapping image file stems to lists of class names or indices");
+  std::map<std::string, int> by_name;
+  for (size_t k = 0; k < classes.size(); ++k) by_name.emplace(lower(classes[k]), static_cast<int>(k));
+  for (const auto& [stem, list] : doc.items()) {
+    const std::string entry = where + ", image '" + stem + "'";
+    if (!list.is_array()) throw Error(entry + ": expected a list of class names or 0-based indices");
+    if (list.empty()) throw Error(entry + ": the list is empty (remove the entry to use every class)");
+    std::vector<int> indices;
+    for (const auto& item : list) {
+      int index = -1;
+      if (item.is_string()) {
+        const auto it = by_name.find(lower(trim(item.get<std::string>())));
+        if (it == by_name.end())
+          throw Error(entry + ": '" + item.get<std::string>() + "' is not one of the " +
+                      std::to_string(classes.size()) + " classes");
+        index = it->second;
+      } else if (item.is_number_integer()) {
+        const int64_t v = item.get<int64_t>();
+        if (v < 0 || v >= static_cast<int64_t>(classes.size()))
+          throw Error(entry + ": class index " + std::to_string(v) + " is outside 0.." +
+                      std::to_string(classes.size() - 1));
+        index = static_cast<int>(v);
+      } else {
+        throw Error(entry + ": " + item.dump() + " is neither a class name nor a 0-based class index");
+      }
+      if (std::find(indices.begin(), indices.end(), index) != indices.end())
+        throw Error(entry + ": class '" + classes[index] + "' is listed twice");
+      indices.push_back(index);
+    }
+    tags[stem] = indices;
+  }
+  return tags;
+}
+
+// Letters, digits, '-' and '_' of a class name, the rest as '_' (file names of heatmaps).
+std::string file_safe(const std::string& name) {
+  std::string out;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    out += (std::isalnum(u) && u < 0x80) || c == '-' || c == '_' ? c : '_';
+  }
+  return out;
+}
+
+// "#rrggbb".
+std::string hex_color(io::Rgb c) {
+  char text[8];
+  std::snprintf(text, sizeof text, "#%02x%02x%02x", c.r, c.g, c.b);
+  return text;
+}
+
+// The same float32 CPU contiguous tensor for reading.
+torch::Tensor cpu_float(const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat32).contiguous(); }
+
+// `minmax` false: the values are already in [0, 1] and keep their meaning across files.
+void write_heatmap(const std::string& path, const torch::Tensor& map2d, bool minmax = true) {
+  const torch::Tensor m = cpu_float(map2d);
+  io::write_png_rgb(path, io::heatmap(m.data_ptr<float>(), static_cast<int>(m.size(0)), static_cast<int>(m.size(1)),
+                                      256, minmax));
+}
+
+// --save-maps: every intermediate tensor, and per class the maps a person looks at first.
+void save_maps(const std::string& out_dir, const Job& job, const segment::SegmentationResult& r,
+               const std::vector<std::string>& names, const std::vector<int>& labels, const ojson& record) {
+  std::vector<std::pair<std::string, torch::Tensor>> named = r.named_tensors();
+  std::vector<io::TensorView> views;
+  for (auto& [name, tensor] : named) {
+    tensor = tensor.detach().to(torch::kCPU).contiguous();
+    views.push_back(io::view_of(name, tensor));
+  }
+  io::write_safetensors(out_dir + "/" + job.output + ".maps.safetensors", views,
+                        {{"pnp_ovss", record.dump()}});
+
+  const std::string dir = out_dir + "/" + job.output + ".maps";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error("cannot create '" + dir + "': " + ec.message());
+  // File names: the class name made safe, with the label added when two names collide.
+  std::vector<std::string> files;
+  std::set<std::string> used;
+  for (size_t k = 0; k < names.size(); ++k) {
+    std::string f = file_safe(names[k]);
+    if (f.empty() || !used.insert(f).second) f += "_" + std::to_string(labels[k]);
+    used.insert(f);
+    files.push_back(f);
+  }
+  const auto& iterations = r.dropout.iterations;
+  for (size_t k = 0; k < names.size(); ++k) {
+    const std::string base = dir + "/" + files[k];
+    if (!iterations.empty()) {
+      // The attention itself, before GradCAM: iteration 0's rows of the class's wordpieces.
+      const segment::ClassSpan span = r.prompt.spans[k];
+      write_heatmap(base + ".attn.png",
+                    cpu_float(iterations[0].attn_probs).slice(0, span.begin, span.end).mean(0));
+    }
+    for (size_t t = 0; t < iterations.size(); ++t)
+      write_heatmap(base + ".iter" + std::to_string(t) + ".gradcam.png",
+                    iterations[t].class_maps[static_cast<int64_t>(k)]);
+    write_heatmap(base + ".final.png", r.dropout.final_maps[static_cast<int64_t>(k)]);
+  }
+  // Dropped patches are shared by all classes: 0 kept, 0.5 zeroed in this iteration's input,
+  // 1 chosen by this iteration (zeroed from the next one on).
+  for (size_t t = 0; t < iterations.size(); ++t) {
+    torch::Tensor m = cpu_float(iterations[t].dropped_before) * 0.5f;
+    float* p = m.data_ptr<float>();
+    for (int64_t idx : iterations[t].new_dropped)
+      if (idx >= 0 && idx < m.numel()) p[idx] = 1.0f;
+    write_heatmap(dir + "/dropped.iter" + std::to_string(t) + ".png", m, false);
+  }
+}
+
+struct Model {
+  std::string dir;
+  text::WordPieceTokenizer tokenizer;
+  segment::BlipBackbone backbone;
+};
+
+// Segments one image and writes its outputs; throws on failure.
+void segment_one(const SegmentOptions& o, const Model& model, const segment::MethodSettings& settings,
+                 const std::vector<std::string>& classes, const std::map<std::string, std::vector<int>>& tags,
+                 const Job& job) {
+  const auto start = Clock::now();
+  std::vector<int> indices;  // 0-based into `classes`, in prompt order
+  if (const auto it = tags.find(job.stem); it != tags.end()) {
+    indices = it->second;
+  } else {
+    for (size_t k = 0; k < classes.size(); ++k) indices.push_back(static_cast<int>(k));
+  }
+  std::vector<std::string> names;
+  std::vector<int32_t> class_labels;  // label of each prompt class: its 1-based place in the full list
+  for (int k : indices) {
+    names.push_back(classes[k]);
+    class_labels.push_back(k + 1);
+  }
+
+  auto t = Clock::now();
+  const io::Image image = io::decode_image_file(job.path);
+  const double decode_seconds = seconds_since(t);
+  const segment::SegmentationResult r =
+      segment::segment_image(model.backbone, model.tokenizer, image, names, settings);
+  // Labels are places in the full class list, so the same class has the same label in every
+  // image whatever --class-tags kept.
+  const std::vector<int32_t> labels =
+      segment::dataset_label_map(r, class_labels, 0, settings.labels_official_inplace_remap);
+
+  t = Clock::now();
+  const int max_label = static_cast<int>(classes.size());
+  std::vector<int64_t> counts(static_cast<size_t>(max_label) + 1, 0);
+  for (int32_t v : labels) ++counts[static_cast<size_t>(v)];
+  const double pixels = static_cast<double>(labels.size());
+  const std::string base = o.out + "/" + job.output;
+  io::write_file_atomic(base + ".labels.png", io::encode_label_png(labels, image.width, image.height, max_label));
+
+  // Classes in label order: background (when its channel was used), then the prompt's classes.
+  std::vector<std::pair<int32_t, std::string>> present;
+  if (r.has_background) present.emplace_back(0, segment::kBackgroundName);
+  std::vector<std::pair<int32_t, std::string>> sorted;
+  for (size_t k = 0; k < names.size(); ++k) sorted.emplace_back(class_labels[k], names[k]);
+  std::sort(sorted.begin(), sorted.end());
+  present.insert(present.end(), sorted.begin(), sorted.end());
+
+  ojson class_list = ojson::array();
+  std::vector<io::LegendEntry> legend;
+  for (const auto& [label, name] : present) {
+    const io::Rgb c = io::label_color(label);
+    const int64_t n = counts[static_cast<size_t>(label)];
+    class_list.push_back({{"label", label},
+                          {"name", name},
+                          {"pixel_share", rounded(static_cast<double>(n) / pixels, 1e6)},
+                          {"color", hex_color(c)}});
+    if (n > 0) legend.push_back({name, c});
+  }
+  io::write_png_rgb(base + ".overlay.png", io::overlay_with_legend(image, labels, legend));
+
+  ojson record;
+  record["image"] = job.path;
+  record["width"] = image.width;
+  record["height"] = image.height;
+  record["model"] = model.dir;
+  record["classes"] = class_list;
+  record["settings"] = ojson::parse(segment::to_json(settings).dump());
+  record["version"] = std::string("pnp-ovss ") + PNPOVSS_VERSION;
+  if (o.save_maps) save_maps(o.out, job, r, names, class_labels, record);
+
+  ojson timings;
+  timings["decode"] = rounded(decode_seconds, 1e4);
+  for (const auto& stage : r.timings) timings[stage.stage] = rounded(stage.seconds, 1e4);
+  timings["outputs"] = rounded(seconds_since(t), 1e4);
+  timings["total"] = rounded(seconds_since(start), 1e4);
+  record["timings"] = timings;
+  io::write_file_atomic(base + ".json", record.dump(2) + "\n");
+}
+
+int run_segment(const SegmentOptions& o) {
+  const auto start = Clock::now();
+  const segment::MethodSettings settings = resolve_settings(o);
+  const std::vector<std::string> classes = read_classes(o);
+  if (o.inputs.empty()) throw Error("no images: give image files or folders");
+  prepare_output_dir(o.out);
+  const auto tags = read_class_tags(o.class_tags, classes);
+  const std::vector<Job> jobs = list_jobs(o.inputs);
+
+  const std::string dir = io::resolve_model_dir(o.model);
+  auto tokenizer = text::WordPieceTokenizer::from_dir(dir);
+  // Empty, duplicate or untokenizable names fail here, before the model loads (the first
+  // token's id does not matter for these checks).
+  segment::build_prompt(tokenizer, classes, settings.prompt_class_names, segment::FirstToken::Cls, 0);
+  Model model{dir, std::move(tokenizer), segment::BlipBackbone::load(dir, settings.input_position_resize)};
+  const auto& bb = model.backbone;
+  // Name where an out-of-range value came from: the command line or the preset's default.
+  const auto origin = [&](const CLI::Option* opt, const char* what, int value) {
+    return (opt->count() ? "--" + std::string(what) + " " : std::string(what) + " ") + std::to_string(value) +
+           (opt->count() ? "" : " (the " + settings.preset + " preset's)");
+  };
+  if (settings.attention_layer >= bb.num_text_layers())
+    throw Error(origin(o.layer_opt, "layer", settings.attention_layer + 1) + " is out of range: the model has " +
+                std::to_string(bb.num_text_layers()) + " text layers, choose --layer 1.." +
+                std::to_string(bb.num_text_layers()));
+  if (settings.attention_head >= bb.num_heads())
+    throw Error(origin(o.head_opt, "head", settings.attention_head + 1) + " is out of range: the model has " +
+                std::to_string(bb.num_heads()) + " heads, choose --head 1.." + std::to_string(bb.num_heads()));
+  bb.grid(settings.input_size);
+
+  std::printf("settings: %s\n", settings.describe().c_str());
+  std::printf("model %s, %zu classes, %zu images -> %s/\n", dir.c_str(), classes.size(), jobs.size(), o.out.c_str());
+  std::fflush(stdout);
+
+  int failed = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const auto image_start = Clock::now();
+    std::string problem;
+    try {
+      segment_one(o, model, settings, classes, tags, jobs[i]);
+    } catch (const Error& e) {
+      problem = e.what();
+    } catch (const c10::Error& e) {
+      problem = Error(e.what_without_backtrace()).what();
+    } catch (const std::exception& e) {
+      problem = Error(e.what()).what();
+    }
+    if (problem.empty()) {
+      std::fprintf(stderr, "[%zu/%zu] %s %.1f s\n", i + 1, jobs.size(), jobs[i].path.c_str(),
+                   seconds_since(image_start));
+    } else {
+      ++failed;
+      std::fprintf(stderr, "error: %s: %s\n", Error(jobs[i].path).what(), problem.c_str());
+    }
+  }
+  std::printf("segmented %zu images, %d failed, %.1f s\n", jobs.size() - static_cast<size_t>(failed), failed,
+              seconds_since(start));
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+Command add_segment_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "segment",
+      "Segment images into the given classes (PnP-OVSS): writes per image a label PNG, an overlay and a JSON record.\n"
+      "Example: pnp-ovss segment photo.jpg --classes \"cat, sofa, remote control\" --out results");
+  auto o = std::make_shared<SegmentOptions>();
+  cmd->add_option("IMAGE", o->inputs, "image files (JPEG, PNG, BMP) or folders of them")->required();
+  o->classes_opt = cmd->add_option("-c,--classes", o->classes, "class names separated by commas");
+  o->classes_file_opt = cmd->add_option("--classes-file", o->classes_file, "file with one class name per line");
+  cmd->add_option("-m,--model", o->model, "model directory or hub id in the local Hugging Face cache")
+      ->capture_default_str();
+  cmd->add_option("--preset", o->preset, "paper (the published method) or official (the released script)")
+      ->capture_default_str();
+  o->size_opt = cmd->add_option("-s,--size", o->size, "square model input in pixels, a multiple of 16 (paper: 336)");
+  o->layer_opt = cmd->add_option("--layer", o->layer, "text layer of the cross-attention, from 1 (paper: 8)");
+  o->head_opt = cmd->add_option("--head", o->head, "attention head, from 1 (paper: 10)");
+  o->threshold_opt = cmd->add_option("--threshold", o->threshold, "mask threshold in [0, 1] (paper: 0.15)");
+  o->blur_opt = cmd->add_option("--blur", o->blur, "Gaussian sigma as a fraction of the long side, [0, 1] (0.05)");
+  o->iterations_opt = cmd->add_option("--iterations", o->iterations, "Salience DropOut passes (4; 1 = no dropout)");
+  o->postprocess_opt = cmd->add_option("--postprocess", o->postprocess, "none | blur | crf | blur+crf (blur+crf)");
+  o->background_opt = cmd->add_option("--background", o->background, "background channel: auto | always | never");
+  cmd->add_option("--class-tags", o->class_tags,
+                  "JSON file: image file stem -> list of class names or 0-based indices to use for that image");
+  cmd->add_option("-o,--out", o->out, "output folder (created)")->capture_default_str();
+  cmd->add_flag("--save-maps", o->save_maps, "also write every intermediate tensor and per-class heatmaps");
+  return [o]() { return run_segment(*o); };
+}
+
+}  // namespace pnpovss::cli

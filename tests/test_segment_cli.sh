@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# `pnp-ovss segment` end to end on the tiny random-weight model (tests/data/blip_itm, input 64,
+# text layers 1..3, heads 1..4): the outputs of one image against the goldens in
+# tests/data/golden (label PNG bytes, JSON without timings and version), --save-maps, a folder
+# with one bad file, --class-tags, and bad input (one "error: ..." line on stderr, non-zero exit).
+#
+# Usage: tests/test_segment_cli.sh PATH/TO/pnp-ovss TEST_DATA_DIR
+set -u
+
+if [ $# -ne 2 ]; then
+  echo "usage: $0 PNP_OVSS_BINARY TEST_DATA_DIR" >&2
+  exit 2
+fi
+BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+DATA=$2
+# Relative image and model paths, so that the JSON records do not depend on the checkout.
+cd "$DATA" || exit 2
+IMAGE=images/coco_000000039769.png
+STEM=coco_000000039769
+MODEL=blip_itm
+GOLDEN=golden
+for need in "$BIN" "$MODEL/model.safetensors" "$IMAGE" "$GOLDEN/$STEM.labels.png" "$GOLDEN/$STEM.json"; do
+  if [ ! -e "$need" ]; then
+    echo "missing $need" >&2
+    exit 2
+  fi
+done
+TINY=(--model "$MODEL" --size 64 --layer 2 --head 3)
+CLASSES="cat, couch, remote control"
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pnpovss_segment_cli.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+OUT=$WORK/stdout
+ERR=$WORK/stderr
+
+passed=0
+failed=0
+report() {  # report NAME PROBLEM ("" = pass)
+  if [ -z "$2" ]; then
+    passed=$((passed + 1))
+    echo "ok    $1"
+  else
+    failed=$((failed + 1))
+    echo "FAIL  $1: $2"
+    echo "      stdout: $(head -c 800 "$OUT" | tr '\n' '|')"
+    echo "      stderr: $(head -c 800 "$ERR" | tr '\n' '|')"
+  fi
+}
+
+# The JSON record without the lines that change from run to run (the timings block) or from
+# release to release (the version).
+stable_json() {
+  sed -e '/^  "timings": {/,/^  }/d' -e '/^  "version": /d' "$1"
+}
+
+crash_report() { grep -q -e 'terminate called' -e 'Exception raised from' -e 'frame #' "$ERR"; }
+
+# ---- one image, every output ----------------------------------------------------------------
+single=$WORK/single
+"$BIN" segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --out "$single" --save-maps >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+elif ! grep -qE "^\[1/1\] $IMAGE [0-9]+\.[0-9] s$" "$ERR"; then
+  problem="no progress line '[1/1] $IMAGE N.N s' on stderr"
+elif ! grep -qE '^settings: preset=paper .*size=64 layer=2 head=3 ' "$OUT"; then
+  problem="no 'settings: ...' line with the overrides on stdout"
+elif ! grep -qE '^segmented 1 images, 0 failed, [0-9.]+ s$' "$OUT"; then
+  problem="no summary line"
+fi
+report "single image (exit $status)" "$problem"
+
+problem=""
+for f in "$STEM.labels.png" "$STEM.overlay.png" "$STEM.json" "$STEM.maps.safetensors" \
+  "$STEM.maps/cat.attn.png" "$STEM.maps/cat.iter0.gradcam.png" "$STEM.maps/cat.iter3.gradcam.png" \
+  "$STEM.maps/cat.final.png" "$STEM.maps/remote_control.final.png" "$STEM.maps/couch.iter2.gradcam.png" \
+  "$STEM.maps/dropped.iter0.png" "$STEM.maps/dropped.iter3.png"; do
+  [ -s "$single/$f" ] || problem="$problem missing $f;"
+done
+leftovers=$(find "$single" -name '*.tmp*' | head -n 3)
+[ -z "$leftovers" ] || problem="$problem temporary files left: $leftovers;"
+report "outputs and --save-maps files exist" "$problem"
+
+problem=""
+want=$(sha256sum <"$GOLDEN/$STEM.labels.png" | cut -d' ' -f1)
+got=$(sha256sum <"$single/$STEM.labels.png" | cut -d' ' -f1)
+[ "$want" = "$got" ] || problem="sha256 $got, golden $want"
+report "label PNG equals the golden" "$problem"
+
+problem=""
+if ! diff <(stable_json "$GOLDEN/$STEM.json") <(stable_json "$single/$STEM.json") >"$WORK/json.diff"; then
+  problem="differs from the golden: $(head -c 600 "$WORK/json.diff" | tr '\n' '|')"
+elif ! grep -q '"total": ' "$single/$STEM.json" || ! grep -q '"version": "pnp-ovss ' "$single/$STEM.json"; then
+  problem="no total timing or version"
+fi
+report "JSON record equals the golden (timings and version aside)" "$problem"
+
+problem=""
+for name in '"labels"' '"final_maps"' '"iter3.class_maps"' '"pnp_ovss"'; do
+  head -c 65536 "$single/$STEM.maps.safetensors" | grep -aq -- "$name" || problem="$problem no $name in the header;"
+done
+report "maps.safetensors holds the intermediates" "$problem"
+
+# ---- a folder with one bad file, and --class-tags ----------------------------------------------
+folder=$WORK/folder
+mkdir -p "$folder"
+cp "$IMAGE" "$folder/a.png"
+cp "$IMAGE" "$folder/b.PNG"
+printf 'plain text, not an image\n' >"$folder/broken.jpg"
+printf 'ignored: not an image extension\n' >"$folder/notes.txt"
+printf '{"b": ["cat", 2]}\n' >"$WORK/tags.json"
+"$BIN" segment "$folder" --classes "$CLASSES" "${TINY[@]}" --class-tags "$WORK/tags.json" \
+  --postprocess blur --out "$WORK/folder_out" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+errors=$(grep -c '^error: ' "$ERR")
+if [ "$status" -ne 1 ]; then
+  problem="exit status $status, expected 1"
+elif [ "$errors" -ne 1 ] || ! grep -q "^error: $folder/broken.jpg: " "$ERR"; then
+  problem="expected exactly one 'error: $folder/broken.jpg: ...' line, got $errors error lines"
+elif crash_report; then
+  problem="stderr holds a crash report"
+elif ! grep -q '^\[1/3\] .*/a.png ' "$ERR" || ! grep -q '^\[2/3\] .*/b.PNG ' "$ERR"; then
+  problem="no progress lines for a.png and b.PNG"
+elif ! grep -qE '^segmented 2 images, 1 failed, [0-9.]+ s$' "$OUT"; then
+  problem="no 'segmented 2 images, 1 failed' summary"
+else
+  for f in a.labels.png a.overlay.png a.json b.labels.png b.overlay.png b.json; do
+    [ -s "$WORK/folder_out/$f" ] || problem="$problem missing $f;"
+  done
+  ls "$WORK/folder_out" | grep -q '^broken' && problem="$problem outputs written for the bad file;"
+fi
+report "folder with one bad file (exit $status)" "$problem"
+
+problem=""
+if [ -s "$WORK/folder_out/b.json" ]; then
+  grep -q '"name": "couch"' "$WORK/folder_out/b.json" && problem="b.json lists couch, which the tags leave out"
+  grep -q '"name": "remote control"' "$WORK/folder_out/b.json" || problem="$problem b.json lacks the tagged class 2;"
+  grep -q '"name": "couch"' "$WORK/folder_out/a.json" || problem="$problem a.json (no tags) lacks couch;"
+else
+  problem="b.json missing"
+fi
+report "--class-tags restricts one image's classes" "$problem"
+
+# ---- bad input: exit status 1..127, exactly one stderr line "error: ..." -------------------------
+expect_error() {  # expect_error NAME -- ARGS...
+  local name=$1
+  shift 2
+  "$BIN" "$@" >"$OUT" 2>"$ERR" </dev/null
+  local status=$?
+  local lines
+  lines=$(wc -l <"$ERR")
+  local problem=""
+  if [ "$status" -eq 0 ]; then
+    problem="exit status 0"
+  elif [ "$status" -ge 128 ]; then
+    problem="killed by signal $((status - 128))"
+  elif [ "$lines" -ne 1 ] || [ "$(wc -c <"$ERR")" -ne "$(head -n 1 "$ERR" | wc -c)" ]; then
+    problem="stderr has $lines lines, expected exactly one"
+  elif ! head -n 1 "$ERR" | grep -q '^error: .'; then
+    problem="stderr does not start with 'error: '"
+  elif crash_report; then
+    problem="stderr holds a crash report"
+  fi
+  report "$name (exit $status)" "$problem"
+}
+
+bad_out=$WORK/bad_out
+: >"$WORK/a_file"
+printf '\n\n' >"$WORK/blank_classes.txt"
+printf '{"x": ["giraffe"]}\n' >"$WORK/bad_tags.json"
+expect_error "no classes" -- segment "$IMAGE" "${TINY[@]}" --out "$bad_out"
+expect_error "classes file without names" -- segment "$IMAGE" --classes-file "$WORK/blank_classes.txt" "${TINY[@]}" --out "$bad_out"
+expect_error "empty class name" -- segment "$IMAGE" --classes "cat,,couch" "${TINY[@]}" --out "$bad_out"
+expect_error "trailing comma" -- segment "$IMAGE" --classes "cat, couch," "${TINY[@]}" --out "$bad_out"
+expect_error "duplicate class name" -- segment "$IMAGE" --classes "cat, couch, Cat" "${TINY[@]}" --out "$bad_out"
+expect_error "class that tokenizes to nothing" -- \
+  segment "$IMAGE" --classes "cat, $(printf '\xe2\x80\x8b')" "${TINY[@]}" --out "$bad_out"
+expect_error "layer above the model's" -- segment "$IMAGE" --classes "$CLASSES" --model "$MODEL" --size 64 --layer 4 --head 3 --out "$bad_out"
+expect_error "layer 0" -- segment "$IMAGE" --classes "$CLASSES" --model "$MODEL" --size 64 --layer 0 --head 3 --out "$bad_out"
+expect_error "head above the model's" -- segment "$IMAGE" --classes "$CLASSES" --model "$MODEL" --size 64 --layer 2 --head 5 --out "$bad_out"
+expect_error "paper layer on the tiny model" -- segment "$IMAGE" --classes "$CLASSES" --model "$MODEL" --size 64 --out "$bad_out"
+expect_error "threshold above 1" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --threshold 1.5 --out "$bad_out"
+expect_error "negative blur" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --blur -0.1 --out "$bad_out"
+expect_error "blur above 1" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --blur 2 --out "$bad_out"
+expect_error "size not a multiple of the patch" -- segment "$IMAGE" --classes "$CLASSES" --model "$MODEL" --size 70 --layer 2 --head 3 --out "$bad_out"
+expect_error "unknown postprocess" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --postprocess sharpen --out "$bad_out"
+expect_error "unknown preset" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --preset fancy --out "$bad_out"
+expect_error "unreadable image" -- segment "$WORK/no_such_image.png" --classes "$CLASSES" "${TINY[@]}" --out "$bad_out"
+expect_error "text file as image" -- segment "$WORK/a_file" --classes "$CLASSES" "${TINY[@]}" --out "$bad_out"
+expect_error "output folder under a file" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --out "$WORK/a_file/sub"
+expect_error "class tags naming an unknown class" -- \
+  segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --class-tags "$WORK/bad_tags.json" --out "$bad_out"
+expect_error "missing model" -- segment "$IMAGE" --classes "$CLASSES" --model "$WORK/no_model" --out "$bad_out"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
