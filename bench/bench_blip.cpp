@@ -28,7 +28,7 @@ struct Args {
   int runs = 3;
   int tokens = 60;
   int layer = 8;
-  int threads = 0;  // 0: the CPUs available
+  int threads = 0;  // libtorch threads; 0: one (see bench_util.h)
 };
 Args parse(int argc, char** argv) {
   Args a;

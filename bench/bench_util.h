@@ -3,7 +3,6 @@
 #pragma once
 
 #include <ATen/Parallel.h>
-#include <sched.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,13 +28,9 @@ inline std::string default_cache() {
   return std::string(tmp ? tmp : "/tmp") + "/pnpovss-bench-blip";
 }
 
-inline int available_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  return sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
-}
-
-inline void set_threads(int threads) { at::set_num_threads(threads > 0 ? threads : available_cpus()); }
+// libtorch threads (0: one). Matrix products use OpenBLAS's own threads, one per CPU; a
+// second pool competing with them on a small machine slows the model down (see main.cpp).
+inline void set_threads(int threads) { at::set_num_threads(threads > 0 ? threads : 1); }
 
 // Writes the random checkpoint in a child process, so that generating 1.7 GiB of weights
 // does not count in this process's peak memory. Reuses an existing one.
