@@ -24,22 +24,8 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pnpovss_cli_errors.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
-passed=0
-failed=0
-OUT=$WORK/stdout
-ERR=$WORK/stderr
-
-report() {  # report NAME PROBLEM ("" = pass)
-  if [ -z "$2" ]; then
-    passed=$((passed + 1))
-    echo "ok    $1"
-  else
-    failed=$((failed + 1))
-    echo "FAIL  $1: $2"
-    echo "      stdout: $(head -c 600 "$OUT" | tr '\n' '|')"
-    echo "      stderr: $(head -c 600 "$ERR" | tr '\n' '|')"
-  fi
-}
+# shellcheck source=tests/cli_test_lib.sh
+source "$(dirname "$0")/cli_test_lib.sh"
 
 # A copy of the fixture model with `file` replaced by `source` (or deleted when source is "-").
 model_with() {  # model_with NAME FILE SOURCE
@@ -51,29 +37,6 @@ model_with() {  # model_with NAME FILE SOURCE
     cp "$3" "$dir/$2"
   fi
   echo "$dir"
-}
-
-# expect_error NAME -- ARGS...: exit status in 1..127 and stderr exactly one line "error: ...".
-expect_error() {
-  local name=$1
-  shift 2
-  "$BIN" "$@" >"$OUT" 2>"$ERR" </dev/null
-  local status=$?
-  local lines
-  lines=$(wc -l <"$ERR")
-  local problem=""
-  if [ "$status" -eq 0 ]; then
-    problem="exit status 0"
-  elif [ "$status" -ge 128 ]; then
-    problem="killed by signal $((status - 128))"
-  elif [ "$lines" -ne 1 ] || [ "$(wc -c <"$ERR")" -ne "$(head -n 1 "$ERR" | wc -c)" ]; then
-    problem="stderr has $lines lines, expected exactly one"
-  elif ! head -n 1 "$ERR" | grep -q '^error: .'; then
-    problem="stderr does not start with 'error: '"
-  elif grep -q -e 'terminate called' -e 'Exception raised from' -e 'frame #' "$ERR"; then
-    problem="stderr holds a crash report"
-  fi
-  report "$name (exit $status)" "$problem"
 }
 
 truncated=$WORK/truncated.safetensors
@@ -135,5 +98,4 @@ elif [ -s "$ERR" ]; then
 fi
 report "valid match (exit $status)" "$problem"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

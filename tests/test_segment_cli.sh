@@ -12,6 +12,7 @@ if [ $# -ne 2 ]; then
   exit 2
 fi
 BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
 DATA=$2
 # Relative image and model paths, so that the JSON records do not depend on the checkout.
 cd "$DATA" || exit 2
@@ -30,30 +31,14 @@ CLASSES="cat, couch, remote control"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pnpovss_segment_cli.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-OUT=$WORK/stdout
-ERR=$WORK/stderr
-
-passed=0
-failed=0
-report() {  # report NAME PROBLEM ("" = pass)
-  if [ -z "$2" ]; then
-    passed=$((passed + 1))
-    echo "ok    $1"
-  else
-    failed=$((failed + 1))
-    echo "FAIL  $1: $2"
-    echo "      stdout: $(head -c 800 "$OUT" | tr '\n' '|')"
-    echo "      stderr: $(head -c 800 "$ERR" | tr '\n' '|')"
-  fi
-}
+# shellcheck source=tests/cli_test_lib.sh
+source "$HERE/cli_test_lib.sh"
 
 # The JSON record without the lines that change from run to run (the timings block) or from
 # release to release (the version).
 stable_json() {
   sed -e '/^  "timings": {/,/^  }/d' -e '/^  "version": /d' "$1"
 }
-
-crash_report() { grep -q -e 'terminate called' -e 'Exception raised from' -e 'frame #' "$ERR"; }
 
 # ---- one image, every output ----------------------------------------------------------------
 single=$WORK/single
@@ -144,28 +129,6 @@ fi
 report "--class-tags restricts one image's classes" "$problem"
 
 # ---- bad input: exit status 1..127, exactly one stderr line "error: ..." -------------------------
-expect_error() {  # expect_error NAME -- ARGS...
-  local name=$1
-  shift 2
-  "$BIN" "$@" >"$OUT" 2>"$ERR" </dev/null
-  local status=$?
-  local lines
-  lines=$(wc -l <"$ERR")
-  local problem=""
-  if [ "$status" -eq 0 ]; then
-    problem="exit status 0"
-  elif [ "$status" -ge 128 ]; then
-    problem="killed by signal $((status - 128))"
-  elif [ "$lines" -ne 1 ] || [ "$(wc -c <"$ERR")" -ne "$(head -n 1 "$ERR" | wc -c)" ]; then
-    problem="stderr has $lines lines, expected exactly one"
-  elif ! head -n 1 "$ERR" | grep -q '^error: .'; then
-    problem="stderr does not start with 'error: '"
-  elif crash_report; then
-    problem="stderr holds a crash report"
-  fi
-  report "$name (exit $status)" "$problem"
-}
-
 bad_out=$WORK/bad_out
 : >"$WORK/a_file"
 printf '\n\n' >"$WORK/blank_classes.txt"
@@ -194,5 +157,4 @@ expect_error "class tags naming an unknown class" -- \
   segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --class-tags "$WORK/bad_tags.json" --out "$bad_out"
 expect_error "missing model" -- segment "$IMAGE" --classes "$CLASSES" --model "$WORK/no_model" --out "$bad_out"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish
