@@ -51,6 +51,9 @@ clip_config=$WORK/clip_config.json
 sed 's/"model_type": "blip"/"model_type": "clip"/' "$FIXTURE/config.json" >"$clip_config"
 grep -q '"clip"' "$clip_config" || { echo "could not derive a clip config" >&2; exit 2; }
 
+expect_error "option value of the wrong type" -- segment "$IMAGE" --classes "cat" --layer abc
+expect_error "unknown option" -- match "$IMAGE" --text "two cats" --no-such-option
+expect_error "no subcommand" --
 expect_error "missing model directory" -- match "$IMAGE" --text "two cats" --model "$WORK/no_such_model"
 expect_error "missing relative model directory" -- match "$IMAGE" --text "two cats" --model "no_such_dir/model"
 expect_error "truncated model.safetensors" -- \

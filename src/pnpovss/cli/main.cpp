@@ -39,7 +39,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version print as CLI11 formats them; a bad option is one line like every
+    // other error (CLI11's own message adds a second line).
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    std::cerr << "error: " << pnpovss::Error(e.what()).what() << " (see --help)\n";
+    return e.get_exit_code();
   }
   at::set_num_threads(threads);
   try {
