@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "pnpovss/cli/commands.h"
+#include "pnpovss/cli/failure.h"
 #include "pnpovss/error.h"
 #include "pnpovss/io/image.h"
 #include "pnpovss/io/model_location.h"
@@ -60,8 +61,8 @@ int run_match(const MatchOptions& o) {
       for (size_t i = 0; i < o.texts.size(); ++i)
         std::printf("  itm match %.4f  (logits %+.4f %+.4f)  \"%s\"\n", probs[i][1].item<float>(),
                     logits[i][0].item<float>(), logits[i][1].item<float>(), o.texts[i].c_str());
-    } catch (const Error& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
+    } catch (const std::exception&) {  // report it, go on with the next image
+      std::fprintf(stderr, "error: %s\n", current_failure().message.c_str());
       ++failures;
     }
   }

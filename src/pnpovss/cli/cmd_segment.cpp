@@ -3,7 +3,6 @@
 // the output folder, the tags file, layer and head against the model) is checked first, so a
 // mistake costs seconds, not a folder's worth of compute. Per image, a failure is reported and
 // the next image goes on.
-#include <c10/util/Exception.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "pnpovss/cli/commands.h"
+#include "pnpovss/cli/failure.h"
 #include "pnpovss/error.h"
 #include "pnpovss/io/image.h"
 #include "pnpovss/io/json_file.h"
@@ -440,12 +440,8 @@ int run_segment(const SegmentOptions& o) {
     std::string problem;
     try {
       segment_one(o, model, settings, classes, tags, jobs[i]);
-    } catch (const Error& e) {
-      problem = e.what();
-    } catch (const c10::Error& e) {
-      problem = Error(e.what_without_backtrace()).what();
-    } catch (const std::exception& e) {
-      problem = Error(e.what()).what();
+    } catch (const std::exception&) {
+      problem = current_failure().message;
     }
     if (problem.empty()) {
       std::fprintf(stderr, "[%zu/%zu] %s %.1f s\n", i + 1, jobs.size(), jobs[i].path.c_str(),

@@ -1,11 +1,11 @@
 // pnp-ovss: training-free open-vocabulary semantic segmentation (PnP-OVSS).
 #include <ATen/Parallel.h>
-#include <c10/util/Exception.h>
 
 #include <iostream>
 #include <map>
 
 #include "pnpovss/cli/commands.h"
+#include "pnpovss/cli/failure.h"
 #include "pnpovss/error.h"
 
 
@@ -50,14 +50,9 @@ int main(int argc, char** argv) {
     for (auto* sub : app.get_subcommands())
       if (commands.count(sub)) return commands[sub]();
     return 2;
-  } catch (const pnpovss::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  } catch (const c10::Error& e) {
-    std::cerr << "error: " << e.what_without_backtrace() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 2;
+  } catch (const std::exception&) {
+    const auto failure = pnpovss::cli::current_failure();
+    std::cerr << "error: " << failure.message << "\n";
+    return failure.internal ? 2 : 1;
   }
 }
