@@ -32,16 +32,23 @@ torch::Tensor Fixture::tensor(const std::string& name) const {
   return io::to_tensor(*view, tensors_.file());
 }
 
+double Fixture::tolerance_field(const std::string& name, const char* key, double fallback) const {
+  auto tensors = reference_.find("tensors");
+  if (tensors == reference_.end() || !tensors->is_object()) return fallback;
+  auto entry = tensors->find(name);
+  if (entry == tensors->end() || !entry->is_object()) return fallback;
+  auto tol = entry->find("tolerance");
+  if (tol == entry->end() || !tol->is_object()) return fallback;
+  auto value = tol->find(key);
+  return value != tol->end() && value->is_number() ? value->get<double>() : fallback;
+}
+
 Tolerance Fixture::tolerance(const std::string& name) const {
-  Tolerance tol;
-  const auto& tensors = reference_.value("tensors", nlohmann::ordered_json::object());
-  if (!tensors.contains(name)) return tol;
-  const auto& t = tensors[name];
-  if (t.contains("tolerance") && t["tolerance"].is_object()) {
-    tol.atol = t["tolerance"].value("atol", 0.0);
-    tol.rtol = t["tolerance"].value("rtol", 0.0);
-  }
-  return tol;
+  return {tolerance_field(name, "atol", 0.0), tolerance_field(name, "rtol", 0.0)};
+}
+
+Tolerance Fixture::preprocessing_tolerance(const std::string& name) const {
+  return {tolerance_field(name, "preprocessing_atol", 0.0), 0.0};
 }
 
 TensorCheck Fixture::compare(const std::string& name, const torch::Tensor& got) const {

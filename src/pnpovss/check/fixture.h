@@ -27,12 +27,18 @@ class Fixture {
   // The reference tensor (its stored dtype); throws when absent.
   torch::Tensor tensor(const std::string& name) const;
   Tolerance tolerance(const std::string& name) const;
+  // The looser bound recorded for model inputs that a reimplementation recomputes
+  // (tolerance.preprocessing_atol, e.g. the PIL resize of pixel_values); 0 when absent.
+  Tolerance preprocessing_tolerance(const std::string& name) const;
   // Compares a computed tensor with the reference of the same name: floats with the recorded
   // tolerance, integers exactly. Shape differences fail.
   TensorCheck compare(const std::string& name, const torch::Tensor& got) const;
   TensorCheck compare(const std::string& name, const torch::Tensor& got, Tolerance tol) const;
 
  private:
+  // tensors.<name>.tolerance.<key>, or `fallback` when any level is absent.
+  double tolerance_field(const std::string& name, const char* key, double fallback) const;
+
   std::string dir_;
   nlohmann::ordered_json reference_;
   io::SafetensorsFile tensors_;

@@ -27,9 +27,11 @@ std::string thousands(int64_t n) {
 
 int run_info(const std::string& spec) {
   const std::string dir = io::resolve_model_dir(spec);
-  const auto model = models::BlipItm::load(dir);
-  const auto& c = model.config();
+  // The checkpoint is opened once: for the model and for the dtypes and sizes on disk.
   const auto checkpoint = io::Checkpoint::open_dir(dir);
+  const auto model = models::BlipItm::from_tensors(models::BlipConfig::from_file(dir + "/config.json"),
+                                                   io::load_float_tensors(checkpoint), checkpoint.description());
+  const auto& c = model.config();
   std::map<std::string, int64_t> dtypes;
   double file_bytes = 0;
   size_t tensors = 0;

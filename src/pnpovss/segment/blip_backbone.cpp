@@ -31,12 +31,8 @@ AttentionGradient BlipBackbone::attention_and_gradient(const torch::Tensor& pixe
                                                        const torch::Tensor& mask, int64_t layer) const {
   if (pixels.dim() != 4 || pixels.size(0) != 1 || ids.dim() != 2 || ids.size(0) != 1)
     throw Error("BLIP backbone: expected one image [1,3,S,S] and one prompt [1,T]");
-  torch::Tensor image;
-  {
-    // The gradient stops at the cross-attention probabilities; the image encoder needs none.
-    torch::NoGradGuard no_grad;
-    image = model_.encode_image(pixels, resize_);
-  }
+  // encode_image runs without autograd itself: the gradient stops at the attention probs.
+  const torch::Tensor image = model_.encode_image(pixels, resize_);
   auto capture = model_.itm_attention_gradients(ids, mask, image, {layer});
   AttentionGradient out;
   out.itm_logits = capture.itm_logits[0];
