@@ -9,6 +9,9 @@ packages=(
   libopenblas0-pthread  # fast BLAS for libtorch: without it matrix products are ~80x slower
   nlohmann-json3-dev libcli11-dev libstb-dev
   libgtest-dev libbenchmark-dev
+  libcurl4-openssl-dev  # Hugging Face hub downloads
+  pybind11-dev python3-dev python3-numpy  # the Python module and its tests
+  libopenmpi-dev openmpi-bin              # `mpirun pnp-ovss eval` (optional at build time)
 )
 
 missing=()

@@ -33,9 +33,9 @@
 #include "pnpovss/io/png_writer.h"
 #include "pnpovss/io/safetensors.h"
 #include "pnpovss/io/tensor_bridge.h"
-#include "pnpovss/segment/blip_backbone.h"
 #include "pnpovss/segment/pipeline.h"
 #include "pnpovss/segment/prompt.h"
+#include "pnpovss/segment/segmenter.h"
 #include "pnpovss/segment/settings.h"
 #include "pnpovss/text/wordpiece.h"
 
@@ -318,14 +318,8 @@ void save_maps(const std::string& out_dir, const Job& job, const segment::Segmen
   }
 }
 
-struct Model {
-  std::string dir;
-  text::WordPieceTokenizer tokenizer;
-  segment::BlipBackbone backbone;
-};
-
 // Segments one image and writes its outputs; throws on failure.
-void segment_one(const SegmentOptions& o, const Model& model, const segment::MethodSettings& settings,
+void segment_one(const SegmentOptions& o, const segment::Segmenter& model, const segment::MethodSettings& settings,
                  const std::vector<std::string>& classes, const std::map<std::string, std::vector<int>>& tags,
                  const Job& job) {
   const auto start = Clock::now();
@@ -346,7 +340,7 @@ void segment_one(const SegmentOptions& o, const Model& model, const segment::Met
   const io::Image image = io::decode_image_file(job.path);
   const double decode_seconds = seconds_since(t);
   const segment::SegmentationResult r =
-      segment::segment_image(model.backbone, model.tokenizer, image, names, settings);
+      model.segment(image, names, settings);
   // Labels are places in the full class list, so the same class has the same label in every
   // image whatever --class-tags kept.
   const std::vector<int32_t> labels =
@@ -385,7 +379,7 @@ void segment_one(const SegmentOptions& o, const Model& model, const segment::Met
   record["image"] = job.path;
   record["width"] = image.width;
   record["height"] = image.height;
-  record["model"] = model.dir;
+  record["model"] = model.model_dir();
   record["classes"] = class_list;
   record["settings"] = ojson::parse(segment::to_json(settings).dump());
   record["version"] = std::string("pnp-ovss ") + PNPOVSS_VERSION;
@@ -410,12 +404,10 @@ int run_segment(const SegmentOptions& o) {
   const std::vector<Job> jobs = list_jobs(o.inputs);
 
   const std::string dir = io::resolve_model_dir(o.model);
-  auto tokenizer = text::WordPieceTokenizer::from_dir(dir);
-  // Empty, duplicate or untokenizable names fail here, before the model loads (the first
-  // token's id does not matter for these checks).
-  segment::build_prompt(tokenizer, classes, settings.prompt_class_names, segment::FirstToken::Cls, 0);
-  Model model{dir, std::move(tokenizer), segment::BlipBackbone::load(dir, settings.input_position_resize)};
-  const auto& bb = model.backbone;
+  // The weights are memory-mapped, so loading costs little before the classes are checked.
+  const auto model = segment::Segmenter::load(dir, settings.input_position_resize);
+  model.check_classes(classes, settings);
+  const auto& bb = model.backbone();
   // Name where an out-of-range value came from: the command line or the preset's default.
   const auto origin = [&](const CLI::Option* opt, const char* what, int value) {
     return (opt->count() ? "--" + std::string(what) + " " : std::string(what) + " ") + std::to_string(value) +

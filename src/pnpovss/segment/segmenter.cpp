@@ -1,0 +1,63 @@
+#include "pnpovss/segment/segmenter.h"
+
+#include <nlohmann/json.hpp>
+
+#include "pnpovss/error.h"
+#include "pnpovss/io/json_file.h"
+#include "pnpovss/segment/blip_backbone.h"
+#include "pnpovss/segment/prompt.h"
+
+namespace pnpovss::segment {
+
+namespace {
+
+std::string read_model_type(const std::string& dir) {
+  const nlohmann::json config = io::read_json_file(dir + "/config.json");
+  const auto it = config.find("model_type");
+  if (it == config.end() || !it->is_string())
+    throw Error(dir + "/config.json has no \"model_type\": is this a Hugging Face checkpoint directory?");
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+Segmenter::Segmenter(Segmenter&&) noexcept = default;
+Segmenter& Segmenter::operator=(Segmenter&&) noexcept = default;
+Segmenter::~Segmenter() = default;
+
+Segmenter Segmenter::load(const std::string& model_dir, PositionResize resize) {
+  Segmenter s;
+  s.model_dir_ = model_dir;
+  s.model_type_ = read_model_type(model_dir);
+  if (s.model_type_ == "blip") {
+    s.tokenizer_ = std::make_unique<text::WordPieceTokenizer>(text::WordPieceTokenizer::from_dir(model_dir));
+    s.backbone_ = std::make_unique<BlipBackbone>(BlipBackbone::load(model_dir, resize));
+    return s;
+  }
+  throw Error(model_dir + ": model type \"" + s.model_type_ +
+              "\" is not supported; pnp-ovss segments with image-text matching models of type \"blip\"");
+}
+
+void Segmenter::check_classes(const std::vector<std::string>& classes, const MethodSettings& settings) const {
+  // The first token's id does not matter for these checks.
+  build_prompt(*tokenizer_, classes, settings.prompt_class_names, FirstToken::Cls, 0);
+}
+
+void Segmenter::check_settings(const MethodSettings& settings) const {
+  const Backbone& bb = *backbone_;
+  if (settings.attention_layer < 0 || settings.attention_layer >= bb.num_text_layers())
+    throw Error("layer " + std::to_string(settings.attention_layer + 1) + " is out of range: the model has " +
+                std::to_string(bb.num_text_layers()) + " text layers, choose 1.." +
+                std::to_string(bb.num_text_layers()));
+  if (settings.attention_head < 0 || settings.attention_head >= bb.num_heads())
+    throw Error("head " + std::to_string(settings.attention_head + 1) + " is out of range: the model has " +
+                std::to_string(bb.num_heads()) + " heads, choose 1.." + std::to_string(bb.num_heads()));
+  bb.grid(settings.input_size);
+}
+
+SegmentationResult Segmenter::segment(const io::Image& image, const std::vector<std::string>& classes,
+                                      const MethodSettings& settings) const {
+  return segment_image(*backbone_, *tokenizer_, image, classes, settings);
+}
+
+}  // namespace pnpovss::segment

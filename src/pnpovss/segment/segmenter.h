@@ -1,0 +1,53 @@
+// A loaded model ready to segment: the backbone and the tokenizer of one checkpoint directory,
+// chosen by its config.json. Every front end (segment, eval, tune, the Python module) goes
+// through this, so a new backbone is added in one place.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "pnpovss/io/image.h"
+#include "pnpovss/segment/backbone.h"
+#include "pnpovss/segment/pipeline.h"
+#include "pnpovss/segment/settings.h"
+#include "pnpovss/text/wordpiece.h"
+
+namespace pnpovss::segment {
+
+class Segmenter {
+ public:
+  // Loads the checkpoint in `model_dir` (a directory in Hugging Face layout; resolve hub ids
+  // with io::resolve_model_dir first). `resize` is how the position table follows the input
+  // grid (MethodSettings::input_position_resize). Throws pnpovss::Error for an unknown model
+  // type or a broken checkpoint.
+  static Segmenter load(const std::string& model_dir, PositionResize resize = PositionResize::SizeBased);
+
+  Segmenter(Segmenter&&) noexcept;
+  Segmenter& operator=(Segmenter&&) noexcept;
+  ~Segmenter();
+
+  const std::string& model_dir() const { return model_dir_; }
+  // config.json's model_type, e.g. "blip".
+  const std::string& model_type() const { return model_type_; }
+  const Backbone& backbone() const { return *backbone_; }
+  const text::WordPieceTokenizer& tokenizer() const { return *tokenizer_; }
+
+  // Throws pnpovss::Error when the class names cannot form a prompt (empty, duplicate, no
+  // tokens, too long), without running the model.
+  void check_classes(const std::vector<std::string>& classes, const MethodSettings& settings) const;
+  // Throws pnpovss::Error when layer, head or input size do not fit this model. Messages use
+  // the CLI's 1-based numbering.
+  void check_settings(const MethodSettings& settings) const;
+
+  SegmentationResult segment(const io::Image& image, const std::vector<std::string>& classes,
+                             const MethodSettings& settings) const;
+
+ private:
+  Segmenter() = default;
+  std::string model_dir_, model_type_;
+  std::unique_ptr<text::WordPieceTokenizer> tokenizer_;
+  std::unique_ptr<Backbone> backbone_;
+};
+
+}  // namespace pnpovss::segment
