@@ -60,8 +60,9 @@ class RampBackbone : public Backbone {
   int64_t num_heads() const override { return 2; }
   int64_t enc_token_id() const override { return 30523; }
   const io::ImagePreprocessConfig& image_preprocess() const override { return preprocess_; }
-  AttentionGradient attention_and_gradient(const torch::Tensor& pixels, const torch::Tensor& ids,
-                                           const torch::Tensor&, int64_t) const override {
+  std::vector<AttentionGradient> attention_and_gradients(const torch::Tensor& pixels, const torch::Tensor& ids,
+                                                         const torch::Tensor&,
+                                                         const std::vector<int64_t>&) const override {
     inputs.push_back(pixels[0].clone());
     const int64_t n = 1 + (pixels.size(2) / 16) * (pixels.size(2) / 16);
     const int64_t t = ids.size(1);
@@ -69,7 +70,7 @@ class RampBackbone : public Backbone {
     out.itm_logits = torch::tensor({0.0f, 1.0f});
     out.probs = (torch::arange(1, n + 1, torch::kFloat32) / n).expand({2, t, n}).contiguous();
     out.grads = torch::ones({2, t, n});
-    return out;
+    return {out};
   }
 
  private:

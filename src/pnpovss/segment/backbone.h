@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/preprocess.h"
@@ -45,7 +46,15 @@ class Backbone {
 
   // pixels [1, 3, S, S] (normalised), ids and mask [1, T] int64, layer 0-based.
   virtual AttentionGradient attention_and_gradient(const torch::Tensor& pixels, const torch::Tensor& ids,
-                                                   const torch::Tensor& mask, int64_t layer) const = 0;
+                                                   const torch::Tensor& mask, int64_t layer) const {
+    return attention_and_gradients(pixels, ids, mask, {layer}).front();
+  }
+  // The same for several layers from one forward and one backward (label-free tuning scores
+  // every layer and head at once): one entry per requested layer, in the given order, each
+  // equal to what attention_and_gradient gives for that layer alone.
+  virtual std::vector<AttentionGradient> attention_and_gradients(const torch::Tensor& pixels, const torch::Tensor& ids,
+                                                                 const torch::Tensor& mask,
+                                                                 const std::vector<int64_t>& layers) const = 0;
 };
 
 }  // namespace pnpovss::segment

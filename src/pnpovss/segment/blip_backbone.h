@@ -27,8 +27,9 @@ class BlipBackbone : public Backbone {
   int64_t num_heads() const override;
   int64_t enc_token_id() const override;
   const io::ImagePreprocessConfig& image_preprocess() const override { return preprocess_; }
-  AttentionGradient attention_and_gradient(const torch::Tensor& pixels, const torch::Tensor& ids,
-                                           const torch::Tensor& mask, int64_t layer) const override;
+  std::vector<AttentionGradient> attention_and_gradients(const torch::Tensor& pixels, const torch::Tensor& ids,
+                                                         const torch::Tensor& mask,
+                                                         const std::vector<int64_t>& layers) const override;
 
  private:
   models::BlipItm model_;

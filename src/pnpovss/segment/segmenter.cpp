@@ -55,6 +55,11 @@ void Segmenter::check_settings(const MethodSettings& settings) const {
   bb.grid(settings.input_size);
 }
 
+Prompt Segmenter::prompt(const std::vector<std::string>& classes, const MethodSettings& settings) const {
+  return build_prompt(*tokenizer_, classes, settings.prompt_class_names, settings.prompt_first_token,
+                      backbone_->enc_token_id());
+}
+
 SegmentationResult Segmenter::segment(const io::Image& image, const std::vector<std::string>& classes,
                                       const MethodSettings& settings) const {
   return segment_image(*backbone_, *tokenizer_, image, classes, settings);

@@ -10,6 +10,7 @@
 #include "pnpovss/io/image.h"
 #include "pnpovss/segment/backbone.h"
 #include "pnpovss/segment/pipeline.h"
+#include "pnpovss/segment/prompt.h"
 #include "pnpovss/segment/settings.h"
 #include "pnpovss/text/wordpiece.h"
 
@@ -39,6 +40,10 @@ class Segmenter {
   // Throws pnpovss::Error when layer, head or input size do not fit this model. Messages use
   // the CLI's 1-based numbering.
   void check_settings(const MethodSettings& settings) const;
+
+  // The prompt of `classes` with the token the settings ask for first (FirstToken::Enc: the
+  // model's [ENC]); throws as check_classes.
+  Prompt prompt(const std::vector<std::string>& classes, const MethodSettings& settings) const;
 
   SegmentationResult segment(const io::Image& image, const std::vector<std::string>& classes,
                              const MethodSettings& settings) const;
