@@ -1,0 +1,31 @@
+// The parity protocol of a CLIP model fixture (see tests/data/clip). Which reference tensor is
+// computed how is derived from its name and the config, so fixtures of any size are checked
+// the same way:
+//
+//   pixel_values                     preprocessing of reference.json files.images (preprocessing_atol)
+//   input_ids, attention_mask        tokenization of reference.json "class_prompts", padded to the
+//                                    reference width (padding='max_length'; exact)
+//   tokenization                     every record of reference.json "tokenization" (ids and tokens, exact)
+//   vision_last_hidden_state, vision_pooler_output, text_last_hidden_state, text_pooler_output,
+//   image_embeds, text_embeds, logits_per_image, logits_per_text
+//                                    the model on the reference inputs
+//   ... with suffix _nomask          the same without attention_mask (causal mask only)
+//
+// The "tokenization_with_ftfy" records describe the ftfy text-cleaning path, which is not
+// implemented (see text/clip_tokenizer.h), and are not checked.
+#pragma once
+
+#include <vector>
+
+#include "pnpovss/check/compare.h"
+#include "pnpovss/check/fixture.h"
+
+namespace pnpovss::check {
+
+bool is_clip_fixture(const Fixture& fixture);
+// Tokenization records, prompts and preprocessing (the model-free part of the protocol).
+std::vector<TensorCheck> check_clip_inputs(const Fixture& fixture);
+// The model's outputs (every tensor but the inputs), computed from the reference inputs.
+std::vector<TensorCheck> check_clip_fixture(const Fixture& fixture);
+
+}  // namespace pnpovss::check
