@@ -56,14 +56,21 @@ struct SegmentationResult {
   std::vector<std::pair<std::string, torch::Tensor>> named_tensors() const;
 };
 
-// Segments `original` into `classes` (given order). Throws pnpovss::Error for invalid settings,
-// settings that do not fit the backbone (layer, head, input size), or bad class names.
+// Segments `original` into `classes` (given order) with the backbone and the tokenizer of one
+// checkpoint. Throws pnpovss::Error for invalid settings, settings that do not fit the backbone
+// (layer, head, input size), or bad class names.
+SegmentationResult segment_image(const Backbone& backbone, const PromptTokenizer& tokenizer,
+                                 const io::Image& original, const std::vector<std::string>& classes,
+                                 const MethodSettings& settings);
 SegmentationResult segment_image(const Backbone& backbone, const text::WordPieceTokenizer& tokenizer,
                                  const io::Image& original, const std::vector<std::string>& classes,
                                  const MethodSettings& settings);
 
 // The same from given model input `pixel_values` [3, S, S] (normalised, S = settings.input_size);
 // `original` gives the output size and the CRF colours.
+SegmentationResult run_from_pixels(const Backbone& backbone, const PromptTokenizer& tokenizer,
+                                   const torch::Tensor& pixel_values, const io::Image& original,
+                                   const std::vector<std::string>& classes, const MethodSettings& settings);
 SegmentationResult run_from_pixels(const Backbone& backbone, const text::WordPieceTokenizer& tokenizer,
                                    const torch::Tensor& pixel_values, const io::Image& original,
                                    const std::vector<std::string>& classes, const MethodSettings& settings);

@@ -24,20 +24,42 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep) 
   return out;
 }
 
-// "[CLS]", "[SEP]", "[PAD]" or "[MASK]" inside a name would end or pad the prompt early.
-bool is_structural_token(const text::WordPieceTokenizer& tok, const std::string& piece) {
-  const auto& o = tok.options();
-  return piece == o.cls_token || piece == o.sep_token || piece == o.pad_token || piece == o.mask_token;
-}
+class WordPiecePrompt : public PromptTokenizer {
+ public:
+  explicit WordPiecePrompt(std::shared_ptr<const text::WordPieceTokenizer> tok) : tok_(std::move(tok)) {}
+  std::vector<std::string> tokenize(const std::string& text) const override { return tok_->tokenize(text); }
+  std::vector<int64_t> encode(const std::string& text) const override { return tok_->encode(text); }
+  const std::string& token(int64_t id) const override { return tok_->token(id); }
+  // "[CLS]", "[SEP]", "[PAD]" or "[MASK]" inside a name would end or pad the prompt early.
+  bool is_special(const std::string& piece) const override {
+    const auto& o = tok_->options();
+    return piece == o.cls_token || piece == o.sep_token || piece == o.pad_token || piece == o.mask_token;
+  }
 
-std::vector<std::string> class_pieces(const text::WordPieceTokenizer& tok, const std::string& name, size_t index) {
+ private:
+  std::shared_ptr<const text::WordPieceTokenizer> tok_;
+};
+
+class RobertaPrompt : public PromptTokenizer {
+ public:
+  explicit RobertaPrompt(text::RobertaTokenizer tok) : tok_(std::move(tok)) {}
+  std::vector<std::string> tokenize(const std::string& text) const override { return tok_.tokenize(text); }
+  std::vector<int64_t> encode(const std::string& text) const override { return tok_.encode(text); }
+  const std::string& token(int64_t id) const override { return tok_.token(id); }
+  bool is_special(const std::string& piece) const override { return tok_.is_special(piece); }
+
+ private:
+  text::RobertaTokenizer tok_;
+};
+
+// The tokens of `name` as it stands in the prompt, after a space.
+std::vector<std::string> class_pieces(const PromptTokenizer& tok, const std::string& name, size_t index) {
   const std::string where = "class " + std::to_string(index + 1) + " ('" + name + "')";
-  std::vector<std::string> pieces = tok.tokenize(name);
+  std::vector<std::string> pieces = tok.tokenize(" " + name);
   if (pieces.empty())
     throw Error(where + " has no wordpieces (only whitespace, control or ignored characters): rename it");
   for (const auto& p : pieces)
-    if (is_structural_token(tok, p))
-      throw Error(where + " contains the special token " + p + ": remove it from the name");
+    if (tok.is_special(p)) throw Error(where + " contains the special token " + p + ": remove it from the name");
   return pieces;
 }
 
@@ -75,8 +97,27 @@ std::string styled_class_name(const std::string& name, ClassNameStyle style) {
   return out;
 }
 
+std::unique_ptr<PromptTokenizer> prompt_tokenizer(text::WordPieceTokenizer tokenizer) {
+  return std::make_unique<WordPiecePrompt>(std::make_shared<const text::WordPieceTokenizer>(std::move(tokenizer)));
+}
+
+std::unique_ptr<PromptTokenizer> prompt_tokenizer(text::RobertaTokenizer tokenizer) {
+  return std::make_unique<RobertaPrompt>(std::move(tokenizer));
+}
+
+std::unique_ptr<PromptTokenizer> borrowed_prompt_tokenizer(const text::WordPieceTokenizer& tokenizer) {
+  // A shared_ptr that does not own: the caller keeps the tokenizer alive.
+  return std::make_unique<WordPiecePrompt>(
+      std::shared_ptr<const text::WordPieceTokenizer>(std::shared_ptr<void>(), &tokenizer));
+}
+
 Prompt build_prompt(const text::WordPieceTokenizer& tok, const std::vector<std::string>& classes,
                     ClassNameStyle style, FirstToken first_token, int64_t enc_token_id) {
+  return build_prompt(*borrowed_prompt_tokenizer(tok), classes, style, first_token, enc_token_id);
+}
+
+Prompt build_prompt(const PromptTokenizer& tok, const std::vector<std::string>& classes, ClassNameStyle style,
+                    FirstToken first_token, int64_t enc_token_id) {
   if (classes.empty()) throw Error("no classes given: name at least one class to segment");
   Prompt prompt;
   std::vector<std::vector<std::string>> pieces;
@@ -97,9 +138,12 @@ Prompt build_prompt(const text::WordPieceTokenizer& tok, const std::vector<std::
                 " tokens, more than the text encoder's " + std::to_string(kMaxPromptTokens) +
                 ": use fewer classes or shorter names");
 
-  // BERT splits on whitespace before WordPiece, so the prompt's pieces are the prefix's followed
-  // by each name's; the check guards against a tokenizer for which that is not so.
-  std::vector<std::string> expected = tok.tokenize(kPromptPrefix);
+  // Both tokenizers split on whitespace first (BPE keeps the space before a word with it), so
+  // the prompt's pieces are the prefix's followed by each " name"'s; the check guards against
+  // a tokenizer or a name for which that is not so.
+  std::string prefix = kPromptPrefix;
+  prefix.pop_back();  // the space belongs to the first name
+  std::vector<std::string> expected = tok.tokenize(prefix);
   int64_t position = 1 + static_cast<int64_t>(expected.size());
   for (const auto& p : pieces) {
     prompt.spans.push_back({position, position + static_cast<int64_t>(p.size())});
@@ -108,9 +152,12 @@ Prompt build_prompt(const text::WordPieceTokenizer& tok, const std::vector<std::
   }
   if (expected != prompt_pieces)
     throw Error("the prompt '" + prompt.text +
-                "' does not tokenize into the pieces of its class names; this tokenizer is not BERT-like");
+                "' does not tokenize into the pieces of its class names; rename the classes so that each "
+                "name's tokens stand alone");
 
   prompt.tokenizer_ids = tok.encode(prompt.text);
+  if (prompt.tokenizer_ids.size() != prompt_pieces.size() + 2)
+    throw Error("the tokenizer does not put exactly one token before and after the prompt '" + prompt.text + "'");
   for (int64_t id : prompt.tokenizer_ids) prompt.tokens.push_back(tok.token(id));
   prompt.input_ids = prompt.tokenizer_ids;
   if (first_token == FirstToken::Enc) prompt.input_ids.front() = enc_token_id;

@@ -5,21 +5,18 @@
 #include "pnpovss/error.h"
 #include "pnpovss/io/json_file.h"
 #include "pnpovss/segment/blip_backbone.h"
+#include "pnpovss/segment/bridgetower_backbone.h"
 #include "pnpovss/segment/prompt.h"
 
 namespace pnpovss::segment {
 
-namespace {
-
-std::string read_model_type(const std::string& dir) {
+std::string Segmenter::read_model_type(const std::string& dir) {
   const nlohmann::json config = io::read_json_file(dir + "/config.json");
   const auto it = config.find("model_type");
   if (it == config.end() || !it->is_string())
     throw Error(dir + "/config.json has no \"model_type\": is this a Hugging Face checkpoint directory?");
   return it->get<std::string>();
 }
-
-}  // namespace
 
 Segmenter::Segmenter(Segmenter&&) noexcept = default;
 Segmenter& Segmenter::operator=(Segmenter&&) noexcept = default;
@@ -30,12 +27,18 @@ Segmenter Segmenter::load(const std::string& model_dir, PositionResize resize) {
   s.model_dir_ = model_dir;
   s.model_type_ = read_model_type(model_dir);
   if (s.model_type_ == "blip") {
-    s.tokenizer_ = std::make_unique<text::WordPieceTokenizer>(text::WordPieceTokenizer::from_dir(model_dir));
+    s.tokenizer_ = prompt_tokenizer(text::WordPieceTokenizer::from_dir(model_dir));
     s.backbone_ = std::make_unique<BlipBackbone>(BlipBackbone::load(model_dir, resize));
     return s;
   }
+  if (s.model_type_ == "bridgetower") {
+    s.tokenizer_ = prompt_tokenizer(text::RobertaTokenizer::from_dir(model_dir));
+    s.backbone_ = std::make_unique<BridgeTowerBackbone>(BridgeTowerBackbone::load(model_dir));
+    return s;
+  }
   throw Error(model_dir + ": model type \"" + s.model_type_ +
-              "\" is not supported; pnp-ovss segments with image-text matching models of type \"blip\"");
+              "\" is not supported; pnp-ovss segments with image-text matching models of type \"blip\" or "
+              "\"bridgetower\"");
 }
 
 void Segmenter::check_classes(const std::vector<std::string>& classes, const MethodSettings& settings) const {

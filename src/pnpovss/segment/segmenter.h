@@ -12,7 +12,6 @@
 #include "pnpovss/segment/pipeline.h"
 #include "pnpovss/segment/prompt.h"
 #include "pnpovss/segment/settings.h"
-#include "pnpovss/text/wordpiece.h"
 
 namespace pnpovss::segment {
 
@@ -29,10 +28,17 @@ class Segmenter {
   ~Segmenter();
 
   const std::string& model_dir() const { return model_dir_; }
-  // config.json's model_type, e.g. "blip".
+  // config.json's model_type: "blip" or "bridgetower".
   const std::string& model_type() const { return model_type_; }
   const Backbone& backbone() const { return *backbone_; }
-  const text::WordPieceTokenizer& tokenizer() const { return *tokenizer_; }
+  // The checkpoint's tokenizer as the prompt uses it (WordPiece for BLIP, RoBERTa BPE for
+  // BridgeTower).
+  const PromptTokenizer& tokenizer() const { return *tokenizer_; }
+
+  // config.json's model_type of `model_dir` without loading the model, e.g. to choose the
+  // backbone's preset defaults (segment::preset(name, model_type)) before loading. Throws
+  // pnpovss::Error when config.json is missing or has no model_type.
+  static std::string read_model_type(const std::string& model_dir);
 
   // Throws pnpovss::Error when the class names cannot form a prompt (empty, duplicate, no
   // tokens, too long), without running the model.
@@ -51,7 +57,7 @@ class Segmenter {
  private:
   Segmenter() = default;
   std::string model_dir_, model_type_;
-  std::unique_ptr<text::WordPieceTokenizer> tokenizer_;
+  std::unique_ptr<PromptTokenizer> tokenizer_;
   std::unique_ptr<Backbone> backbone_;
 };
 
