@@ -18,6 +18,7 @@ namespace {
 // Pillow keeps 8 bits for the pixel value and 2 for overshoot of the signed 32-bit accumulator.
 constexpr int kPrecisionBits = 32 - 8 - 2;
 constexpr double kBicubicSupport = 2.0;
+constexpr double kBilinearSupport = 1.0;
 
 // Keys' cubic convolution kernel with a = -0.5 (Pillow's BICUBIC).
 double bicubic(double x) {
@@ -28,6 +29,14 @@ double bicubic(double x) {
   return 0.0;
 }
 
+// The triangle filter (Pillow's BILINEAR).
+double bilinear(double x) {
+  if (x < 0.0) x = -x;
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+
+using Filter = double (*)(double);
+
 // For each output index: the first input index, the number of inputs, and fixed-point weights.
 struct Coefficients {
   int ksize = 0;
@@ -35,13 +44,13 @@ struct Coefficients {
   std::vector<int32_t> weights;  // out_size x ksize
 };
 
-Coefficients precompute(int in_size, int out_size) {
+Coefficients precompute(int in_size, int out_size, Filter filter, double filter_support) {
   // Pillow passes the source box as floats; the full box is (0, in_size).
   const float in0 = 0.0f, in1 = static_cast<float>(in_size);
   const double scale = static_cast<double>(in1 - in0) / out_size;
   // When downscaling the kernel is stretched over the source pixels (antialiasing).
   const double filterscale = scale < 1.0 ? 1.0 : scale;
-  const double support = kBicubicSupport * filterscale;
+  const double support = filter_support * filterscale;
   Coefficients c;
   c.ksize = static_cast<int>(std::ceil(support)) * 2 + 1;
   c.first.resize(static_cast<size_t>(out_size));
@@ -58,7 +67,7 @@ Coefficients precompute(int in_size, int out_size) {
     xmax -= xmin;
     double ww = 0.0;
     for (int x = 0; x < xmax; ++x) {
-      w[static_cast<size_t>(x)] = bicubic((x + xmin - center + 0.5) * ss);
+      w[static_cast<size_t>(x)] = filter((x + xmin - center + 0.5) * ss);
       ww += w[static_cast<size_t>(x)];
     }
     int32_t* k = &c.weights[static_cast<size_t>(xx) * static_cast<size_t>(c.ksize)];
@@ -132,9 +141,8 @@ Image vertical_pass(const Image& in, int row_shift, int out_height, const Coeffi
   return out;
 }
 
-}  // namespace
-
-Image resize_bicubic_pil(const Image& in, int out_width, int out_height) {
+// Pillow's ImagingResample for one filter: both passes, each skipped when its side is unchanged.
+Image resize_pil(const Image& in, int out_width, int out_height, Filter filter, double support) {
   if (in.width <= 0 || in.height <= 0 ||
       in.rgb.size() != static_cast<size_t>(in.width) * static_cast<size_t>(in.height) * 3) {
     throw Error("cannot resize an empty or inconsistent image (" + std::to_string(in.width) + "x" +
@@ -149,17 +157,27 @@ Image resize_bicubic_pil(const Image& in, int out_width, int out_height) {
   const bool need_vertical = out_height != in.height;
   if (!need_horizontal && !need_vertical) return in;
 
-  const Coefficients vert = precompute(in.height, out_height);
+  const Coefficients vert = precompute(in.height, out_height, filter, support);
   if (!need_horizontal) return vertical_pass(in, 0, out_height, vert);
 
   // The horizontal pass only covers the source rows the vertical pass will read.
   const size_t last = static_cast<size_t>(out_height) - 1;
   const int row_begin = vert.first[0];
   const int row_end = vert.first[last] + vert.count[last];
-  const Coefficients horiz = precompute(in.width, out_width);
+  const Coefficients horiz = precompute(in.width, out_width, filter, support);
   Image temp = horizontal_pass(in, row_begin, row_end - row_begin, out_width, horiz);
   if (!need_vertical) return temp;
   return vertical_pass(temp, row_begin, out_height, vert);
+}
+
+}  // namespace
+
+Image resize_bicubic_pil(const Image& in, int out_width, int out_height) {
+  return resize_pil(in, out_width, out_height, bicubic, kBicubicSupport);
+}
+
+Image resize_bilinear_pil(const Image& in, int out_width, int out_height) {
+  return resize_pil(in, out_width, out_height, bilinear, kBilinearSupport);
 }
 
 }  // namespace pnpovss::io

@@ -12,4 +12,8 @@ namespace pnpovss::io {
 // pnpovss::Error for an empty input or a non-positive output size.
 Image resize_bicubic_pil(const Image& in, int out_width, int out_height);
 
+// The same with Image.BILINEAR: the antialiased triangle filter (support 1, stretched by the
+// downscale factor), with the same fixed-point passes.
+Image resize_bilinear_pil(const Image& in, int out_width, int out_height);
+
 }  // namespace pnpovss::io

@@ -6,6 +6,7 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/preprocess.h"
+#include "pnpovss/io/resize.h"
 
 namespace pnpovss::segment {
 namespace {
@@ -58,11 +59,35 @@ std::vector<int32_t> class_label_table(int num_classes, bool has_background) {
 
 torch::Tensor preprocess_image(const Backbone& backbone, const io::Image& image, const MethodSettings& settings) {
   const int s = settings.input_size;
-  std::vector<float> chw = io::preprocess_to_chw(image, s, s, backbone.image_preprocess());
+  io::ImagePreprocessConfig config = backbone.image_preprocess();
+  std::vector<float> chw;
+  if (settings.ade_unnormalized_input) {
+    // The released ADE script: PIL bilinear, then torchvision's ToTensor only (a float32
+    // division by 255, no normalisation).
+    config.do_resize = false;
+    config.do_rescale = false;
+    config.do_normalize = false;
+    chw = io::preprocess_to_chw(io::resize_bilinear_pil(image, s, s), s, s, config);
+    for (float& v : chw) v /= 255.0f;
+  } else {
+    chw = io::preprocess_to_chw(image, s, s, config);
+  }
   return torch::tensor(chw, torch::kFloat32).view({3, s, s});
 }
 
 SegmentationResult segment_image(const Backbone& backbone, const text::WordPieceTokenizer& tokenizer,
+                                 const io::Image& original, const std::vector<std::string>& classes,
+                                 const MethodSettings& settings) {
+  return segment_image(backbone, *borrowed_prompt_tokenizer(tokenizer), original, classes, settings);
+}
+
+SegmentationResult run_from_pixels(const Backbone& backbone, const text::WordPieceTokenizer& tokenizer,
+                                   const torch::Tensor& pixel_values, const io::Image& original,
+                                   const std::vector<std::string>& classes, const MethodSettings& settings) {
+  return run_from_pixels(backbone, *borrowed_prompt_tokenizer(tokenizer), pixel_values, original, classes, settings);
+}
+
+SegmentationResult segment_image(const Backbone& backbone, const PromptTokenizer& tokenizer,
                                  const io::Image& original, const std::vector<std::string>& classes,
                                  const MethodSettings& settings) {
   settings.validate();
@@ -75,7 +100,7 @@ SegmentationResult segment_image(const Backbone& backbone, const text::WordPiece
   return result;
 }
 
-SegmentationResult run_from_pixels(const Backbone& backbone, const text::WordPieceTokenizer& tokenizer,
+SegmentationResult run_from_pixels(const Backbone& backbone, const PromptTokenizer& tokenizer,
                                    const torch::Tensor& pixel_values, const io::Image& original,
                                    const std::vector<std::string>& classes, const MethodSettings& settings) {
   settings.validate();

@@ -34,6 +34,7 @@ struct PresetBehaviour {
 
 constexpr BackboneDefaults kBackbones[] = {
     {"blip", 8, 10, 0.15, 0.05, 336},
+    // Paper Table 2: cross-modal text layer 2, head 8; 336 px is a 24x24 grid of 14-px patches.
     {"bridgetower", 2, 8, 0.15, 0.05, 336},
 };
 
@@ -130,7 +131,10 @@ MethodSettings preset(const std::string& preset_name, const std::string& backbon
 
 void apply_dataset_rule(MethodSettings& settings, DatasetRule dataset) {
   settings.background_dataset = dataset;
-  if (settings.preset == "official") settings.mask_rescale_after_upsample = is_coco(dataset);
+  if (settings.preset == "official") {
+    settings.mask_rescale_after_upsample = is_coco(dataset);
+    settings.ade_unnormalized_input = dataset == DatasetRule::Ade;
+  }
 }
 
 void MethodSettings::validate() const {
@@ -156,6 +160,7 @@ void MethodSettings::validate() const {
 std::string MethodSettings::describe() const {
   std::ostringstream out;
   out << "preset=" << preset << " backbone=" << backbone << " size=" << input_size
+      << (ade_unnormalized_input ? "(bilinear,unnormalized)" : "")
       << " layer=" << attention_layer + 1 << " head=" << attention_head + 1
       << " first_token=" << to_string(prompt_first_token) << " names=" << to_string(prompt_class_names)
       << " iterations=" << dropout_iterations << " drop=" << to_string(dropout_rule);
@@ -177,6 +182,7 @@ nlohmann::json to_json(const MethodSettings& s) {
           {"backbone", s.backbone},
           {"input_size", s.input_size},
           {"input_position_resize", to_string(s.input_position_resize)},
+          {"ade_unnormalized_input", s.ade_unnormalized_input},
           {"attention_layer_1based", s.attention_layer + 1},
           {"attention_head_1based", s.attention_head + 1},
           {"prompt_first_token", to_string(s.prompt_first_token)},

@@ -37,6 +37,9 @@ struct MethodSettings {
   // Image input: S x S pixels, a multiple of the backbone's patch size.
   int input_size = 336;
   PositionResize input_position_resize = PositionResize::SizeBased;
+  // official on ADE20K: PIL bilinear resize and no normalisation (inputs in [0, 1]), a quirk
+  // of the released script (method.md section 1).
+  bool ade_unnormalized_input = false;
 
   // Cross-attention map: text layer and head, 0-based.
   int attention_layer = 7;
@@ -80,7 +83,8 @@ MethodSettings preset(const std::string& preset_name, const std::string& backbon
 nlohmann::json to_json(const MethodSettings& settings);
 
 // Sets the dataset whose rules apply: the background rule, and for the `official` preset the
-// COCO script's min-max after upsampling (COCO-Object and COCO-Stuff).
+// COCO script's min-max after upsampling (COCO-Object and COCO-Stuff) and the ADE script's
+// unnormalised bilinear input.
 void apply_dataset_rule(MethodSettings& settings, DatasetRule dataset);
 
 // Whether the background channel is used for `num_classes` classes (method.md 5.4: VOC and
