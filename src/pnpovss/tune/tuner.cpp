@@ -1,0 +1,132 @@
+#include "pnpovss/tune/tuner.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "pnpovss/error.h"
+
+namespace pnpovss::tune {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+void notify_start(const TuneObserver& o, const std::string& stage, size_t done, size_t total, const std::string& what) {
+  if (o.on_start) o.on_start(stage, done, total, what);
+}
+
+// Stage 1 by trying every candidate on each image from one model pass per image.
+std::vector<TrialRecord> exhaustive_stage(TrialEvaluator& evaluator, const SearchSpace& space, const TuneOptions& opt,
+                                          Journal& journal, const TuneObserver& observer, TuneResult& result) {
+  const std::vector<Candidate> candidates = space.stage1_candidates();
+  std::vector<TrialRecord> trials(candidates.size());
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    trials[c].stage = kStageLayerHead;
+    trials[c].masks = MaskSource::GradCam;
+    trials[c].setting = candidates[c];
+    trials[c].setting.blur = opt.base_blur;
+  }
+  for (size_t i = 0; i < evaluator.num_images(); ++i) {
+    const TuneImage& image = evaluator.image(i);
+    notify_start(observer, kStageLayerHead, i, evaluator.num_images(), image.path);
+    const std::vector<std::vector<bool>>* wins = journal.grid_image(i);
+    double seconds = journal.grid_image_seconds(i);
+    std::vector<std::vector<bool>> fresh;
+    if (wins == nullptr || wins->size() != candidates.size()) {
+      const auto start = Clock::now();
+      fresh = evaluator.grid_wins(i, space);
+      seconds = seconds_since(start);
+      journal.append_grid_image(i, image.path, fresh, seconds);
+      wins = &fresh;
+    }
+    result.grid_seconds += seconds;
+    for (size_t c = 0; c < candidates.size(); ++c) {
+      if ((*wins)[c].size() != image.classes.size())
+        throw Error("journal '" + journal.path() + "': image " + std::to_string(i) +
+                    " has win flags for another class count: run with --restart");
+      trials[c].tally.add(image.classes, (*wins)[c]);
+    }
+  }
+  result.grid_images = evaluator.num_images();
+  for (auto& t : trials) t.seconds = result.grid_seconds / static_cast<double>(std::max<size_t>(trials.size(), 1));
+  return trials;
+}
+
+// A trial from the journal, or computed and journaled.
+TrialRecord run_or_resume(TrialEvaluator& evaluator, Journal& journal, const std::string& stage, MaskSource masks,
+                          const Candidate& c, const TuneObserver& observer) {
+  if (const TrialRecord* done = journal.find(stage, masks, c)) return *done;
+  TrialRecord t = evaluate_trial(evaluator, stage, masks, c, observer);
+  journal.append(t);
+  return t;
+}
+
+}  // namespace
+
+int best_index(const std::vector<TrialRecord>& trials, const std::string& stage) {
+  int best = -1;
+  for (size_t i = 0; i < trials.size(); ++i)
+    if (trials[i].stage == stage && (best < 0 || trials[i].tally.reward > trials[static_cast<size_t>(best)].tally.reward))
+      best = static_cast<int>(i);
+  return best;
+}
+
+TrialRecord evaluate_trial(TrialEvaluator& evaluator, const std::string& stage, MaskSource masks,
+                           const Candidate& setting, const TuneObserver& observer) {
+  const auto start = Clock::now();
+  TrialRecord t;
+  t.stage = stage;
+  t.masks = masks;
+  t.setting = setting;
+  for (size_t i = 0; i < evaluator.num_images(); ++i) {
+    const TuneImage& image = evaluator.image(i);
+    notify_start(observer, stage + ":image", i, evaluator.num_images(), image.path);
+    t.tally.add(image.classes, evaluator.wins(i, setting, masks));
+  }
+  t.seconds = seconds_since(start);
+  return t;
+}
+
+TuneResult run_tuning(TrialEvaluator& evaluator, const SearchSpace& space, const TuneOptions& opt, Journal& journal,
+                      const TuneObserver& observer) {
+  if (evaluator.num_images() == 0) throw Error("no images to tune on");
+  if (opt.exhaustive && opt.masks != MaskSource::GradCam)
+    throw Error("the exhaustive layer x head search scores GradCAM masks only (the later Salience DropOut "
+                "passes depend on the layer and head): drop --exhaustive or use --masks gradcam");
+  TuneResult result;
+  auto report = [&](const std::string& stage) {
+    const int best = best_index(result.trials, stage);
+    if (observer.on_trial) observer.on_trial(result.trials.back(), result.trials[static_cast<size_t>(best)]);
+  };
+  if (opt.exhaustive) {
+    result.trials = exhaustive_stage(evaluator, space, opt, journal, observer, result);
+  } else {
+    if (opt.trials == 0) throw Error("--trials must be 1 or more");
+    const std::vector<Candidate> order = stage1_order(space, opt.seed, opt.trials);
+    for (size_t n = 0; n < order.size(); ++n) {
+      Candidate c = order[n];
+      c.blur = opt.base_blur;
+      notify_start(observer, kStageLayerHead, n, order.size(), "");
+      result.trials.push_back(run_or_resume(evaluator, journal, kStageLayerHead, opt.masks, c, observer));
+      report(kStageLayerHead);
+    }
+  }
+  result.best_stage1 = best_index(result.trials, kStageLayerHead);
+  result.best = result.trials[static_cast<size_t>(result.best_stage1)].setting;
+  if (!opt.blur_stage || opt.blur_trials == 0) return result;
+
+  const std::vector<double> blurs = blur_order(space, opt.seed, opt.blur_trials);
+  for (size_t n = 0; n < blurs.size(); ++n) {
+    Candidate c = result.best;
+    c.blur = blurs[n];
+    notify_start(observer, kStageBlur, n, blurs.size(), "");
+    result.trials.push_back(run_or_resume(evaluator, journal, kStageBlur, MaskSource::Final, c, observer));
+    report(kStageBlur);
+  }
+  result.best_blur = best_index(result.trials, kStageBlur);
+  result.best.blur = result.trials[static_cast<size_t>(result.best_blur)].setting.blur;
+  return result;
+}
+
+}  // namespace pnpovss::tune

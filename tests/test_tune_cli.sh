@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# `pnp-ovss tune` end to end on the tiny random-weight fixture models (tests/data/blip_itm:
+# input 64, text layers 1..3, heads 1..4; tests/data/clip as the scorer) and the synthetic
+# tuning set tests/data/tune: random search with both stages, resuming from the journal,
+# the exhaustive grid, `segment --settings` with the written settings, and bad input (one
+# "error: ..." line on stderr, non-zero exit). Also --dataset (tests/data/tune/folder).
+#
+# Usage: tests/test_tune_cli.sh PATH/TO/pnp-ovss TEST_DATA_DIR
+set -u
+
+if [ $# -ne 2 ]; then
+  echo "usage: $0 PNP_OVSS_BINARY TEST_DATA_DIR" >&2
+  exit 2
+fi
+BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+HERE=$(cd "$(dirname "$0")" && pwd)
+DATA=$2
+cd "$DATA" || exit 2
+LIST=tune/list.tsv
+for need in "$BIN" blip_itm/model.safetensors clip/model.safetensors "$LIST" tune/square.png; do
+  if [ ! -e "$need" ]; then
+    echo "missing $need" >&2
+    exit 2
+  fi
+done
+MODELS=(--model blip_itm --scorer clip --size 64)
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pnpovss_tune_cli.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+# shellcheck source=tests/cli_test_lib.sh
+source "$HERE/cli_test_lib.sh"
+
+lines() { grep -c "$1" "$2" 2>/dev/null || true; }
+
+# ---- random search, both stages ----------------------------------------------------------------
+rnd=$WORK/random
+"$BIN" tune "$LIST" "${MODELS[@]}" --trials 5 --blur-trials 2 --seed 1 --out "$rnd" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+else
+  for f in tune.json best_settings.json reward_layer_head.png trials.jsonl; do
+    [ -s "$rnd/$f" ] || problem="$problem missing $f;"
+  done
+  [ "$(lines '"kind":"trial"' "$rnd/trials.jsonl")" -eq 7 ] || problem="$problem journal has not 5 + 2 trials;"
+  [ "$(lines '"kind":"run"' "$rnd/trials.jsonl")" -eq 1 ] || problem="$problem journal has no run line;"
+  [ "$(lines '"resumed": false' "$rnd/tune.json")" -eq 7 ] || problem="$problem tune.json has not 7 fresh trials;"
+  [ "$(lines '^\[layer_head_threshold [1-5]/5\] layer [1-3] head [1-4] ' "$ERR")" -eq 5 ] ||
+    problem="$problem no 5 stage-1 progress lines;"
+  [ "$(lines '^\[blur [12]/2\] .*final masks' "$ERR")" -eq 2 ] || problem="$problem no 2 blur progress lines;"
+  grep -q '^note: layers 1..3 instead of the paper.s 1..12' "$OUT" || problem="$problem no note on the clipped layers;"
+  grep -q '"max_reward": 7' "$rnd/tune.json" || problem="$problem max reward is not 2 + 2 + 3 = 7;"
+  grep -q '"best_settings": {' "$rnd/tune.json" || problem="$problem no best_settings in tune.json;"
+  grep -q '"name": "cat"' "$rnd/tune.json" || problem="$problem no per-class count for cat;"
+  head -c 8 "$rnd/reward_layer_head.png" | od -An -c | grep -q 'P   N   G' || problem="$problem plot is not a PNG;"
+fi
+report "random search writes every output (exit $status)" "$problem"
+
+# ---- the same command again resumes: nothing recomputed, same best ------------------------------
+cp "$rnd/best_settings.json" "$WORK/first_best.json"
+"$BIN" tune "$LIST" "${MODELS[@]}" --trials 5 --blur-trials 2 --seed 1 --out "$rnd" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+elif [ "$(lines '(journal)' "$ERR")" -ne 7 ]; then
+  problem="expected 7 trials read back from the journal"
+elif [ "$(lines '"kind":"trial"' "$rnd/trials.jsonl")" -ne 7 ]; then
+  problem="the journal grew"
+elif ! cmp -s "$rnd/best_settings.json" "$WORK/first_best.json"; then
+  problem="another best setting after resuming"
+fi
+report "rerun resumes from the journal (exit $status)" "$problem"
+
+# ---- a larger budget extends the journal ----------------------------------------------------------
+"$BIN" tune "$LIST" "${MODELS[@]}" --trials 8 --no-blur-stage --seed 1 --out "$rnd" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+elif [ "$(lines '(journal)' "$ERR")" -ne 5 ] || [ "$(lines '"kind":"trial"' "$rnd/trials.jsonl")" -ne 10 ]; then
+  problem="expected 5 trials resumed and 3 new ones appended"
+fi
+report "larger --trials resumes the first 5 (exit $status)" "$problem"
+
+# ---- exhaustive layer x head grid ------------------------------------------------------------------
+grid=$WORK/grid
+"$BIN" tune "$LIST" "${MODELS[@]}" --exhaustive --blur-trials 1 --out "$grid" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+else
+  [ "$(lines '"kind":"grid_image"' "$grid/trials.jsonl")" -eq 3 ] || problem="$problem journal has not 3 grid images;"
+  # 3 layers x 4 heads x 5 thresholds, then one blur trial.
+  [ "$(lines '"resumed": false' "$grid/tune.json")" -eq 61 ] || problem="$problem tune.json has not 60 + 1 trials;"
+  grep -q '"exhaustive_grid_seconds": ' "$grid/tune.json" || problem="$problem no grid timing;"
+  grep -q '^exhaustive grid: ' "$OUT" || problem="$problem no grid timing line;"
+  [ -s "$grid/reward_layer_head.png" ] || problem="$problem no plot;"
+fi
+report "exhaustive grid (exit $status)" "$problem"
+
+# ---- image-level classes from a dataset's label maps ---------------------------------------------
+ds=$WORK/dataset
+"$BIN" tune --dataset folder --data-root tune/folder "${MODELS[@]}" --trials 2 --no-blur-stage --out "$ds" \
+  >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+else
+  # field.png holds sky and grass, square.png the square, plain.png only background (skipped).
+  tr -d ' \n' <"$ds/tune.json" >"$WORK/flat.json"
+  grep -q '"images":\[{"classes":\["sky","grass"\],"path":"tune/folder/images/field.png"},{"classes":\["square"\],"path":"tune/folder/images/square.png"}\]' \
+    "$WORK/flat.json" || problem="image-level classes are not [sky, grass] and [square] for the two labelled images"
+  grep -q '"max_reward":3' "$WORK/flat.json" || problem="$problem max reward is not 3;"
+fi
+report "--dataset folder derives the classes from the labels (exit $status)" "$problem"
+
+# ---- segment with the tuned settings ---------------------------------------------------------------
+layer=$(grep -o '"attention_layer_1based": [0-9]*' "$rnd/best_settings.json" | grep -o '[0-9]*$')
+head=$(grep -o '"attention_head_1based": [0-9]*' "$rnd/best_settings.json" | grep -o '[0-9]*$')
+"$BIN" segment tune/square.png --classes "red square, blue background" --model blip_itm \
+  --settings "$rnd/best_settings.json" --out "$WORK/seg" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+elif ! grep -qE "^settings: preset=paper .*size=64 layer=$layer head=$head " "$OUT"; then
+  problem="settings line does not show the tuned size 64, layer $layer, head $head"
+fi
+report "segment --settings uses the tuned settings (exit $status)" "$problem"
+
+"$BIN" segment tune/square.png --classes "red square, blue background" --model blip_itm \
+  --settings "$rnd/best_settings.json" --layer 1 --head 2 --out "$WORK/seg2" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+elif ! grep -qE "^settings: preset=paper .*size=64 layer=1 head=2 " "$OUT"; then
+  problem="--layer 1 --head 2 did not override the file"
+fi
+report "command-line options override --settings (exit $status)" "$problem"
+
+# ---- bad input ---------------------------------------------------------------------------------------
+bad_out=$WORK/bad_out
+printf 'square.png cat\n' >"$WORK/no_tab.tsv"
+printf 'missing.png\tcat\n' >"$WORK/missing_image.tsv"
+printf '{"mask_treshold": 0.2}\n' >"$WORK/typo.json"
+expect_error "neither LIST nor --dataset" -- tune "${MODELS[@]}" --out "$bad_out"
+expect_error "both LIST and --dataset" -- tune "$LIST" --dataset folder --data-root tune/folder "${MODELS[@]}" --out "$bad_out"
+expect_error "--dataset without --data-root" -- tune --dataset folder "${MODELS[@]}" --out "$bad_out"
+expect_error "unknown dataset" -- tune --dataset imagenet --data-root tune/folder "${MODELS[@]}" --out "$bad_out"
+expect_error "bad --thresholds" -- tune "$LIST" "${MODELS[@]}" --thresholds 0.1,x --out "$bad_out"
+expect_error "list without a tab" -- tune "$WORK/no_tab.tsv" "${MODELS[@]}" --out "$bad_out"
+expect_error "missing list" -- tune "$WORK/none.tsv" "${MODELS[@]}" --out "$bad_out"
+expect_error "missing image" -- tune "$WORK/missing_image.tsv" "${MODELS[@]}" --out "$bad_out/m"
+expect_error "unknown mask kind" -- tune "$LIST" "${MODELS[@]}" --masks crf --out "$bad_out"
+expect_error "exhaustive on dropout masks" -- tune "$LIST" "${MODELS[@]}" --exhaustive --masks dropout --out "$bad_out/e"
+expect_error "unknown empty image" -- tune "$LIST" "${MODELS[@]}" --empty white --out "$bad_out"
+expect_error "zero trials" -- tune "$LIST" "${MODELS[@]}" --trials 0 --out "$bad_out"
+expect_error "journal of another run" -- tune "$LIST" "${MODELS[@]}" --empty mean --trials 1 --out "$rnd"
+expect_error "scorer that is not CLIP" -- tune "$LIST" --model blip_itm --scorer blip_itm --size 64 --out "$bad_out/s"
+expect_error "size not a multiple of the patch" -- tune "$LIST" --model blip_itm --scorer clip --size 70 --out "$bad_out"
+expect_error "settings file with a typo" -- tune "$LIST" "${MODELS[@]}" --settings "$WORK/typo.json" --out "$bad_out"
+expect_error "both --preset and --settings" -- \
+  tune "$LIST" "${MODELS[@]}" --settings "$rnd/best_settings.json" --preset paper --out "$bad_out"
+expect_error "segment --settings with a typo" -- \
+  segment tune/square.png --classes cat --model blip_itm --settings "$WORK/typo.json" --out "$bad_out/seg"
+expect_error "segment --settings missing" -- \
+  segment tune/square.png --classes cat --model blip_itm --settings "$WORK/none.json" --out "$bad_out/seg"
+
+finish
