@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Sets up, builds and segments the bundled photo into "cat, couch, remote control". Uses the
-# real Salesforce/blip-itm-large-flickr when it is in the local Hugging Face cache (or
-# MODEL=DIR), otherwise the tiny random-weight model of the test data, whose maps mean nothing.
+# real Salesforce/blip-itm-large-flickr (or MODEL=DIR or hub id), downloaded once into the
+# Hugging Face cache; without network access and without it in the cache, the tiny
+# random-weight model of the test data, whose maps mean nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh
 model="${MODEL:-Salesforce/blip-itm-large-flickr}"
 options=()
-if ! build/pnp-ovss info "$model" >/dev/null 2>&1; then
-  echo "demo: $model is not available locally; using the tiny random-weight test model instead"
-  echo "demo: (its segmentation is meaningless; see README, 'Models', to get the real one)"
+echo "demo: loading $model (the first time, this downloads about 1.9 GB into the Hugging Face cache)"
+# Progress and errors of the download go to the terminal.
+if ! build/pnp-ovss info "$model" >/dev/null; then
+  echo "demo: $model is not available (no network access, and not in the Hugging Face cache);"
+  echo "demo: using the tiny random-weight test model instead: its segmentation is meaningless"
+  echo "demo: (see README, 'Models and the cache', to get the real one)"
   model=tests/data/blip_itm
   # The tiny model takes 64-pixel inputs and has 3 text layers of 4 heads.
   options=(--size 64 --layer 2 --head 3)

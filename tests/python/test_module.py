@@ -1,0 +1,325 @@
+#!/usr/bin/env python3
+"""The `pnpovss` Python module against the command line: the same image, model and settings give
+the same label map and score maps bit for bit; errors carry the command line's messages; the GIL
+is released during compute; hub ids resolve through the cache (with tests/fake_hub.py).
+
+Usage: PYTHONPATH=<build>/python python3 tests/python/test_module.py PNP_OVSS_BINARY TEST_DATA_DIR
+Needs only the standard library and numpy (PNG files are decoded here with zlib).
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import zlib
+
+import numpy as np
+
+import pnpovss
+
+BIN = DATA = None
+IMAGE = MODEL = None
+CLASSES = ["cat", "couch", "remote control"]
+TINY = {"size": 64, "layer": 2, "head": 3}  # the tiny test model: 64-pixel input, 3 layers, 4 heads
+TINY_FLAGS = ["--size", "64", "--layer", "2", "--head", "3"]
+
+
+_png_cache = {}
+
+
+def read_png(path):
+    """8-bit gray, RGB, RGBA or palette PNG without interlacing -> uint8 array [H, W, channels]
+    (palette images give their indices, [H, W, 1]). Decoded once per path."""
+    if path in _png_cache:
+        return _png_cache[path].copy()
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    pos, idat = 8, b""
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    assert depth == 8 and interlace == 0, (path, depth, interlace)
+    bpp = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[color]
+    raw = zlib.decompress(idat)
+    stride = width * bpp
+    out = bytearray(height * stride)
+    prev = bytearray(stride)
+    for y in range(height):
+        base = y * (stride + 1)
+        kind = raw[base]
+        cur = bytearray(raw[base + 1:base + 1 + stride])
+        if kind == 1:
+            for x in range(bpp, stride):
+                cur[x] = (cur[x] + cur[x - bpp]) & 0xFF
+        elif kind == 2:
+            cur = bytearray((a + b) & 0xFF for a, b in zip(cur, prev))
+        elif kind == 3:
+            for x in range(stride):
+                left = cur[x - bpp] if x >= bpp else 0
+                cur[x] = (cur[x] + ((left + prev[x]) >> 1)) & 0xFF
+        elif kind == 4:
+            for x in range(stride):
+                a = cur[x - bpp] if x >= bpp else 0
+                b = prev[x]
+                c = prev[x - bpp] if x >= bpp else 0
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                cur[x] = (cur[x] + (a if pa <= pb and pa <= pc else (b if pb <= pc else c))) & 0xFF
+        out[y * stride:(y + 1) * stride] = cur
+        prev = cur
+    _png_cache[path] = np.frombuffer(bytes(out), dtype=np.uint8).reshape(height, width, bpp)
+    return _png_cache[path].copy()
+
+
+def read_safetensors(path):
+    """name -> numpy array, for the dtypes the maps file uses."""
+    dtypes = {"F32": np.float32, "I32": np.int32, "I64": np.int64, "U8": np.uint8, "BOOL": np.bool_}
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+        blob = f.read()
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        out[name] = np.frombuffer(blob[begin:end], dtype=dtypes[info["dtype"]]).reshape(info["shape"])
+    return out
+
+
+def cli(*args):
+    """Runs the pnp-ovss binary; returns (status, stdout, stderr)."""
+    p = subprocess.run([BIN] + list(args), capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def cli_error(*args):
+    status, _, err = cli(*args)
+    lines = err.strip().splitlines()
+    assert status != 0 and lines and lines[-1].startswith("error: "), (status, err)
+    return lines[-1][len("error: "):]
+
+
+class SameAsCli(unittest.TestCase):
+    """Segmenter.segment on a numpy image equals `pnp-ovss segment` on the file."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.image = read_png(IMAGE)
+        cls.runs = {}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def cli_outputs(self, name, flags):
+        out = os.path.join(self.tmp.name, name)
+        status, _, err = cli("segment", IMAGE, "--classes", ", ".join(CLASSES), "--model", MODEL,
+                             *flags, "--out", out, "--save-maps")
+        self.assertEqual(status, 0, err)
+        stem = os.path.join(out, "coco_000000039769")
+        return read_png(stem + ".labels.png")[:, :, 0], read_safetensors(stem + ".maps.safetensors")
+
+    def check(self, name, settings, flags):
+        labels_png, maps = self.cli_outputs(name, TINY_FLAGS + flags)
+        result = pnpovss.Segmenter(MODEL, **TINY, **settings).segment(self.image, CLASSES)
+        self.assertEqual(result.labels.dtype, np.int32)
+        self.assertEqual(result.labels.shape, self.image.shape[:2])
+        np.testing.assert_array_equal(result.labels, labels_png.astype(np.int32))
+        np.testing.assert_array_equal(result.labels, maps["labels"])
+        decided = maps["blurred"] if "blurred" in maps else maps["stack"]
+        self.assertEqual(result.scores.dtype, np.float32)
+        self.assertEqual(result.scores.shape, (len(result.channel_names),) + self.image.shape[:2])
+        self.assertTrue(np.array_equal(result.scores, decided), "score maps differ from the CLI's")
+        self.assertEqual(result.channel_names, ["background"] + CLASSES)
+        self.assertGreater(len(np.unique(result.labels)), 1)
+        return result
+
+    def test_paper_preset(self):
+        self.check("paper", {}, [])
+
+    def test_options(self):
+        self.check("options", {"postprocess": "none", "threshold": 0.3, "iterations": 2},
+                   ["--postprocess", "none", "--threshold", "0.3", "--iterations", "2"])
+
+    def test_arrays_are_views(self):
+        result = pnpovss.Segmenter(MODEL, **TINY, postprocess="none").segment(self.image, CLASSES)
+        self.assertFalse(result.labels.flags["OWNDATA"])
+        self.assertFalse(result.scores.flags["OWNDATA"])
+        self.assertIsInstance(result.timings, dict)
+        self.assertIn("dropout", result.timings)
+
+    def test_non_contiguous_image(self):
+        seg = pnpovss.Segmenter(MODEL, **TINY, postprocess="none")
+        flipped = self.image[:, ::-1]
+        a = seg.segment(flipped, CLASSES).labels
+        b = seg.segment(np.ascontiguousarray(flipped), CLASSES).labels
+        np.testing.assert_array_equal(a, b)
+
+    def test_run_cli_in_process(self):
+        out = os.path.join(self.tmp.name, "in_process")
+        status = pnpovss.run_cli(["segment", IMAGE, "--classes", ", ".join(CLASSES), "--model", MODEL,
+                                  *TINY_FLAGS, "--out", out])
+        self.assertEqual(status, 0)
+        labels_png, _ = self.cli_outputs("for_in_process", TINY_FLAGS)
+        np.testing.assert_array_equal(read_png(os.path.join(out, "coco_000000039769.labels.png"))[:, :, 0],
+                                      labels_png)
+
+
+class Errors(unittest.TestCase):
+    """Errors are Python exceptions with the command line's one-line messages."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.image = read_png(IMAGE)
+
+    def test_missing_model(self):
+        missing = os.path.join(tempfile.gettempdir(), "pnpovss_no_such_model", "x", "y")
+        want = cli_error("segment", IMAGE, "--classes", "cat", "--model", missing, "--out",
+                         os.path.join(tempfile.gettempdir(), "pnpovss_unused_out"))
+        with self.assertRaises(RuntimeError) as caught:
+            pnpovss.Segmenter(missing)
+        self.assertEqual(str(caught.exception), want)
+
+    def test_bad_settings(self):
+        for key, value in [("layer", 0), ("threshold", 1.5), ("postprocess", "sharpen")]:
+            settings = dict(TINY, **{key: value})
+            flags = [word for k, v in settings.items() for word in ("--" + k, str(v))]
+            want = cli_error("segment", IMAGE, "--classes", "cat", "--model", MODEL, *flags,
+                             "--out", os.path.join(tempfile.gettempdir(), "pnpovss_unused_out"))
+            with self.assertRaises(ValueError) as caught:
+                pnpovss.Segmenter(MODEL, **settings)
+            self.assertEqual(str(caught.exception), want, key)
+
+    def test_duplicate_class(self):
+        classes = ["cat", "couch", "Cat"]
+        want = cli_error("segment", IMAGE, "--classes", ", ".join(classes), "--model", MODEL, *TINY_FLAGS,
+                         "--out", os.path.join(tempfile.gettempdir(), "pnpovss_unused_out"))
+        with self.assertRaises(RuntimeError) as caught:
+            pnpovss.Segmenter(MODEL, **TINY).segment(self.image, classes)
+        self.assertEqual(str(caught.exception), want)
+
+    def test_unknown_setting_lists_valid_ones(self):
+        with self.assertRaises(TypeError) as caught:
+            pnpovss.Segmenter(MODEL, layers=2)
+        self.assertIn("unknown setting 'layers'", str(caught.exception))
+        self.assertIn("valid settings: preset, settings, size, layer, head, threshold", str(caught.exception))
+
+    def test_wrong_setting_type(self):
+        with self.assertRaises(TypeError):
+            pnpovss.Segmenter(MODEL, size="64")
+
+    def test_device(self):
+        with self.assertRaises(RuntimeError) as caught:
+            pnpovss.Segmenter(MODEL, device="cuda", **TINY)
+        self.assertIn("cpu", str(caught.exception))
+        with self.assertRaises(ValueError):
+            pnpovss.Segmenter(MODEL, device="tpu", **TINY)
+
+    def test_bad_images(self):
+        seg = pnpovss.Segmenter(MODEL, **TINY)
+        with self.assertRaises(TypeError):
+            seg.segment(self.image.astype(np.float32), CLASSES)
+        with self.assertRaises(ValueError):
+            seg.segment(self.image[:, :, :2], CLASSES)
+        with self.assertRaises(ValueError):
+            seg.segment(self.image[:, :, 0], CLASSES)
+
+    def test_run_cli_errors(self):
+        with self.assertRaises(ValueError) as caught:
+            pnpovss.run_cli(["segment", "--no-such-option"])
+        self.assertIn("(see --help)", str(caught.exception))
+        missing = os.path.join(tempfile.gettempdir(), "pnpovss_no_such_model", "x", "y")
+        with self.assertRaises(RuntimeError) as caught:
+            pnpovss.run_cli(["info", missing])
+        self.assertEqual(str(caught.exception), cli_error("info", missing))
+
+
+class FrontEnds(unittest.TestCase):
+    def test_cli_args(self):
+        self.assertEqual(pnpovss.cli_args("eval", "data/voc", max_images=5, save_maps=True, dry_run=False,
+                                          out=None, layer=[8, 9]),
+                         ["eval", "data/voc", "--max-images", "5", "--save-maps", "--layer", "8", "--layer", "9"])
+
+    def test_tune_wrapper_runs_the_cli(self):
+        # --help succeeds where the subcommand exists; elsewhere CLI11 rejects the word.
+        try:
+            self.assertEqual(pnpovss.tune(help=True), 0)
+        except ValueError as e:
+            self.assertIn("tune", str(e))
+
+    def test_gil_is_released(self):
+        seg = pnpovss.Segmenter(MODEL, **TINY, postprocess="none")
+        image = read_png(IMAGE)
+        done = threading.Event()
+        failure = []
+
+        def work():
+            try:
+                seg.segment(image, CLASSES)
+            except Exception as e:  # reported below, after the loop ends
+                failure.append(e)
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=work)
+        ticks = 0
+        start = time.monotonic()
+        worker.start()
+        while not done.is_set():
+            ticks += 1
+            time.sleep(0.001)
+        worker.join()
+        self.assertEqual(failure, [])
+        elapsed = time.monotonic() - start
+        # With the GIL held for the whole call the loop could not run at all.
+        self.assertGreater(ticks, min(20, elapsed * 200), (ticks, elapsed))
+
+    def test_hub_id_through_the_cache(self):
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        server = subprocess.Popen([sys.executable, os.path.join(here, "fake_hub.py"), "--folder", MODEL],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            port = int(server.stdout.readline().split()[1])
+            with tempfile.TemporaryDirectory() as cache:
+                saved = {k: os.environ.get(k) for k in ("HF_ENDPOINT", "HF_HUB_CACHE", "HF_HUB_OFFLINE", "HF_TOKEN")}
+                os.environ.update(HF_ENDPOINT="http://127.0.0.1:%d" % port, HF_HUB_CACHE=cache)
+                os.environ.pop("HF_HUB_OFFLINE", None)
+                os.environ.pop("HF_TOKEN", None)
+                try:
+                    path = pnpovss.resolve_model("test-org/tiny-blip")
+                    self.assertTrue(path.startswith(os.path.join(cache, "models--test-org--tiny-blip", "snapshots")))
+                    seg = pnpovss.Segmenter("test-org/tiny-blip", **TINY, postprocess="none")
+                    self.assertEqual(seg.model_dir, path)
+                    with self.assertRaises(RuntimeError) as caught:
+                        pnpovss.Segmenter("test-org/no-such-model")
+                    self.assertIn("not found", str(caught.exception))
+                finally:
+                    for k, v in saved.items():
+                        if v is None:
+                            os.environ.pop(k, None)
+                        else:
+                            os.environ[k] = v
+        finally:
+            server.terminate()
+            server.wait()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    BIN, DATA = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    IMAGE = os.path.join(DATA, "images", "coco_000000039769.png")
+    MODEL = os.path.join(DATA, "blip_itm")
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)
