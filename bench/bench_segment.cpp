@@ -71,18 +71,21 @@ class TimedBackbone : public segment::Backbone {
   int64_t num_heads() const override { return model_.config().text.num_attention_heads; }
   int64_t enc_token_id() const override { return model_.config().enc_token_id; }
   const io::ImagePreprocessConfig& image_preprocess() const override { return pre_; }
-  segment::AttentionGradient attention_and_gradient(const torch::Tensor& pixels, const torch::Tensor& ids,
-                                                    const torch::Tensor& mask, int64_t layer) const override {
+  std::vector<segment::AttentionGradient> attention_and_gradients(const torch::Tensor& pixels, const torch::Tensor& ids,
+                                                                  const torch::Tensor& mask,
+                                                                  const std::vector<int64_t>& layers) const override {
     auto t0 = std::chrono::steady_clock::now();
     torch::Tensor image = model_.encode_image(pixels, models::PositionResize::SizeBased);
     vision_s += bench::seconds_since(t0);
     t0 = std::chrono::steady_clock::now();
-    auto capture = model_.itm_attention_gradients(ids, mask, image, {layer});
+    auto capture = model_.itm_attention_gradients(ids, mask, image, layers);
     text_s += bench::seconds_since(t0);
-    segment::AttentionGradient out;
-    out.itm_logits = capture.itm_logits[0];
-    out.probs = capture.probs[0][0];
-    out.grads = capture.grads[0][0];
+    std::vector<segment::AttentionGradient> out(layers.size());
+    for (size_t i = 0; i < layers.size(); ++i) {
+      out[i].itm_logits = capture.itm_logits[0];
+      out[i].probs = capture.probs[i][0];
+      out[i].grads = capture.grads[i][0];
+    }
     return out;
   }
   mutable double vision_s = 0, text_s = 0;

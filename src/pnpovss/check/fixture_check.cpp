@@ -1,6 +1,8 @@
 #include "pnpovss/check/fixture_check.h"
 
 #include "pnpovss/check/blip_fixture.h"
+#include "pnpovss/check/bridgetower_fixture.h"
+#include "pnpovss/check/clip_fixture.h"
 #include "pnpovss/check/densecrf_fixture.h"
 #include "pnpovss/check/fixture.h"
 #include "pnpovss/check/pipeline_fixture.h"
@@ -27,6 +29,20 @@ FixtureReport run_fixture_check(const std::string& dir) {
     report.kind = "blip_itm";
     report.checks = check_blip_inputs(fixture);
     auto model_checks = check_blip_itm_fixture(fixture);
+    report.checks.insert(report.checks.end(), model_checks.begin(), model_checks.end());
+    return report;
+  }
+  if (is_clip_fixture(fixture)) {
+    report.kind = "clip";
+    report.checks = check_clip_inputs(fixture);
+    auto model_checks = check_clip_fixture(fixture);
+    report.checks.insert(report.checks.end(), model_checks.begin(), model_checks.end());
+    return report;
+  }
+  if (is_bridgetower_itm_fixture(fixture)) {
+    report.kind = "bridgetower_itm";
+    report.checks = check_bridgetower_inputs(fixture);
+    auto model_checks = check_bridgetower_itm_fixture(fixture);
     report.checks.insert(report.checks.end(), model_checks.begin(), model_checks.end());
     return report;
   }

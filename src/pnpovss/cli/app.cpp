@@ -9,10 +9,18 @@
 #include "pnpovss/cli/commands.h"
 #include "pnpovss/cli/failure.h"
 #include "pnpovss/error.h"
+#include "pnpovss/io/hub_download.h"
 
 namespace pnpovss::cli {
 
-int run_cli(int argc, const char* const* argv) {
+int run_cli(int argc, const char* const* argv, std::string* error) {
+  // One "error: ..." line on stderr, or the message handed to the caller.
+  const auto fail = [error](const std::string& message) {
+    if (error)
+      *error = message;
+    else
+      std::cerr << "error: " << message << "\n";
+  };
   CLI::App app{
       "pnp-ovss: segment an image into any list of classes with a frozen image-text matching model "
       "(PnP-OVSS, CVPR 2024).\n\nExamples:\n"
@@ -39,23 +47,26 @@ int run_cli(int argc, const char* const* argv) {
   add(add_info_command);
   add(add_check_command);
   add(add_segment_command);
+  add(add_eval_command);
+  add(add_tune_command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version print as CLI11 formats them; a bad option is one line like every
     // other error (CLI11's own message adds a second line).
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
-    std::cerr << "error: " << pnpovss::Error(e.what()).what() << " (see --help)\n";
+    fail(std::string(pnpovss::Error(e.what()).what()) + " (see --help)");
     return e.get_exit_code();
   }
   at::set_num_threads(threads);
+  io::set_download_progress(io::stderr_download_progress());
   try {
     for (auto* sub : app.get_subcommands())
       if (commands.count(sub)) return commands[sub]();
     return 2;
   } catch (const std::exception&) {
     const auto failure = current_failure();
-    std::cerr << "error: " << failure.message << "\n";
+    fail(failure.message);
     return failure.internal ? 2 : 1;
   }
 }

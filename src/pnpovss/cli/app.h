@@ -3,8 +3,12 @@
 // usage error or an internal failure). Errors are printed as one "error: ..." line on stderr.
 #pragma once
 
+#include <string>
+
 namespace pnpovss::cli {
 
-int run_cli(int argc, const char* const* argv);
+// `error` not null: the one-line message of a failed run is stored there instead of printed
+// (the Python module raises it). Per-image failures of `segment` are printed either way.
+int run_cli(int argc, const char* const* argv, std::string* error = nullptr);
 
 }  // namespace pnpovss::cli

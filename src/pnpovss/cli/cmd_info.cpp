@@ -9,6 +9,9 @@
 #include "pnpovss/io/mapped_file.h"
 #include "pnpovss/io/model_location.h"
 #include "pnpovss/models/blip_itm.h"
+#include "pnpovss/models/bridgetower_itm.h"
+#include "pnpovss/io/json_file.h"
+#include "pnpovss/models/clip_model.h"
 
 namespace pnpovss::cli {
 namespace {
@@ -25,8 +28,81 @@ std::string thousands(int64_t n) {
   return s;
 }
 
+// A CLIP checkpoint (model_type "clip"): the towers, the shared embedding and the weights.
+int run_clip_info(const std::string& dir) {
+  const auto checkpoint = io::Checkpoint::open_dir(dir);
+  const auto model = models::ClipModel::from_tensors(models::ClipConfig::from_file(dir + "/config.json"),
+                                                     io::load_float_tensors(checkpoint), checkpoint.description());
+  const auto& c = model.config();
+  double file_bytes = 0;
+  size_t tensors = 0;
+  for (const auto& f : checkpoint.files()) {
+    file_bytes += static_cast<double>(f.file()->size());
+    tensors += f.tensors().size();
+  }
+  const int64_t params = model.parameter_count();
+  const auto& v = c.vision;
+  const auto& t = c.text;
+  std::cout << "model       " << dir << "\n"
+            << "type        CLIPModel (model_type " << c.model_type << ")\n"
+            << "vision      ViT: " << v.num_hidden_layers << " layers, width " << v.hidden_size << ", "
+            << v.num_attention_heads << " heads, MLP " << v.intermediate_size << ", patch " << v.patch_size
+            << ", image " << v.image_size << " (" << v.grid() << "x" << v.grid() << " grid), " << v.hidden_act << "\n"
+            << "text        causal transformer: " << t.num_hidden_layers << " layers, width " << t.hidden_size << ", "
+            << t.num_attention_heads << " heads, MLP " << t.intermediate_size << ", vocab " << t.vocab_size
+            << ", at most " << t.max_position_embeddings << " tokens\n"
+            << "heads       projections to " << c.projection_dim << ", logit scale " << model.logit_scale() << "\n"
+            << "weights     " << tensors << " tensors, " << gib(file_bytes) << " in " << checkpoint.files().size()
+            << " file(s), memory-mapped\n"
+            << "parameters  " << thousands(params) << " (" << gib(static_cast<double>(params) * 4)
+            << " as float32)\n"
+            << "compute     float32 on CPU\n";
+  return 0;
+}
+
+// A BridgeTower ITM checkpoint (model_type "bridgetower"): both towers, the cross-modal
+// encoder whose text-to-image attention the method reads, and the weights.
+int run_bridgetower_info(const std::string& dir) {
+  const auto checkpoint = io::Checkpoint::open_dir(dir);
+  const auto model = models::BridgeTowerItm::from_tensors(models::BridgeTowerConfig::from_file(dir + "/config.json"),
+                                                          io::load_float_tensors(checkpoint), checkpoint.description());
+  const auto& c = model.config();
+  double file_bytes = 0;
+  size_t tensors = 0;
+  for (const auto& f : checkpoint.files()) {
+    file_bytes += static_cast<double>(f.file()->size());
+    tensors += f.tensors().size();
+  }
+  const int64_t params = model.parameter_count();
+  const auto& v = c.vision;
+  const auto& t = c.text;
+  std::cout << "model       " << dir << "\n"
+            << "type        BridgeTowerForImageAndTextRetrieval (model_type " << c.model_type << ")\n"
+            << "vision      CLIP ViT: " << v.num_blocks() << " blocks, width " << v.hidden_size << ", " << v.num_heads()
+            << " heads, patch " << v.patch_size << ", image " << v.image_size << " (" << v.grid() << "x" << v.grid()
+            << " grid)\n"
+            << "text        RoBERTa: " << t.num_hidden_layers << " layers, width " << t.hidden_size << ", "
+            << t.num_attention_heads << " heads, MLP " << t.intermediate_size << ", vocab " << t.vocab_size << "\n"
+            << "cross-modal " << c.num_hidden_layers << " layers (text and image), width " << c.hidden_size << ", "
+            << t.num_attention_heads << " heads; bridged from unimodal layer " << c.split_index() << " on\n"
+            << "heads       ITM (2 logits)\n"
+            << "weights     " << tensors << " tensors, " << gib(file_bytes) << " in " << checkpoint.files().size()
+            << " file(s), memory-mapped\n"
+            << "parameters  " << thousands(params) << " (" << gib(static_cast<double>(params) * 4)
+            << " as float32)\n"
+            << "compute     float32 on CPU\n";
+  return 0;
+}
+
 int run_info(const std::string& spec) {
   const std::string dir = io::resolve_model_dir(spec);
+  if (io::file_exists(dir + "/config.json")) {
+    const nlohmann::json config = io::read_json_file(dir + "/config.json");
+    if (config.is_object() && config.value("model_type", std::string()) == "bridgetower")
+      return run_bridgetower_info(dir);
+  }
+  if (io::file_exists(dir + "/config.json") && models::is_clip_config(io::read_json_file(dir + "/config.json")))
+    return run_clip_info(dir);
   // The checkpoint is opened once: for the model and for the dtypes and sizes on disk.
   const auto checkpoint = io::Checkpoint::open_dir(dir);
   const auto model = models::BlipItm::from_tensors(models::BlipConfig::from_file(dir + "/config.json"),
@@ -70,7 +146,7 @@ int run_info(const std::string& spec) {
 Command add_info_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Print a model's type, sizes, dtype, parameter count and memory.");
   auto model = std::make_shared<std::string>(kDefaultModel);
-  cmd->add_option("MODEL", *model, "model directory or hub id in the local Hugging Face cache")
+  cmd->add_option("MODEL", *model, "model directory, or hub id org/name[@revision] (downloaded into the Hugging Face cache once)")
       ->capture_default_str();
   return [model]() { return run_info(*model); };
 }

@@ -79,7 +79,7 @@ Command add_match_command(CLI::App& app) {
   auto o = std::make_shared<MatchOptions>();
   cmd->add_option("IMAGE", o->images, "image files (JPEG, PNG, BMP)")->required();
   cmd->add_option("-t,--text", o->texts, "text to match (repeat for several)")->required();
-  cmd->add_option("-m,--model", o->model, "model directory or hub id in the local Hugging Face cache")
+  cmd->add_option("-m,--model", o->model, "model directory, or hub id org/name[@revision] (downloaded into the Hugging Face cache once)")
       ->capture_default_str();
   cmd->add_option("-s,--size", o->size, "square input size in pixels, a multiple of 16 (default: the model's)")
       ->check(CLI::Range(16, 4096));

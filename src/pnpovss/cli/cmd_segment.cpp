@@ -23,6 +23,8 @@
 
 #include "pnpovss/cli/commands.h"
 #include "pnpovss/cli/failure.h"
+#include "pnpovss/cli/method_options.h"
+#include "pnpovss/cli/output_dir.h"
 #include "pnpovss/error.h"
 #include "pnpovss/io/image.h"
 #include "pnpovss/io/json_file.h"
@@ -38,6 +40,7 @@
 #include "pnpovss/segment/segmenter.h"
 #include "pnpovss/segment/settings.h"
 #include "pnpovss/text/wordpiece.h"
+#include "pnpovss/text/ascii.h"
 
 #ifndef PNPOVSS_VERSION
 #define PNPOVSS_VERSION "unknown"
@@ -55,16 +58,11 @@ struct SegmentOptions {
   std::string classes;
   std::string classes_file;
   std::string model = kDefaultModel;
-  std::string preset = "paper";
-  int size = 0, layer = 0, head = 0, iterations = 0;
-  double threshold = 0, blur = 0;
-  std::string postprocess, background, class_tags;
+  MethodOptions method;
+  std::string class_tags;
   std::string out = "segment_out";
   bool save_maps = false;
-  // Which options were given (they override the preset).
-  CLI::Option *size_opt = nullptr, *layer_opt = nullptr, *head_opt = nullptr, *iterations_opt = nullptr,
-              *threshold_opt = nullptr, *blur_opt = nullptr, *postprocess_opt = nullptr, *background_opt = nullptr,
-              *classes_opt = nullptr, *classes_file_opt = nullptr;
+  CLI::Option *classes_opt = nullptr, *classes_file_opt = nullptr;
 };
 
 // One image to segment and the name its outputs get.
@@ -77,17 +75,6 @@ struct Job {
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 double rounded(double v, double scale) { return std::round(v * scale) / scale; }
-
-std::string trim(const std::string& s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return "";
-  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
-}
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // --classes "cat, sofa, remote control" or --classes-file (one name per line, blank lines
 // skipped). An empty entry of --classes ("cat,,dog", a trailing comma) is an error, since it is
@@ -102,7 +89,7 @@ std::vector<std::string> read_classes(const SegmentOptions& o) {
     size_t start = 0;
     while (true) {
       const size_t comma = o.classes.find(',', start);
-      const std::string name = trim(o.classes.substr(start, comma == std::string::npos ? comma : comma - start));
+      const std::string name = text::trim_ascii(o.classes.substr(start, comma == std::string::npos ? comma : comma - start));
       if (name.empty())
         throw Error("--classes has an empty class name (entry " + std::to_string(names.size() + 1) +
                     "): separate names with single commas, e.g. \"cat, sofa\"");
@@ -115,7 +102,7 @@ std::vector<std::string> read_classes(const SegmentOptions& o) {
     size_t start = 0;
     while (start <= text.size()) {
       const size_t end = std::min(text.find('\n', start), text.size());
-      const std::string name = trim(text.substr(start, end - start));
+      const std::string name = text::trim_ascii(text.substr(start, end - start));
       if (!name.empty()) names.push_back(name);
       start = end + 1;
     }
@@ -124,45 +111,8 @@ std::vector<std::string> read_classes(const SegmentOptions& o) {
   return names;
 }
 
-// The preset with every given option applied on top, validated.
-segment::MethodSettings resolve_settings(const SegmentOptions& o) {
-  segment::MethodSettings s = segment::preset(o.preset, "blip");
-  if (o.size_opt->count()) s.input_size = o.size;
-  if (o.layer_opt->count()) {
-    if (o.layer < 1) throw Error("--layer " + std::to_string(o.layer) + " is out of range: layers count from 1");
-    s.attention_layer = o.layer - 1;
-  }
-  if (o.head_opt->count()) {
-    if (o.head < 1) throw Error("--head " + std::to_string(o.head) + " is out of range: heads count from 1");
-    s.attention_head = o.head - 1;
-  }
-  if (o.iterations_opt->count()) s.dropout_iterations = o.iterations;
-  if (o.threshold_opt->count()) s.mask_threshold = o.threshold;
-  if (o.blur_opt->count()) s.post_blur = o.blur;
-  if (o.postprocess_opt->count()) s.post_mode = segment::parse_postprocess(o.postprocess);
-  if (o.background_opt->count()) s.background_mode = segment::parse_background_mode(o.background);
-  s.validate();
-  return s;
-}
-
-// Creates the output folder and proves that files can be written into it.
-void prepare_output_dir(const std::string& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec || !fs::is_directory(dir))
-    throw Error("cannot create the output folder '" + dir + "'" + (ec ? " (" + ec.message() + ")" : std::string()) +
-                ": choose another with --out");
-  const std::string probe = dir + "/.pnpovss_write_test." + std::to_string(::getpid());
-  try {
-    io::write_file_atomic(probe, std::string("ok"));
-  } catch (const Error&) {
-    throw Error("cannot write into the output folder '" + dir + "': choose another with --out");
-  }
-  std::remove(probe.c_str());
-}
-
 bool is_image_name(const fs::path& p) {
-  const std::string ext = lower(p.extension().string());
+  const std::string ext = text::lower_ascii(p.extension().string());
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp";
 }
 
@@ -209,7 +159,7 @@ std::map<std::string, std::vector<int>> read_class_tags(const std::string& path,
   if (!doc.is_object())
     throw Error(where + " must be a JSON object mapping image file stems to lists of class names or indices");
   std::map<std::string, int> by_name;
-  for (size_t k = 0; k < classes.size(); ++k) by_name.emplace(lower(classes[k]), static_cast<int>(k));
+  for (size_t k = 0; k < classes.size(); ++k) by_name.emplace(text::lower_ascii(classes[k]), static_cast<int>(k));
   for (const auto& [stem, list] : doc.items()) {
     const std::string entry = where + ", image '" + stem + "'";
     if (!list.is_array()) throw Error(entry + ": expected a list of class names or 0-based indices");
@@ -218,7 +168,7 @@ std::map<std::string, std::vector<int>> read_class_tags(const std::string& path,
     for (const auto& item : list) {
       int index = -1;
       if (item.is_string()) {
-        const auto it = by_name.find(lower(trim(item.get<std::string>())));
+        const auto it = by_name.find(text::lower_ascii(text::trim_ascii(item.get<std::string>())));
         if (it == by_name.end())
           throw Error(entry + ": '" + item.get<std::string>() + "' is not one of the " +
                       std::to_string(classes.size()) + " classes");
@@ -396,31 +346,18 @@ void segment_one(const SegmentOptions& o, const segment::Segmenter& model, const
 
 int run_segment(const SegmentOptions& o) {
   const auto start = Clock::now();
-  const segment::MethodSettings settings = resolve_settings(o);
+  const std::string dir = io::resolve_model_dir(o.model);
+  const segment::MethodSettings settings = resolve_method_settings(o.method, backbone_of(dir));
   const std::vector<std::string> classes = read_classes(o);
   if (o.inputs.empty()) throw Error("no images: give image files or folders");
   prepare_output_dir(o.out);
   const auto tags = read_class_tags(o.class_tags, classes);
   const std::vector<Job> jobs = list_jobs(o.inputs);
 
-  const std::string dir = io::resolve_model_dir(o.model);
   // The weights are memory-mapped, so loading costs little before the classes are checked.
   const auto model = segment::Segmenter::load(dir, settings.input_position_resize);
   model.check_classes(classes, settings);
-  const auto& bb = model.backbone();
-  // Name where an out-of-range value came from: the command line or the preset's default.
-  const auto origin = [&](const CLI::Option* opt, const char* what, int value) {
-    return (opt->count() ? "--" + std::string(what) + " " : std::string(what) + " ") + std::to_string(value) +
-           (opt->count() ? "" : " (the " + settings.preset + " preset's)");
-  };
-  if (settings.attention_layer >= bb.num_text_layers())
-    throw Error(origin(o.layer_opt, "layer", settings.attention_layer + 1) + " is out of range: the model has " +
-                std::to_string(bb.num_text_layers()) + " text layers, choose --layer 1.." +
-                std::to_string(bb.num_text_layers()));
-  if (settings.attention_head >= bb.num_heads())
-    throw Error(origin(o.head_opt, "head", settings.attention_head + 1) + " is out of range: the model has " +
-                std::to_string(bb.num_heads()) + " heads, choose --head 1.." + std::to_string(bb.num_heads()));
-  bb.grid(settings.input_size);
+  check_settings_fit(o.method, model, settings);
 
   std::printf("settings: %s\n", settings.describe().c_str());
   std::printf("model %s, %zu classes, %zu images -> %s/\n", dir.c_str(), classes.size(), jobs.size(), o.out.c_str());
@@ -459,18 +396,10 @@ Command add_segment_command(CLI::App& app) {
   cmd->add_option("IMAGE", o->inputs, "image files (JPEG, PNG, BMP) or folders of them")->required();
   o->classes_opt = cmd->add_option("-c,--classes", o->classes, "class names separated by commas");
   o->classes_file_opt = cmd->add_option("--classes-file", o->classes_file, "file with one class name per line");
-  cmd->add_option("-m,--model", o->model, "model directory or hub id in the local Hugging Face cache")
+  cmd->add_option("-m,--model", o->model,
+                  "model directory, or hub id org/name[@revision] (downloaded into the Hugging Face cache once)")
       ->capture_default_str();
-  cmd->add_option("--preset", o->preset, "paper (the published method) or official (the released script)")
-      ->capture_default_str();
-  o->size_opt = cmd->add_option("-s,--size", o->size, "square model input in pixels, a multiple of 16 (paper: 336)");
-  o->layer_opt = cmd->add_option("--layer", o->layer, "text layer of the cross-attention, from 1 (paper: 8)");
-  o->head_opt = cmd->add_option("--head", o->head, "attention head, from 1 (paper: 10)");
-  o->threshold_opt = cmd->add_option("--threshold", o->threshold, "mask threshold in [0, 1] (paper: 0.15)");
-  o->blur_opt = cmd->add_option("--blur", o->blur, "Gaussian sigma as a fraction of the long side, [0, 1] (0.05)");
-  o->iterations_opt = cmd->add_option("--iterations", o->iterations, "Salience DropOut passes (4; 1 = no dropout)");
-  o->postprocess_opt = cmd->add_option("--postprocess", o->postprocess, "none | blur | crf | blur+crf (blur+crf)");
-  o->background_opt = cmd->add_option("--background", o->background, "background channel: auto | always | never");
+  add_method_options(cmd, o->method, MethodOptionSet::All);
   cmd->add_option("--class-tags", o->class_tags,
                   "JSON file: image file stem -> list of class names or 0-based indices to use for that image");
   cmd->add_option("-o,--out", o->out, "output folder (created)")->capture_default_str();
