@@ -5,6 +5,7 @@
 //
 //   bench_segment [--sizes 336,768] [--iterations 4] [--full-backward-sizes 336]
 //                 [--postprocess none|blur|blur+crf] [--threads N] [--manifest M] [--cache DIR]
+//                 [--dataset voc20|context59|coco_object|coco_stuff171|ade150]
 #include <torch/torch.h>
 
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "pnpovss/eval/class_names.h"
 #include "pnpovss/io/image.h"
 #include "pnpovss/models/blip_itm.h"
 #include "pnpovss/segment/blip_backbone.h"
@@ -33,7 +35,19 @@ struct Args {
   int iterations = 4;
   std::string postprocess = "none";
   int threads = 0;
+  std::string dataset;  // prompt with a benchmark's class list instead of five classes
 };
+
+// The prompt classes of a benchmark as eval uses them (COCO-Object: its 80 things).
+std::vector<std::string> dataset_classes(const std::string& name) {
+  if (name == "voc20") return eval::voc20_classes();
+  if (name == "context59") return eval::context59_classes();
+  if (name == "coco_object") return eval::coco_thing_classes();
+  if (name == "coco_stuff171") return eval::coco_stuff171_classes();
+  if (name == "ade150") return eval::ade150_classes();
+  std::fprintf(stderr, "unknown dataset %s (voc20, context59, coco_object, coco_stuff171, ade150)\n", name.c_str());
+  std::exit(2);
+}
 
 std::vector<int64_t> parse_sizes(const std::string& text) {
   std::vector<int64_t> out;
@@ -54,6 +68,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--iterations") a.iterations = std::stoi(v);
     else if (k == "--postprocess") a.postprocess = v;
     else if (k == "--threads") a.threads = std::stoi(v);
+    else if (k == "--dataset") a.dataset = v;
     else {
       std::fprintf(stderr, "unknown option %s\n", k.c_str());
       std::exit(2);
@@ -103,7 +118,9 @@ void run(const models::BlipItm& model, const text::WordPieceTokenizer& tok, cons
   settings.post_mode = segment::parse_postprocess(args.postprocess);
   io::ImagePreprocessConfig pre;
   TimedBackbone backbone(model, pre);
-  const std::vector<std::string> classes = {"cat", "couch", "remote control", "blanket", "person"};
+  const std::vector<std::string> classes = args.dataset.empty()
+                                               ? std::vector<std::string>{"cat", "couch", "remote control", "blanket", "person"}
+                                               : dataset_classes(args.dataset);
   segment::segment_image(backbone, tok, photo, classes, settings);  // warm-up
   backbone.vision_s = backbone.text_s = 0;
   const auto start = std::chrono::steady_clock::now();
@@ -125,9 +142,10 @@ int main(int argc, char** argv) {
   const auto tok = text::WordPieceTokenizer::from_dir(std::string(PNPOVSS_SOURCE_DIR) + "/tests/data/blip_itm");
   const auto photo = io::decode_image_file(std::string(PNPOVSS_SOURCE_DIR) + "/tests/data/images/coco_000000039769.png");
   std::printf("model: random weights with the shapes of %s; %d threads; %d dropout iterations; postprocess %s; "
-              "image %dx%d, 5 classes\n\n",
+              "image %dx%d, %s\n\n",
               bench_model.checkpoint.c_str(), at::get_num_threads(), args.iterations, args.postprocess.c_str(),
-              photo.width, photo.height);
+              photo.width, photo.height,
+              args.dataset.empty() ? "5 classes" : (args.dataset + "'s classes").c_str());
   std::printf("%-14s %-5s %-9s %-9s %-13s %-9s %-9s %-8s %s\n", "backward", "size", "vision s", "text+bwd s",
               "dropout rest s", "dropout s", "post s", "total s", "peak RSS GiB (so far)");
   for (int64_t size : args.sizes) run(model, tok, photo, size, args, "pruned");
