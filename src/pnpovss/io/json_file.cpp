@@ -58,4 +58,10 @@ bool json_bool(const nlohmann::json& obj, const char* key, bool fallback, const 
   return v->get<bool>();
 }
 
+void require_config_size(int64_t value, const std::string& name, const std::string& where) {
+  if (value <= 0) throw Error(where + ": " + name + " must be positive, got " + std::to_string(value));
+  if (value > kMaxConfigSize)
+    throw Error(where + ": " + name + " " + std::to_string(value) + " is too large (corrupt config?)");
+}
+
 }  // namespace pnpovss::io

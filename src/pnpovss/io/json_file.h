@@ -2,6 +2,7 @@
 // that name the file and the offending field.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -17,5 +18,11 @@ double json_number(const nlohmann::json& obj, const char* key, double fallback, 
 std::string json_string(const nlohmann::json& obj, const char* key, const std::string& fallback,
                         const std::string& where);
 bool json_bool(const nlohmann::json& obj, const char* key, bool fallback, const std::string& where);
+
+// The largest size a model config may give: far above any real model (vocabularies reach
+// ~250k), it keeps products of sizes (weight shapes, grid^2) far from overflow.
+constexpr int64_t kMaxConfigSize = int64_t{1} << 24;
+// Throws pnpovss::Error naming `where` and `name` unless 1 <= value <= kMaxConfigSize.
+void require_config_size(int64_t value, const std::string& name, const std::string& where);
 
 }  // namespace pnpovss::io

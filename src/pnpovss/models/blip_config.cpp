@@ -9,16 +9,7 @@ namespace {
 using io::json_int;
 using io::json_number;
 using io::json_string;
-
-// No real model comes near this (the largest vocabularies have ~250k entries); the bound keeps
-// products of sizes, such as weight shapes and (image_size / patch_size)^2, far from overflow.
-constexpr int64_t kMaxSize = int64_t{1} << 24;
-
-void require_positive(int64_t value, const char* name, const std::string& where) {
-  if (value <= 0) throw Error(where + ": " + name + " must be positive, got " + std::to_string(value));
-  if (value > kMaxSize)
-    throw Error(where + ": " + name + " " + std::to_string(value) + " is too large (corrupt config?)");
-}
+using io::require_config_size;
 
 void check_activation(const std::string& act, const std::string& where) {
   if (act != "gelu")
@@ -35,12 +26,12 @@ BlipVisionConfig parse_vision(const nlohmann::json& j, const std::string& where)
   c.patch_size = json_int(j, "patch_size", c.patch_size, where);
   c.layer_norm_eps = json_number(j, "layer_norm_eps", c.layer_norm_eps, where);
   c.hidden_act = json_string(j, "hidden_act", c.hidden_act, where);
-  require_positive(c.hidden_size, "vision hidden_size", where);
-  require_positive(c.intermediate_size, "vision intermediate_size", where);
-  require_positive(c.num_hidden_layers, "vision num_hidden_layers", where);
-  require_positive(c.num_attention_heads, "vision num_attention_heads", where);
-  require_positive(c.patch_size, "vision patch_size", where);
-  if (c.image_size > kMaxSize)
+  require_config_size(c.hidden_size, "vision hidden_size", where);
+  require_config_size(c.intermediate_size, "vision intermediate_size", where);
+  require_config_size(c.num_hidden_layers, "vision num_hidden_layers", where);
+  require_config_size(c.num_attention_heads, "vision num_attention_heads", where);
+  require_config_size(c.patch_size, "vision patch_size", where);
+  if (c.image_size > io::kMaxConfigSize)
     throw Error(where + ": vision image_size " + std::to_string(c.image_size) + " is too large (corrupt config?)");
   if (c.hidden_size % c.num_attention_heads != 0)
     throw Error(where + ": vision hidden_size " + std::to_string(c.hidden_size) +
@@ -65,12 +56,12 @@ BlipTextConfig parse_text(const nlohmann::json& j, const std::string& where) {
   c.hidden_act = json_string(j, "hidden_act", c.hidden_act, where);
   c.pad_token_id = json_int(j, "pad_token_id", c.pad_token_id, where);
   c.sep_token_id = json_int(j, "sep_token_id", c.sep_token_id, where);
-  require_positive(c.vocab_size, "text vocab_size", where);
-  require_positive(c.hidden_size, "text hidden_size", where);
-  require_positive(c.intermediate_size, "text intermediate_size", where);
-  require_positive(c.num_hidden_layers, "text num_hidden_layers", where);
-  require_positive(c.num_attention_heads, "text num_attention_heads", where);
-  require_positive(c.max_position_embeddings, "text max_position_embeddings", where);
+  require_config_size(c.vocab_size, "text vocab_size", where);
+  require_config_size(c.hidden_size, "text hidden_size", where);
+  require_config_size(c.intermediate_size, "text intermediate_size", where);
+  require_config_size(c.num_hidden_layers, "text num_hidden_layers", where);
+  require_config_size(c.num_attention_heads, "text num_attention_heads", where);
+  require_config_size(c.max_position_embeddings, "text max_position_embeddings", where);
   if (c.hidden_size % c.num_attention_heads != 0)
     throw Error(where + ": text hidden_size " + std::to_string(c.hidden_size) +
                 " is not a multiple of num_attention_heads " + std::to_string(c.num_attention_heads));
@@ -103,7 +94,7 @@ BlipConfig BlipConfig::from_json(const nlohmann::json& j, const std::string& whe
   // BlipConfig.__init__ always sets this, whatever the file says.
   c.text.encoder_hidden_size = c.vision.hidden_size;
   c.image_text_hidden_size = json_int(j, "image_text_hidden_size", c.image_text_hidden_size, where);
-  require_positive(c.image_text_hidden_size, "image_text_hidden_size", where);
+  require_config_size(c.image_text_hidden_size, "image_text_hidden_size", where);
   if (c.enc_token_id >= c.text.vocab_size) c.enc_token_id = -1;  // no [ENC] row in this vocabulary
   return c;
 }

@@ -10,15 +10,7 @@ using io::json_bool;
 using io::json_int;
 using io::json_number;
 using io::json_string;
-
-// Far above any real model; keeps products of sizes (weight shapes, grid^2) from overflowing.
-constexpr int64_t kMaxSize = int64_t{1} << 24;
-
-void require_positive(int64_t value, const char* name, const std::string& where) {
-  if (value <= 0) throw Error(where + ": " + name + " must be positive, got " + std::to_string(value));
-  if (value > kMaxSize)
-    throw Error(where + ": " + name + " " + std::to_string(value) + " is too large (corrupt config?)");
-}
+using io::require_config_size;
 
 void check_gelu(const std::string& act, const std::string& where) {
   if (act != "gelu")
@@ -35,10 +27,10 @@ BridgeTowerVisionConfig parse_vision(const nlohmann::json& j, const std::string&
   c.share_layernorm = json_bool(j, "share_layernorm", c.share_layernorm, where);
   c.remove_last_layer = json_bool(j, "remove_last_layer", c.remove_last_layer, where);
   if (json_int(j, "num_channels", 3, where) != 3) throw Error(where + ": num_channels must be 3 (RGB)");
-  require_positive(c.hidden_size, "vision hidden_size", where);
-  require_positive(c.num_hidden_layers, "vision num_hidden_layers", where);
-  require_positive(c.image_size, "vision image_size", where);
-  require_positive(c.patch_size, "vision patch_size", where);
+  require_config_size(c.hidden_size, "vision hidden_size", where);
+  require_config_size(c.num_hidden_layers, "vision num_hidden_layers", where);
+  require_config_size(c.image_size, "vision image_size", where);
+  require_config_size(c.patch_size, "vision patch_size", where);
   // nn.MultiheadAttention(D, D // 64): the width must give whole 64-wide heads.
   if (c.hidden_size % 64 != 0)
     throw Error(where + ": vision hidden_size " + std::to_string(c.hidden_size) +
@@ -63,13 +55,13 @@ BridgeTowerTextConfig parse_text(const nlohmann::json& j, const std::string& whe
   c.pad_token_id = json_int(j, "pad_token_id", c.pad_token_id, where);
   c.bos_token_id = json_int(j, "bos_token_id", c.bos_token_id, where);
   c.eos_token_id = json_int(j, "eos_token_id", c.eos_token_id, where);
-  require_positive(c.vocab_size, "text vocab_size", where);
-  require_positive(c.hidden_size, "text hidden_size", where);
-  require_positive(c.num_hidden_layers, "text num_hidden_layers", where);
-  require_positive(c.num_attention_heads, "text num_attention_heads", where);
-  require_positive(c.intermediate_size, "text intermediate_size", where);
-  require_positive(c.max_position_embeddings, "text max_position_embeddings", where);
-  require_positive(c.type_vocab_size, "text type_vocab_size", where);
+  require_config_size(c.vocab_size, "text vocab_size", where);
+  require_config_size(c.hidden_size, "text hidden_size", where);
+  require_config_size(c.num_hidden_layers, "text num_hidden_layers", where);
+  require_config_size(c.num_attention_heads, "text num_attention_heads", where);
+  require_config_size(c.intermediate_size, "text intermediate_size", where);
+  require_config_size(c.max_position_embeddings, "text max_position_embeddings", where);
+  require_config_size(c.type_vocab_size, "text type_vocab_size", where);
   if (c.hidden_size % c.num_attention_heads != 0)
     throw Error(where + ": text hidden_size " + std::to_string(c.hidden_size) +
                 " is not a multiple of num_attention_heads " + std::to_string(c.num_attention_heads));
@@ -126,9 +118,9 @@ BridgeTowerConfig BridgeTowerConfig::from_json(const nlohmann::json& j, const st
   c.layer_norm_eps = json_number(j, "layer_norm_eps", c.layer_norm_eps, where);
   check_gelu(json_string(j, "hidden_act", "gelu", where), where);
   check_fusion_options(j, where);
-  require_positive(c.hidden_size, "hidden_size", where);
-  require_positive(c.num_attention_heads, "num_attention_heads", where);
-  require_positive(c.num_hidden_layers, "num_hidden_layers", where);
+  require_config_size(c.hidden_size, "hidden_size", where);
+  require_config_size(c.num_attention_heads, "num_attention_heads", where);
+  require_config_size(c.num_hidden_layers, "num_hidden_layers", where);
   // The cross-modal layers are built from the text config but take transformed features of
   // the cross-modal width.
   if (c.text.hidden_size != c.hidden_size)

@@ -9,15 +9,7 @@ namespace {
 using io::json_int;
 using io::json_number;
 using io::json_string;
-
-// Keeps products of sizes (weight shapes, grid^2) far from overflow; no real model comes near.
-constexpr int64_t kMaxSize = int64_t{1} << 24;
-
-void require_positive(int64_t value, const std::string& name, const std::string& where) {
-  if (value <= 0) throw Error(where + ": " + name + " must be positive, got " + std::to_string(value));
-  if (value > kMaxSize)
-    throw Error(where + ": " + name + " " + std::to_string(value) + " is too large (corrupt config?)");
-}
+using io::require_config_size;
 
 void check_heads(int64_t width, int64_t heads, const std::string& tower, const std::string& where) {
   if (width % heads != 0)
@@ -54,12 +46,12 @@ ClipTextConfig parse_text(const nlohmann::json& j, const std::string& where) {
   c.layer_norm_eps = json_number(j, "layer_norm_eps", c.layer_norm_eps, where);
   c.hidden_act = json_string(j, "hidden_act", c.hidden_act, where);
   c.eos_token_id = json_int(j, "eos_token_id", c.eos_token_id, where);
-  require_positive(c.vocab_size, "text vocab_size", where);
-  require_positive(c.hidden_size, "text hidden_size", where);
-  require_positive(c.intermediate_size, "text intermediate_size", where);
-  require_positive(c.num_hidden_layers, "text num_hidden_layers", where);
-  require_positive(c.num_attention_heads, "text num_attention_heads", where);
-  require_positive(c.max_position_embeddings, "text max_position_embeddings", where);
+  require_config_size(c.vocab_size, "text vocab_size", where);
+  require_config_size(c.hidden_size, "text hidden_size", where);
+  require_config_size(c.intermediate_size, "text intermediate_size", where);
+  require_config_size(c.num_hidden_layers, "text num_hidden_layers", where);
+  require_config_size(c.num_attention_heads, "text num_attention_heads", where);
+  require_config_size(c.max_position_embeddings, "text max_position_embeddings", where);
   check_heads(c.hidden_size, c.num_attention_heads, "text", where);
   if (!(c.layer_norm_eps > 0)) throw Error(where + ": text layer_norm_eps must be positive");
   check_activation(c.hidden_act, where);
@@ -77,12 +69,12 @@ ClipVisionConfig parse_vision(const nlohmann::json& j, const std::string& where)
   c.patch_size = json_int(j, "patch_size", c.patch_size, where);
   c.layer_norm_eps = json_number(j, "layer_norm_eps", c.layer_norm_eps, where);
   c.hidden_act = json_string(j, "hidden_act", c.hidden_act, where);
-  require_positive(c.hidden_size, "vision hidden_size", where);
-  require_positive(c.intermediate_size, "vision intermediate_size", where);
-  require_positive(c.num_hidden_layers, "vision num_hidden_layers", where);
-  require_positive(c.num_attention_heads, "vision num_attention_heads", where);
-  require_positive(c.patch_size, "vision patch_size", where);
-  require_positive(c.image_size, "vision image_size", where);
+  require_config_size(c.hidden_size, "vision hidden_size", where);
+  require_config_size(c.intermediate_size, "vision intermediate_size", where);
+  require_config_size(c.num_hidden_layers, "vision num_hidden_layers", where);
+  require_config_size(c.num_attention_heads, "vision num_attention_heads", where);
+  require_config_size(c.patch_size, "vision patch_size", where);
+  require_config_size(c.image_size, "vision image_size", where);
   if (c.num_channels != 3)
     throw Error(where + ": vision num_channels is " + std::to_string(c.num_channels) + "; only RGB (3) is supported");
   check_heads(c.hidden_size, c.num_attention_heads, "vision", where);
@@ -118,7 +110,7 @@ ClipConfig ClipConfig::from_json(const nlohmann::json& j, const std::string& whe
   c.vision = parse_vision(tower_json(j, "vision_config"), where + " (vision_config)");
   c.projection_dim = json_int(j, "projection_dim", c.projection_dim, where);
   c.logit_scale_init_value = json_number(j, "logit_scale_init_value", c.logit_scale_init_value, where);
-  require_positive(c.projection_dim, "projection_dim", where);
+  require_config_size(c.projection_dim, "projection_dim", where);
   return c;
 }
 
