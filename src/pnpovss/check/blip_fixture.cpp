@@ -62,7 +62,9 @@ struct VariantOutputs {
 
 class BlipChecker {
  public:
-  explicit BlipChecker(const Fixture& fx) : fx_(fx), model_(BlipItm::load(fx.dir())) {}
+  BlipChecker(const Fixture& fx, const models::Placement& placement) : fx_(fx), model_(BlipItm::load(fx.dir())) {
+    if (!placement.is_default()) model_.to(placement);
+  }
 
   // nullopt for the inputs, which check_blip_inputs covers.
   std::optional<TensorCheck> check(const std::string& name) {
@@ -136,9 +138,9 @@ bool is_blip_itm_fixture(const Fixture& fixture) {
   return fixture.reference().value("model", std::string()) == "BlipForImageTextRetrieval";
 }
 
-std::vector<TensorCheck> check_blip_itm_fixture(const Fixture& fixture) {
+std::vector<TensorCheck> check_blip_itm_fixture(const Fixture& fixture, const models::Placement& placement) {
   std::vector<TensorCheck> checks;
-  BlipChecker checker(fixture);
+  BlipChecker checker(fixture, placement);
   for (const auto& name : fixture.tensor_names()) {
     if (auto c = checker.check(name)) checks.push_back(*c);
   }

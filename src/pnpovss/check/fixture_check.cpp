@@ -11,7 +11,7 @@
 
 namespace pnpovss::check {
 
-FixtureReport run_fixture_check(const std::string& dir) {
+FixtureReport run_fixture_check(const std::string& dir, const models::Placement& placement) {
   FixtureReport report;
   const nlohmann::json reference = io::read_json_file(dir + "/reference.json");
   if (is_densecrf_fixture(reference)) {
@@ -21,14 +21,14 @@ FixtureReport run_fixture_check(const std::string& dir) {
   }
   if (is_pipeline_fixture(reference)) {
     report.kind = "pipeline";
-    report.checks = check_pipeline_fixture(dir);
+    report.checks = check_pipeline_fixture(dir, placement);
     return report;
   }
   Fixture fixture(dir);
   if (is_blip_itm_fixture(fixture)) {
     report.kind = "blip_itm";
     report.checks = check_blip_inputs(fixture);
-    auto model_checks = check_blip_itm_fixture(fixture);
+    auto model_checks = check_blip_itm_fixture(fixture, placement);
     report.checks.insert(report.checks.end(), model_checks.begin(), model_checks.end());
     return report;
   }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "pnpovss/check/compare.h"
+#include "pnpovss/models/placement.h"
 
 namespace pnpovss::check {
 
@@ -13,7 +14,8 @@ struct FixtureReport {
   std::vector<TensorCheck> checks;
 };
 
-// Throws pnpovss::Error when `dir` is not a fixture of a supported kind.
-FixtureReport run_fixture_check(const std::string& dir);
+// Throws pnpovss::Error when `dir` is not a fixture of a supported kind. `placement` moves the
+// BLIP model of blip_itm and pipeline fixtures (every other kind runs on the CPU in fp32).
+FixtureReport run_fixture_check(const std::string& dir, const models::Placement& placement = {});
 
 }  // namespace pnpovss::check

@@ -142,10 +142,10 @@ torch::Tensor top2_gap(const torch::Tensor& blurred) {
 
 class PipelineChecker {
  public:
-  explicit PipelineChecker(const std::string& dir)
+  PipelineChecker(const std::string& dir, const models::Placement& placement)
       : fx_(dir),
         ref_(io::read_json_file(dir + "/reference.json")),
-        backbone_(segment::BlipBackbone::load(model_dir(dir, ref_), segment::PositionResize::SizeBased)),
+        backbone_(segment::BlipBackbone::load(model_dir(dir, ref_), segment::PositionResize::SizeBased, placement)),
         tokenizer_(text::WordPieceTokenizer::from_dir(model_dir(dir, ref_))),
         original_(io::decode_image_file(image_file(dir, ref_))),
         settings_(base_settings(ref_, backbone_)) {}
@@ -268,8 +268,8 @@ bool is_pipeline_fixture(const json& reference) {
   return true;
 }
 
-std::vector<TensorCheck> check_pipeline_fixture(const std::string& dir) {
-  PipelineChecker checker(dir);
+std::vector<TensorCheck> check_pipeline_fixture(const std::string& dir, const models::Placement& placement) {
+  PipelineChecker checker(dir, placement);
   return checker.run();
 }
 

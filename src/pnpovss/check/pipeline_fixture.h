@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "pnpovss/check/compare.h"
+#include "pnpovss/models/placement.h"
 
 namespace pnpovss::check {
 
@@ -28,6 +29,7 @@ bool is_pipeline_fixture(const nlohmann::json& reference);
 // Runs every case and compares every tensor listed in reference.json; a tensor no rule computes
 // yields a skipped (failed) check. Throws pnpovss::Error when the fixture or its model cannot be
 // read or its parameters are missing.
-std::vector<TensorCheck> check_pipeline_fixture(const std::string& dir);
+// `placement`: where the model runs.
+std::vector<TensorCheck> check_pipeline_fixture(const std::string& dir, const models::Placement& placement = {});
 
 }  // namespace pnpovss::check

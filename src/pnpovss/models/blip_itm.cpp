@@ -1,6 +1,7 @@
 #include "pnpovss/models/blip_itm.h"
 
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
@@ -165,6 +166,48 @@ int64_t BlipItm::parameter_count() const {
   return n;
 }
 
+template <typename F>
+void BlipItm::for_each_weight(F&& f) {
+  auto linear = [&](Linear& l) {
+    f(l.weight);
+    f(l.bias);
+  };
+  auto norm = [&](LayerNorm& n) {
+    f(n.weight);
+    f(n.bias);
+  };
+  for (torch::Tensor* t : {&class_embedding_, &position_embedding_, &patch_weight_, &patch_bias_}) f(*t);
+  for (auto& l : vision_layers_) {
+    norm(l.norm1);
+    norm(l.norm2);
+    for (Linear* x : {&l.qkv, &l.projection, &l.fc1, &l.fc2}) linear(*x);
+  }
+  norm(post_layernorm_);
+  f(word_embeddings_);
+  f(position_embeddings_);
+  norm(text_embed_norm_);
+  for (auto& l : text_layers_) {
+    for (TextAttention* a : {&l.self_attention, &l.cross_attention}) {
+      for (Linear* x : {&a->query, &a->key, &a->value, &a->output}) linear(*x);
+      norm(a->norm);
+    }
+    linear(l.intermediate);
+    linear(l.output);
+    norm(l.output_norm);
+  }
+  for (Linear* x : {&vision_proj_, &text_proj_, &itm_head_}) linear(*x);
+}
+
+void BlipItm::to(const Placement& p) {
+  check_placement(p);
+  parameters_.clear();
+  for_each_weight([&](torch::Tensor& t) {
+    t = t.to(p.device, p.dtype).requires_grad_(full_backward_);
+    parameters_.push_back(t);
+  });
+  placement_ = p;
+}
+
 // ---- vision ------------------------------------------------------------------------------
 
 torch::Tensor BlipItm::positions_for_grid(int64_t grid_h, int64_t grid_w, PositionResize resize) const {
@@ -177,7 +220,11 @@ torch::Tensor BlipItm::positions_for_grid(int64_t grid_h, int64_t grid_w, Positi
   if (unchanged) return position_embedding_;
   const int64_t width = position_embedding_.size(2);
   torch::Tensor cls = position_embedding_.narrow(1, 0, 1);
-  torch::Tensor grid = position_embedding_.narrow(1, 1, trained).reshape({1, side, side, width}).permute({0, 3, 1, 2});
+  // Resized in float32 whatever the model's type (not every libtorch has bicubic for bf16).
+  torch::Tensor grid = position_embedding_.narrow(1, 1, trained)
+                           .to(torch::kFloat32)
+                           .reshape({1, side, side, width})
+                           .permute({0, 3, 1, 2});
   torch::Tensor resized;
   if (resize == PositionResize::HuggingFace) {
     // transformers passes scale_factor=((h0 + 0.1)/side, (w0 + 0.1)/side); the kernel samples
@@ -188,7 +235,7 @@ torch::Tensor BlipItm::positions_for_grid(int64_t grid_h, int64_t grid_w, Positi
   } else {
     resized = at::upsample_bicubic2d(grid.contiguous(), {grid_h, grid_w}, false, c10::nullopt, c10::nullopt);
   }
-  resized = resized.permute({0, 2, 3, 1}).reshape({1, grid_h * grid_w, width});
+  resized = resized.permute({0, 2, 3, 1}).reshape({1, grid_h * grid_w, width}).to(placement_.dtype);
   return torch::cat({cls, resized}, 1);
 }
 
@@ -200,9 +247,17 @@ torch::Tensor BlipItm::vision_layer(const VisionLayer& layer, const torch::Tenso
                           .view({B, N, 3, H, D / H})
                           .permute({2, 0, 3, 1, 4});
   torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
-  const double scale = std::pow(static_cast<double>(D / H), -0.5);
-  torch::Tensor probs = torch::softmax(torch::matmul(q, k.transpose(-1, -2)).mul_(scale), -1);
-  torch::Tensor context = merge_heads(torch::matmul(probs, v));
+  torch::Tensor context;
+#if TORCH_VERSION_MAJOR >= 2
+  // On a GPU the fused kernel never writes the [B, H, N, N] probabilities to memory, which the
+  // vision tower does not need (its scale is also 1/sqrt(head size)).
+  if (placement_.device.is_cuda()) context = merge_heads(at::scaled_dot_product_attention(q, k, v));
+#endif
+  if (!context.defined()) {
+    const double scale = std::pow(static_cast<double>(D / H), -0.5);
+    torch::Tensor probs = torch::softmax(torch::matmul(q, k.transpose(-1, -2)).mul_(scale), -1);
+    context = merge_heads(torch::matmul(probs, v));
+  }
   torch::Tensor h = x + apply(layer.projection, context);
   torch::Tensor mlp = apply(layer.fc2, torch::gelu(apply(layer.fc1, apply(layer.norm2, h, vc.layer_norm_eps))));
   return h + mlp;
@@ -218,7 +273,7 @@ torch::Tensor BlipItm::encode_image(const torch::Tensor& pixel_values, PositionR
                 " must be a positive multiple of the patch size " + std::to_string(vc.patch_size));
   // No autograd for the image encoder: the gradient stops at the cross-attention probs.
   torch::AutoGradMode grad_mode(full_backward_);
-  torch::Tensor patches = torch::conv2d(pixel_values.to(torch::kFloat32), patch_weight_, patch_bias_, vc.patch_size);
+  torch::Tensor patches = torch::conv2d(pixel_values.to(placement_.device, placement_.dtype), patch_weight_, patch_bias_, vc.patch_size);
   patches = patches.flatten(2).transpose(1, 2);  // [B, P, Dv]
   torch::Tensor cls = class_embedding_.expand({pixel_values.size(0), 1, vc.hidden_size});
   torch::Tensor x = torch::cat({cls, patches}, 1);
@@ -229,7 +284,8 @@ torch::Tensor BlipItm::encode_image(const torch::Tensor& pixel_values, PositionR
 
 torch::Tensor BlipItm::pool_image(const torch::Tensor& image_embeds) const {
   torch::NoGradGuard no_grad;
-  return apply(post_layernorm_, image_embeds.select(1, 0), config_.vision.layer_norm_eps);
+  return apply(post_layernorm_, image_embeds.select(1, 0).to(placement_.device, placement_.dtype),
+               config_.vision.layer_norm_eps);
 }
 
 // ---- text --------------------------------------------------------------------------------
@@ -248,7 +304,7 @@ void BlipItm::check_text_inputs(const torch::Tensor& ids, const torch::Tensor& m
 
 torch::Tensor BlipItm::text_embeddings(const torch::Tensor& ids) const {
   const int64_t T = ids.size(1);
-  torch::Tensor x = torch::embedding(word_embeddings_, ids) + position_embeddings_.narrow(0, 0, T).unsqueeze(0);
+  torch::Tensor x = torch::embedding(word_embeddings_, ids.to(placement_.device)) + position_embeddings_.narrow(0, 0, T).unsqueeze(0);
   return apply(text_embed_norm_, x, config_.text.layer_norm_eps);
 }
 
@@ -280,18 +336,18 @@ torch::Tensor BlipItm::text_layer(int64_t index, const torch::Tensor& hidden, co
 torch::Tensor BlipItm::run_text_layers(torch::Tensor hidden, const torch::Tensor& self_mask,
                                        const torch::Tensor& image_embeds, int64_t first, int64_t last,
                                        const ProbsHook& hook) const {
-  for (int64_t i = first; i < last; ++i) hidden = text_layer(i, hidden, self_mask, image_embeds, hook);
+  const torch::Tensor image =
+      image_embeds.defined() ? image_embeds.to(placement_.device, placement_.dtype) : image_embeds;
+  for (int64_t i = first; i < last; ++i) hidden = text_layer(i, hidden, self_mask, image, hook);
   return hidden;
 }
 
-namespace {
 // BLIP's text model builds its self-attention mask as (1 - mask) * -10000, not with the dtype
 // minimum that other transformers models use (modeling_blip_text.py).
-torch::Tensor self_attention_mask(const torch::Tensor& attention_mask) {
-  torch::Tensor m = attention_mask.to(torch::kFloat32).unsqueeze(1).unsqueeze(1);
-  return (1.0 - m) * -10000.0;
+torch::Tensor BlipItm::self_attention_mask(const torch::Tensor& attention_mask) const {
+  torch::Tensor m = attention_mask.to(placement_.device, torch::kFloat32).unsqueeze(1).unsqueeze(1);
+  return ((1.0 - m) * -10000.0).to(placement_.dtype);
 }
-}  // namespace
 
 torch::Tensor BlipItm::encode_text(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                    const torch::Tensor& image_embeds) const {
@@ -317,7 +373,7 @@ torch::Tensor BlipItm::itc_scores(const torch::Tensor& input_ids, const torch::T
   torch::NoGradGuard no_grad;
   namespace F = torch::nn::functional;
   auto unit = F::NormalizeFuncOptions().dim(-1);
-  torch::Tensor image_feat = F::normalize(apply(vision_proj_, image_embeds.select(1, 0)), unit);
+  torch::Tensor image_feat = F::normalize(apply(vision_proj_, image_embeds.select(1, 0).to(placement_.device, placement_.dtype)), unit);
   torch::Tensor text_feat = F::normalize(apply(text_proj_, text.select(1, 0)), unit);
   return torch::matmul(image_feat, text_feat.t());
 }

@@ -21,6 +21,7 @@
 
 #include "pnpovss/io/tensor_bridge.h"
 #include "pnpovss/models/blip_config.h"
+#include "pnpovss/models/placement.h"
 #include "pnpovss/models/weights.h"
 
 namespace pnpovss::models {
@@ -53,6 +54,12 @@ class BlipItm {
 
   const BlipConfig& config() const { return config_; }
   int64_t parameter_count() const;
+
+  // Moves every weight to `p` (a copy for another device or type; the loaded weights stay
+  // memory-mapped for cpu/fp32). Inputs may then live anywhere: each method moves them, and
+  // returns results on the model's device and type.
+  void to(const Placement& p);
+  const Placement& placement() const { return placement_; }
 
   // pixel_values [B, 3, H, W] (normalised) -> last_hidden_state [B, N, Dv] (post-LN applied).
   // H and W must be multiples of the patch size; another grid resizes the position table.
@@ -105,6 +112,7 @@ class BlipItm {
 
  private:
   BlipConfig config_;
+  Placement placement_;
   std::vector<torch::Tensor> parameters_;
   bool full_backward_ = false;
   // Vision
@@ -118,6 +126,10 @@ class BlipItm {
   // Heads
   Linear vision_proj_, text_proj_, itm_head_;
 
+  // Calls `f` on every weight handle of the model (the members below, not parameters_).
+  template <typename F>
+  void for_each_weight(F&& f);
+  torch::Tensor self_attention_mask(const torch::Tensor& attention_mask) const;
   torch::Tensor positions_for_grid(int64_t grid_h, int64_t grid_w, PositionResize resize) const;
   torch::Tensor vision_layer(const VisionLayer& layer, const torch::Tensor& x) const;
   torch::Tensor text_embeddings(const torch::Tensor& input_ids) const;
