@@ -14,14 +14,28 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/preprocess.h"
+#include "pnpovss/segment/prompt.h"
 
 namespace pnpovss::segment {
 
+// Results are float32 tensors on the CPU, whatever device and type the model runs in.
 struct AttentionGradient {
   torch::Tensor itm_logits;  // [2] raw ITM logits; index 1 ("match") is the backpropagated scalar
   torch::Tensor probs;       // [H, T, N] cross-attention probabilities of the requested layer
   torch::Tensor grads;       // [H, T, N] d itm_logits[1] / d probs
 };
+
+// One head of one layer for one image of a batch (T: that image's own prompt length).
+struct HeadAttentionGradient {
+  torch::Tensor itm_logits;  // [2]
+  torch::Tensor probs;       // [T, N]
+  torch::Tensor grads;       // [T, N]
+};
+
+// input ids or mask as a [1, T] int64 row.
+torch::Tensor prompt_row(const std::vector<int64_t>& values);
+// Throws pnpovss::Error unless pixels is [B, 3, S, S] with one well-formed prompt per image.
+void check_batch(const torch::Tensor& pixels, const std::vector<const Prompt*>& prompts);
 
 class Backbone {
  public:
@@ -55,6 +69,15 @@ class Backbone {
   virtual std::vector<AttentionGradient> attention_and_gradients(const torch::Tensor& pixels, const torch::Tensor& ids,
                                                                  const torch::Tensor& mask,
                                                                  const std::vector<int64_t>& layers) const = 0;
+
+  // Several images, each with its own prompt, in one forward and one backward where the model
+  // supports it (prompts of different lengths are padded and masked): pixels [B, 3, S, S],
+  // prompts[b] the prompt of image b. Entry b equals the head `head` of
+  // attention_and_gradient(pixels[b], prompts[b], layer) up to float rounding. This default
+  // runs the images one at a time.
+  virtual std::vector<HeadAttentionGradient> attention_and_gradient_batch(const torch::Tensor& pixels,
+                                                                          const std::vector<const Prompt*>& prompts,
+                                                                          int64_t layer, int64_t head) const;
 };
 
 }  // namespace pnpovss::segment

@@ -18,7 +18,9 @@ class BlipBackbone : public Backbone {
                PositionResize resize = PositionResize::SizeBased);
   // Loads the model of `dir` and its preprocessor_config.json (BLIP's defaults when absent);
   // throws pnpovss::Error.
-  static BlipBackbone load(const std::string& dir, PositionResize resize = PositionResize::SizeBased);
+  // `placement`: the device and type the model runs in.
+  static BlipBackbone load(const std::string& dir, PositionResize resize = PositionResize::SizeBased,
+                           const models::Placement& placement = {});
 
   const models::BlipItm& model() const { return model_; }
 
@@ -30,6 +32,10 @@ class BlipBackbone : public Backbone {
   std::vector<AttentionGradient> attention_and_gradients(const torch::Tensor& pixels, const torch::Tensor& ids,
                                                          const torch::Tensor& mask,
                                                          const std::vector<int64_t>& layers) const override;
+  // A true batch: prompts are padded to the longest with masked [PAD] tokens.
+  std::vector<HeadAttentionGradient> attention_and_gradient_batch(const torch::Tensor& pixels,
+                                                                  const std::vector<const Prompt*>& prompts,
+                                                                  int64_t layer, int64_t head) const override;
 
  private:
   models::BlipItm model_;

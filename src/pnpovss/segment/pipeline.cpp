@@ -1,5 +1,6 @@
 #include "pnpovss/segment/pipeline.h"
 
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -100,27 +101,29 @@ SegmentationResult segment_image(const Backbone& backbone, const PromptTokenizer
   return result;
 }
 
-SegmentationResult run_from_pixels(const Backbone& backbone, const PromptTokenizer& tokenizer,
-                                   const torch::Tensor& pixel_values, const io::Image& original,
-                                   const std::vector<std::string>& classes, const MethodSettings& settings) {
-  settings.validate();
+namespace {
+
+// The result up to its prompt: sizes, model input and tokens.
+SegmentationResult begin_result(const Backbone& backbone, const PromptTokenizer& tokenizer,
+                                const torch::Tensor& pixel_values, const io::Image& original,
+                                const std::vector<std::string>& classes, const MethodSettings& settings) {
   check_original(original);
   check_pixels(pixel_values, settings);
   SegmentationResult r;
   r.height = original.height;
   r.width = original.width;
-  r.pixel_values = pixel_values.to(torch::kFloat32);
-
-  auto start = Clock::now();
+  r.pixel_values = pixel_values.to(torch::kCPU, torch::kFloat32);
+  const auto start = Clock::now();
   r.prompt = build_prompt(tokenizer, classes, settings.prompt_class_names, settings.prompt_first_token,
                           backbone.enc_token_id());
   r.timings.push_back({"prompt", seconds_since(start)});
+  return r;
+}
 
-  start = Clock::now();
-  r.dropout = salience_dropout(backbone, r.pixel_values, r.prompt, settings);
-  r.timings.push_back({"dropout", seconds_since(start)});
-
-  start = Clock::now();
+// Everything after Salience DropOut: channel stack, blur, argmax or CRF, labels.
+void finish_result(SegmentationResult& r, const io::Image& original, const std::vector<std::string>& classes,
+                   const MethodSettings& settings) {
+  auto start = Clock::now();
   r.maps = build_channel_stack(r.dropout.final_maps, r.height, r.width, settings);
   r.has_background = r.maps.has_background;
   if (uses_blur(settings)) r.blurred = blur_stack(r.maps.stack, settings);
@@ -140,7 +143,56 @@ SegmentationResult run_from_pixels(const Backbone& backbone, const PromptTokeniz
   if (r.has_background) r.channel_names.push_back(kBackgroundName);
   r.channel_names.insert(r.channel_names.end(), classes.begin(), classes.end());
   r.labels = map_labels(r.channels, class_label_table(static_cast<int>(classes.size()), r.has_background), false);
+}
+
+}  // namespace
+
+SegmentationResult run_from_pixels(const Backbone& backbone, const PromptTokenizer& tokenizer,
+                                   const torch::Tensor& pixel_values, const io::Image& original,
+                                   const std::vector<std::string>& classes, const MethodSettings& settings) {
+  settings.validate();
+  SegmentationResult r = begin_result(backbone, tokenizer, pixel_values, original, classes, settings);
+  const auto start = Clock::now();
+  r.dropout = salience_dropout(backbone, r.pixel_values, r.prompt, settings);
+  r.timings.push_back({"dropout", seconds_since(start)});
+  finish_result(r, original, classes, settings);
   return r;
+}
+
+std::vector<SegmentationResult> segment_images(const Backbone& backbone, const PromptTokenizer& tokenizer,
+                                               const std::vector<ImageTask>& tasks, const MethodSettings& settings) {
+  settings.validate();
+  if (tasks.empty()) return {};
+  std::vector<SegmentationResult> results;
+  for (const ImageTask& task : tasks) {
+    if (task.image == nullptr || task.classes == nullptr) throw Error("every image of a batch needs its classes");
+    check_original(*task.image);
+    auto start = Clock::now();
+    const torch::Tensor pixels = preprocess_image(backbone, *task.image, settings);
+    const double preprocess_seconds = seconds_since(start);
+    results.push_back(begin_result(backbone, tokenizer, pixels, *task.image, *task.classes, settings));
+    results.back().timings.insert(results.back().timings.begin(), {"preprocess", preprocess_seconds});
+  }
+  std::vector<torch::Tensor> pixels;
+  std::vector<const Prompt*> prompts;
+  for (const auto& r : results) {
+    pixels.push_back(r.pixel_values);
+    prompts.push_back(&r.prompt);
+  }
+  auto start = Clock::now();
+  std::vector<DropoutResult> dropouts = salience_dropout_batch(backbone, pixels, prompts, settings);
+  // The batch's model time, shared out equally.
+  const double dropout_seconds = seconds_since(start) / static_cast<double>(tasks.size());
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    results[i].dropout = std::move(dropouts[i]);
+    results[i].timings.push_back({"dropout", dropout_seconds});
+  }
+  // Images are post-processed side by side on libtorch's intra-op threads (each one's own
+  // operations then run single-threaded); with one thread, as on the CPU path, in order.
+  at::parallel_for(0, static_cast<int64_t>(tasks.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) finish_result(results[i], *tasks[i].image, *tasks[i].classes, settings);
+  });
+  return results;
 }
 
 std::vector<int32_t> dataset_label_map(const SegmentationResult& result, const std::vector<int32_t>& class_labels,

@@ -75,6 +75,20 @@ SegmentationResult run_from_pixels(const Backbone& backbone, const text::WordPie
                                    const torch::Tensor& pixel_values, const io::Image& original,
                                    const std::vector<std::string>& classes, const MethodSettings& settings);
 
+// One image of a batch and its class list (both must outlive the call).
+struct ImageTask {
+  const io::Image* image = nullptr;
+  const std::vector<std::string>* classes = nullptr;
+};
+
+// segment_image for several images at once: one model pass per dropout iteration for the whole
+// batch (each image keeps its own prompt, class list and drop set; prompts of different lengths
+// are padded and masked). Entry i equals segment_image of tasks[i] up to float rounding in the
+// model. Post-processing runs per image on the CPU. Throws as segment_image; an error in one
+// image's input fails the whole batch.
+std::vector<SegmentationResult> segment_images(const Backbone& backbone, const PromptTokenizer& tokenizer,
+                                               const std::vector<ImageTask>& tasks, const MethodSettings& settings);
+
 // The result's channels relabelled with dataset ids: `background_label` for the background
 // channel (when used) and class_labels[k] for classes[k]. With `official_inplace` (setting
 // labels_official_inplace_remap) the released code's in-place loop is reproduced (see map_labels).

@@ -50,10 +50,6 @@ void check_settings_fit(const Backbone& backbone, const MethodSettings& s) {
                 std::to_string(backbone.num_heads()) + " heads (1.." + std::to_string(backbone.num_heads()) + ")");
 }
 
-torch::Tensor ids_tensor(const std::vector<int64_t>& values) {
-  return torch::tensor(values, torch::kInt64).view({1, static_cast<int64_t>(values.size())});
-}
-
 // Sum of the zeroed token maps; the released code adds the first iteration once more.
 torch::Tensor aggregate(const std::vector<DropoutIteration>& iterations, bool first_twice) {
   torch::Tensor total = iterations.front().gradcam_tokens_zeroed.clone();
@@ -111,48 +107,81 @@ torch::Tensor zero_dropped_pixels(const torch::Tensor& pixels, const torch::Tens
   return out;
 }
 
+namespace {
+
+// What one pass gave for one image, turned into the iteration's maps and its new drop set.
+DropoutIteration finish_iteration(const HeadAttentionGradient& ag, torch::Tensor pixel_values,
+                                  const torch::Tensor& dropped, const Prompt& prompt, const MethodSettings& settings,
+                                  int64_t grid) {
+  const torch::Tensor text_mask = torch::tensor(prompt.attention_mask, torch::kInt64).to(torch::kFloat32);
+  DropoutIteration it;
+  it.dropped_before = dropped.clone();
+  it.pixel_values = std::move(pixel_values);
+  const torch::Tensor probs = ag.probs.to(torch::kCPU, torch::kFloat32);
+  const torch::Tensor grads = ag.grads.to(torch::kCPU, torch::kFloat32);
+  it.itm_logits = ag.itm_logits.to(torch::kCPU, torch::kFloat32);
+  it.attn_probs = patch_columns(probs, grid);
+  it.attn_cls_column = probs.select(1, 0);
+  it.attn_grad = patch_columns(grads, grid);
+  it.gradcam_tokens = gradcam_tokens(probs, grads, text_mask, grid);
+  it.gradcam_tokens_zeroed = zero_dropped(it.gradcam_tokens, dropped);
+  it.class_maps = class_maps(it.gradcam_tokens_zeroed, prompt.spans, settings.maps_last_class_sum);
+  it.salience = settings.dropout_u_over_wordpieces
+                    ? zero_dropped(wordpiece_row_sum(it.gradcam_tokens, prompt.spans), dropped)
+                    : it.class_maps.sum(0);
+  it.eta = median_over_remaining(it.salience, dropped);
+  it.new_dropped = settings.dropout_rule == DropRule::Halving ? select_halving(it.salience, dropped)
+                                                              : select_topk(it.salience, settings.dropout_k);
+  return it;
+}
+
+void check_dropout_inputs(const Backbone& backbone, const std::vector<torch::Tensor>& pixels,
+                          const std::vector<const Prompt*>& prompts, const MethodSettings& settings) {
+  check_settings_fit(backbone, settings);
+  if (pixels.empty() || pixels.size() != prompts.size()) throw Error("Salience DropOut needs one prompt per image");
+  for (const auto& p : pixels)
+    if (p.dim() != 3 || p.size(0) != 3 || p.size(1) != p.size(2) || p.sizes() != pixels.front().sizes())
+      throw Error("model input must be 3 x S x S pixels, the same S for every image of a batch");
+  for (const Prompt* p : prompts)
+    if (p == nullptr) throw Error("Salience DropOut needs one prompt per image");
+  if (settings.dropout_iterations < 1) throw Error("dropout iterations must be 1 or more");
+}
+
+}  // namespace
+
 DropoutResult salience_dropout(const Backbone& backbone, const torch::Tensor& pixels, const Prompt& prompt,
                                const MethodSettings& settings) {
-  check_settings_fit(backbone, settings);
-  if (pixels.dim() != 3 || pixels.size(0) != 3 || pixels.size(1) != pixels.size(2))
-    throw Error("model input must be 3 x S x S pixels");
-  if (settings.dropout_iterations < 1) throw Error("dropout iterations must be 1 or more");
-  const int64_t ps = backbone.patch_size();
-  const int64_t grid = backbone.grid(pixels.size(1));
-  const torch::Tensor ids = ids_tensor(prompt.input_ids);
-  const torch::Tensor mask = ids_tensor(prompt.attention_mask);
-  const torch::Tensor text_mask = mask[0].to(torch::kFloat32);
+  return std::move(salience_dropout_batch(backbone, {pixels}, {&prompt}, settings).front());
+}
 
-  DropoutResult result;
-  torch::Tensor dropped = torch::zeros({grid, grid}, torch::kUInt8);
+std::vector<DropoutResult> salience_dropout_batch(const Backbone& backbone, const std::vector<torch::Tensor>& pixels,
+                                                  const std::vector<const Prompt*>& prompts,
+                                                  const MethodSettings& settings) {
+  check_dropout_inputs(backbone, pixels, prompts, settings);
+  const int64_t ps = backbone.patch_size();
+  const int64_t grid = backbone.grid(pixels.front().size(1));
+  const size_t batch = pixels.size();
+  std::vector<DropoutResult> results(batch);
+  std::vector<torch::Tensor> dropped(batch);
+  for (auto& d : dropped) d = torch::zeros({grid, grid}, torch::kUInt8);
   for (int t = 0; t < settings.dropout_iterations; ++t) {
-    DropoutIteration it;
-    it.dropped_before = dropped.clone();
-    it.pixel_values = zero_dropped_pixels(pixels, dropped, ps);
-    const AttentionGradient ag =
-        backbone.attention_and_gradient(it.pixel_values.unsqueeze(0), ids, mask, settings.attention_layer);
-    const torch::Tensor probs = ag.probs[settings.attention_head].to(torch::kFloat32);
-    const torch::Tensor grads = ag.grads[settings.attention_head].to(torch::kFloat32);
-    it.itm_logits = ag.itm_logits.to(torch::kFloat32);
-    it.attn_probs = patch_columns(probs, grid);
-    it.attn_cls_column = probs.select(1, 0);
-    it.attn_grad = patch_columns(grads, grid);
-    it.gradcam_tokens = gradcam_tokens(probs, grads, text_mask, grid);
-    it.gradcam_tokens_zeroed = zero_dropped(it.gradcam_tokens, dropped);
-    it.class_maps = class_maps(it.gradcam_tokens_zeroed, prompt.spans, settings.maps_last_class_sum);
-    it.salience = settings.dropout_u_over_wordpieces
-                      ? zero_dropped(wordpiece_row_sum(it.gradcam_tokens, prompt.spans), dropped)
-                      : it.class_maps.sum(0);
-    it.eta = median_over_remaining(it.salience, dropped);
-    it.new_dropped = settings.dropout_rule == DropRule::Halving ? select_halving(it.salience, dropped)
-                                                                : select_topk(it.salience, settings.dropout_k);
-    auto flat = dropped.view(-1);
-    for (int64_t p : it.new_dropped) flat[p] = 1;
-    result.iterations.push_back(std::move(it));
+    std::vector<torch::Tensor> inputs;
+    for (size_t b = 0; b < batch; ++b) inputs.push_back(zero_dropped_pixels(pixels[b], dropped[b], ps));
+    const auto passes = backbone.attention_and_gradient_batch(torch::stack(inputs), prompts,
+                                                              settings.attention_layer, settings.attention_head);
+    for (size_t b = 0; b < batch; ++b) {
+      DropoutIteration it = finish_iteration(passes[b], inputs[b], dropped[b], *prompts[b], settings, grid);
+      auto flat = dropped[b].view(-1);
+      for (int64_t p : it.new_dropped) flat[p] = 1;
+      results[b].iterations.push_back(std::move(it));
+    }
   }
-  result.aggregated_tokens = aggregate(result.iterations, settings.dropout_first_iteration_twice);
-  result.final_maps = class_maps(result.aggregated_tokens, prompt.spans, settings.maps_last_class_sum);
-  return result;
+  for (size_t b = 0; b < batch; ++b) {
+    auto& r = results[b];
+    r.aggregated_tokens = aggregate(r.iterations, settings.dropout_first_iteration_twice);
+    r.final_maps = class_maps(r.aggregated_tokens, prompts[b]->spans, settings.maps_last_class_sum);
+  }
+  return results;
 }
 
 }  // namespace pnpovss::segment

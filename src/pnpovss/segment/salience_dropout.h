@@ -41,6 +41,13 @@ struct DropoutResult {
 // Throws pnpovss::Error when the layer, head or input size do not fit the backbone.
 DropoutResult salience_dropout(const Backbone& backbone, const torch::Tensor& pixels, const Prompt& prompt,
                                const MethodSettings& settings);
+// The same for several images at once, each with its own prompt and drop set: every pass runs
+// the whole batch through the backbone (Backbone::attention_and_gradient_batch). pixels[b]
+// [3, S, S] (one S for all) goes with prompts[b]; entry b equals salience_dropout of that pair
+// up to float rounding in the model.
+std::vector<DropoutResult> salience_dropout_batch(const Backbone& backbone, const std::vector<torch::Tensor>& pixels,
+                                                  const std::vector<const Prompt*>& prompts,
+                                                  const MethodSettings& settings);
 
 // The paper's rule: the ceil(|S|/2) patches of S (dropped == 0) with the largest U, ties to the
 // lower flat index; returned in ascending index order. Empty when S is empty.

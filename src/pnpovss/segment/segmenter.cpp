@@ -22,16 +22,20 @@ Segmenter::Segmenter(Segmenter&&) noexcept = default;
 Segmenter& Segmenter::operator=(Segmenter&&) noexcept = default;
 Segmenter::~Segmenter() = default;
 
-Segmenter Segmenter::load(const std::string& model_dir, PositionResize resize) {
+Segmenter Segmenter::load(const std::string& model_dir, PositionResize resize, const models::Placement& placement) {
   Segmenter s;
   s.model_dir_ = model_dir;
   s.model_type_ = read_model_type(model_dir);
+  s.placement_ = placement;
   if (s.model_type_ == "blip") {
     s.tokenizer_ = prompt_tokenizer(text::WordPieceTokenizer::from_dir(model_dir));
-    s.backbone_ = std::make_unique<BlipBackbone>(BlipBackbone::load(model_dir, resize));
+    s.backbone_ = std::make_unique<BlipBackbone>(BlipBackbone::load(model_dir, resize, placement));
     return s;
   }
   if (s.model_type_ == "bridgetower") {
+    if (!placement.is_default())
+      throw Error(model_dir + ": BridgeTower runs on the CPU in fp32 only (asked for " + placement.describe() +
+                  "); use --device cpu --dtype fp32, or a BLIP checkpoint on the GPU");
     s.tokenizer_ = prompt_tokenizer(text::RobertaTokenizer::from_dir(model_dir));
     s.backbone_ = std::make_unique<BridgeTowerBackbone>(BridgeTowerBackbone::load(model_dir));
     return s;
@@ -68,4 +72,10 @@ SegmentationResult Segmenter::segment(const io::Image& image, const std::vector<
   return segment_image(*backbone_, *tokenizer_, image, classes, settings);
 }
 
+std::vector<SegmentationResult> Segmenter::segment_batch(const std::vector<ImageTask>& tasks,
+                                                         const MethodSettings& settings) const {
+  return segment_images(*backbone_, *tokenizer_, tasks, settings);
+}
+
 }  // namespace pnpovss::segment
+

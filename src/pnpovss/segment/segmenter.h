@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "pnpovss/io/image.h"
+#include "pnpovss/models/placement.h"
 #include "pnpovss/segment/backbone.h"
 #include "pnpovss/segment/pipeline.h"
 #include "pnpovss/segment/prompt.h"
@@ -21,7 +22,10 @@ class Segmenter {
   // with io::resolve_model_dir first). `resize` is how the position table follows the input
   // grid (MethodSettings::input_position_resize). Throws pnpovss::Error for an unknown model
   // type or a broken checkpoint.
-  static Segmenter load(const std::string& model_dir, PositionResize resize = PositionResize::SizeBased);
+  // `placement`: the device and type the model runs in (BLIP: any that check_placement
+  // accepts; BridgeTower: cpu/fp32 only).
+  static Segmenter load(const std::string& model_dir, PositionResize resize = PositionResize::SizeBased,
+                        const models::Placement& placement = {});
 
   Segmenter(Segmenter&&) noexcept;
   Segmenter& operator=(Segmenter&&) noexcept;
@@ -30,6 +34,7 @@ class Segmenter {
   const std::string& model_dir() const { return model_dir_; }
   // config.json's model_type: "blip" or "bridgetower".
   const std::string& model_type() const { return model_type_; }
+  const models::Placement& placement() const { return placement_; }
   const Backbone& backbone() const { return *backbone_; }
   // The checkpoint's tokenizer as the prompt uses it (WordPiece for BLIP, RoBERTa BPE for
   // BridgeTower).
@@ -53,10 +58,14 @@ class Segmenter {
 
   SegmentationResult segment(const io::Image& image, const std::vector<std::string>& classes,
                              const MethodSettings& settings) const;
+  // Several images in one batch through the model (see segment_images).
+  std::vector<SegmentationResult> segment_batch(const std::vector<ImageTask>& tasks,
+                                                const MethodSettings& settings) const;
 
  private:
   Segmenter() = default;
   std::string model_dir_, model_type_;
+  models::Placement placement_;
   std::unique_ptr<PromptTokenizer> tokenizer_;
   std::unique_ptr<Backbone> backbone_;
 };

@@ -1,0 +1,74 @@
+#include "pnpovss/segment/batching.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "pnpovss/error.h"
+
+namespace pnpovss::segment {
+
+BatchSize parse_batch_size(const std::string& text, const models::Placement& placement, int input_size) {
+  if (text == "auto") {
+    if (!placement.device.is_cuda()) return {1, true};
+    const double scale = 336.0 / std::max(input_size, 1);
+    return {std::max(1, static_cast<int>(32.0 * scale * scale)), true};
+  }
+  const bool digits = !text.empty() && text.size() <= 6 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  if (!digits || std::stoi(text) < 1)
+    throw Error("--batch-size '" + text + "' must be auto or a whole number of images from 1");
+  return {std::stoi(text), false};
+}
+
+bool is_out_of_memory(const std::exception& e) {
+  const char* what = e.what();
+  return std::strstr(what, "out of memory") != nullptr || std::strstr(what, "OutOfMemory") != nullptr;
+}
+
+namespace {
+
+std::vector<SegmentationResult> run_chunk(const BatchRun& run, const std::vector<ImageTask>& chunk, BatchSize& size,
+                                          int input_size) {
+  try {
+    return run(chunk);
+  } catch (const std::exception& e) {
+    if (!is_out_of_memory(e)) throw;
+    if (!size.automatic || chunk.size() == 1)
+      throw Error("out of GPU memory with " + std::to_string(chunk.size()) + " image(s) per batch at " +
+                  std::to_string(input_size) +
+                  " px: give a smaller --batch-size (or auto), a smaller --size, or --dtype bf16");
+  }
+  size.value = std::max(1, static_cast<int>(chunk.size()) / 2);
+  const auto half = static_cast<std::ptrdiff_t>(size.value);
+  std::vector<SegmentationResult> out =
+      run_chunk(run, std::vector<ImageTask>(chunk.begin(), chunk.begin() + half), size, input_size);
+  for (auto& r : run_chunk(run, std::vector<ImageTask>(chunk.begin() + half, chunk.end()), size, input_size))
+    out.push_back(std::move(r));
+  return out;
+}
+
+}  // namespace
+
+std::vector<SegmentationResult> run_in_batches(const BatchRun& run, const std::vector<ImageTask>& tasks,
+                                               BatchSize& size, int input_size) {
+  std::vector<SegmentationResult> out;
+  size_t next = 0;
+  while (next < tasks.size()) {
+    const size_t count = std::min(tasks.size() - next, static_cast<size_t>(std::max(size.value, 1)));
+    const auto first = tasks.begin() + static_cast<std::ptrdiff_t>(next);
+    for (auto& r : run_chunk(run, std::vector<ImageTask>(first, first + static_cast<std::ptrdiff_t>(count)), size,
+                             input_size))
+      out.push_back(std::move(r));
+    next += count;
+  }
+  return out;
+}
+
+std::vector<SegmentationResult> segment_in_batches(const Segmenter& model, const std::vector<ImageTask>& tasks,
+                                                   const MethodSettings& settings, BatchSize& size) {
+  return run_in_batches([&](const std::vector<ImageTask>& chunk) { return model.segment_batch(chunk, settings); },
+                        tasks, size, settings.input_size);
+}
+
+}  // namespace pnpovss::segment

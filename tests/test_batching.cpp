@@ -1,0 +1,287 @@
+// Batches through the model: several images with different sizes and class lists in one pass
+// give what each gives alone (labels equal, maps within the pipeline fixtures' tolerances);
+// batch sizes, out-of-memory halving, devices and dtypes.
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#include "pnpovss/check/fixture.h"
+#include "pnpovss/error.h"
+#include "pnpovss/io/crop.h"
+#include "pnpovss/io/image.h"
+#include "pnpovss/models/placement.h"
+#include "pnpovss/segment/batching.h"
+#include "pnpovss/segment/blip_backbone.h"
+#include "pnpovss/segment/densecrf.h"
+#include "pnpovss/segment/pipeline.h"
+#include "pnpovss/segment/postprocess.h"
+#include "pnpovss/segment/prompt.h"
+#include "pnpovss/segment/settings.h"
+#include "pnpovss/text/wordpiece.h"
+
+using namespace pnpovss;
+using namespace pnpovss::segment;
+
+namespace {
+
+const std::string kData = PNPOVSS_TEST_DATA;
+// The pipeline fixtures' float tolerance (tests/data/pipeline/reference.json: every map).
+const check::Tolerance kMapTolerance{2e-5, 1e-3};
+
+struct Fixture {
+  BlipBackbone backbone = BlipBackbone::load(kData + "/blip_itm");
+  std::unique_ptr<PromptTokenizer> tokenizer =
+      prompt_tokenizer(text::WordPieceTokenizer::from_dir(kData + "/blip_itm"));
+  std::vector<io::Image> images;
+  std::vector<std::vector<std::string>> classes = {
+      {"cat", "remote control", "couch"}, {"cat", "dog"}, {"sofa", "television", "lamp", "window", "potted plant"}};
+  MethodSettings settings = preset("paper", "blip");
+
+  Fixture() {
+    const io::Image photo = io::decode_image_file(kData + "/images/coco_000000039769.png");
+    images.push_back(photo);
+    images.push_back(io::center_crop(photo, 200, 150));
+    images.push_back(io::decode_image_file(kData + "/images/coco_000000004016.png"));
+    fit(settings);
+  }
+  // The tiny model: 3 text layers, 4 heads, a 4 x 4 grid.
+  void fit(MethodSettings& s) const {
+    s.input_size = static_cast<int>(4 * backbone.patch_size());
+    s.attention_layer = 1;
+    s.attention_head = 2;
+  }
+  std::vector<ImageTask> tasks() const {
+    std::vector<ImageTask> t;
+    for (size_t i = 0; i < images.size(); ++i) t.push_back({&images[i], &classes[i]});
+    return t;
+  }
+};
+
+void expect_close(const std::string& what, const torch::Tensor& got, const torch::Tensor& want) {
+  const check::TensorCheck c = check::compare_tensors(what, got, want, kMapTolerance);
+  EXPECT_TRUE(c.passed) << check::format_check(c);
+}
+
+// The margin (best minus second best) per pixel of what `r`'s labels were decided from: the
+// Dense CRF's marginals Q when it ran, else the (blurred) channel stack.
+std::vector<float> decision_margins(const SegmentationResult& r, const io::Image& original,
+                                    const MethodSettings& settings) {
+  const torch::Tensor decided = (r.blurred.defined() ? r.blurred : r.maps.stack).contiguous();
+  torch::Tensor values = decided;
+  if (uses_crf(settings)) {
+    const auto labels = static_cast<int>(decided.size(0));
+    const auto pixels = decided.size(1) * decided.size(2);
+    const auto unary = unary_from_probabilities(decided.data_ptr<float>(), labels, pixels);
+    const auto crf = dense_crf(original.rgb, original.height, original.width, unary, labels, settings.post_crf);
+    values = torch::tensor(crf.q).view(decided.sizes());
+  }
+  const torch::Tensor top = std::get<0>(values.topk(2, 0)).view({2, -1});
+  const torch::Tensor margin = (top[0] - top[1]).contiguous();
+  return std::vector<float>(margin.data_ptr<float>(), margin.data_ptr<float>() + margin.numel());
+}
+
+// Labels equal, except at near-tie pixels, where float rounding in another batch shape may pick
+// the other label: a Q margin below 1e-3 after the CRF (the densecrf fixture's rule), or two
+// best channels within twice the map tolerance without it (the pipeline fixtures' rule).
+void expect_same_labels(const SegmentationResult& batched, const SegmentationResult& alone, const io::Image& original,
+                        const MethodSettings& settings, const std::string& what) {
+  ASSERT_EQ(batched.labels.size(), alone.labels.size());
+  if (batched.labels == alone.labels) return;
+  const std::vector<float> margin = decision_margins(alone, original, settings);
+  size_t differ = 0;
+  for (size_t i = 0; i < alone.labels.size(); ++i) {
+    if (batched.labels[i] == alone.labels[i]) continue;
+    ++differ;
+    const double bound = uses_crf(settings) ? 1e-3 : 2 * (kMapTolerance.atol + kMapTolerance.rtol);
+    EXPECT_LT(margin[i], bound) << what << ": pixel " << i << " changes label at a margin of " << margin[i];
+  }
+  EXPECT_LE(differ, alone.labels.size() / 1000) << what << ": " << differ << " pixels changed label";
+}
+
+void expect_same_result(const SegmentationResult& batched, const SegmentationResult& alone, const io::Image& original,
+                        const MethodSettings& settings, const std::string& what) {
+  ASSERT_EQ(batched.dropout.iterations.size(), alone.dropout.iterations.size());
+  for (size_t t = 0; t < alone.dropout.iterations.size(); ++t) {
+    const auto& a = batched.dropout.iterations[t];
+    const auto& b = alone.dropout.iterations[t];
+    const std::string it = what + ".iter" + std::to_string(t);
+    expect_close(it + ".itm_logits", a.itm_logits, b.itm_logits);
+    expect_close(it + ".attn_probs", a.attn_probs, b.attn_probs);
+    expect_close(it + ".attn_grad", a.attn_grad, b.attn_grad);
+    EXPECT_EQ(a.new_dropped, b.new_dropped) << it;
+  }
+  expect_close(what + ".final_maps", batched.dropout.final_maps, alone.dropout.final_maps);
+  EXPECT_EQ(batched.width, alone.width);
+  EXPECT_EQ(batched.height, alone.height);
+  expect_same_labels(batched, alone, original, settings, what);
+  EXPECT_EQ(batched.channel_names, alone.channel_names) << what;
+}
+
+TEST(Batching, BatchOfDifferentImagesAndClassListsEqualsOneAtATime) {
+  Fixture f;
+  const auto batched = segment_images(f.backbone, *f.tokenizer, f.tasks(), f.settings);
+  ASSERT_EQ(batched.size(), f.images.size());
+  for (size_t i = 0; i < f.images.size(); ++i) {
+    const auto alone = segment_image(f.backbone, *f.tokenizer, f.images[i], f.classes[i], f.settings);
+    expect_same_result(batched[i], alone, f.images[i], f.settings, "image" + std::to_string(i));
+  }
+  // The prompts really differ in length, so the batch was padded.
+  EXPECT_NE(batched[0].prompt.input_ids.size(), batched[1].prompt.input_ids.size());
+}
+
+TEST(Batching, OfficialPresetBatchEqualsOneAtATime) {
+  Fixture f;
+  f.settings = preset("official", "blip");
+  f.fit(f.settings);
+  const auto batched = segment_images(f.backbone, *f.tokenizer, f.tasks(), f.settings);
+  for (size_t i = 0; i < f.images.size(); ++i)
+    expect_same_result(batched[i], segment_image(f.backbone, *f.tokenizer, f.images[i], f.classes[i], f.settings),
+                       f.images[i], f.settings, "official image" + std::to_string(i));
+}
+
+TEST(Batching, PaddedPromptsGiveEachImageItsOwnAttention) {
+  Fixture f;
+  const int64_t s = f.settings.input_size;
+  const torch::Tensor pixels = torch::randn({2, 3, s, s}, torch::TensorOptions().dtype(torch::kFloat32));
+  const Prompt short_prompt = build_prompt(*f.tokenizer, {"cat"}, ClassNameStyle::Natural, FirstToken::Enc,
+                                           f.backbone.enc_token_id());
+  const Prompt long_prompt = build_prompt(*f.tokenizer, {"sofa", "remote control", "potted plant"},
+                                          ClassNameStyle::Natural, FirstToken::Enc, f.backbone.enc_token_id());
+  const auto batch = f.backbone.attention_and_gradient_batch(pixels, {&short_prompt, &long_prompt}, 1, 0);
+  ASSERT_EQ(batch.size(), 2u);
+  const Prompt* prompts[] = {&short_prompt, &long_prompt};
+  for (int64_t b = 0; b < 2; ++b) {
+    const auto alone = f.backbone.attention_and_gradient(pixels.narrow(0, b, 1), prompt_row(prompts[b]->input_ids),
+                                                         prompt_row(prompts[b]->attention_mask), 1);
+    ASSERT_EQ(batch[b].probs.size(0), static_cast<int64_t>(prompts[b]->input_ids.size()));
+    expect_close("probs", batch[b].probs, alone.probs[0]);
+    expect_close("grads", batch[b].grads, alone.grads[0]);
+    expect_close("logits", batch[b].itm_logits, alone.itm_logits);
+  }
+}
+
+TEST(Batching, BatchErrorsAreClear) {
+  Fixture f;
+  const Prompt p = build_prompt(*f.tokenizer, {"cat"}, ClassNameStyle::Natural, FirstToken::Enc, 0);
+  const int64_t s = f.settings.input_size;
+  EXPECT_THROW(f.backbone.attention_and_gradient_batch(torch::zeros({2, 3, s, s}), {&p}, 0, 0), Error);
+  EXPECT_THROW(f.backbone.attention_and_gradient_batch(torch::zeros({1, 3, s, s}), {&p}, 0, 99), Error);
+  const io::Image empty;
+  const std::vector<std::string> cls = {"cat"};
+  EXPECT_THROW(segment_images(f.backbone, *f.tokenizer, {{&empty, &cls}}, f.settings), Error);
+  EXPECT_TRUE(segment_images(f.backbone, *f.tokenizer, {}, f.settings).empty());
+}
+
+TEST(BatchSize, AutoIsOneOnTheCpuAndScaledWithTheInputOnCuda) {
+  const models::Placement cpu;
+  const models::Placement cuda{torch::Device(torch::kCUDA, 0), torch::kBFloat16};
+  EXPECT_EQ(parse_batch_size("auto", cpu, 336).value, 1);
+  EXPECT_TRUE(parse_batch_size("auto", cpu, 336).automatic);
+  EXPECT_EQ(parse_batch_size("auto", cuda, 336).value, 32);
+  EXPECT_EQ(parse_batch_size("auto", cuda, 768).value, 6);  // 32 * (336/768)^2 = 6.1
+  EXPECT_EQ(parse_batch_size("auto", cuda, 4000).value, 1);
+  const BatchSize eight = parse_batch_size("8", cpu, 336);
+  EXPECT_EQ(eight.value, 8);
+  EXPECT_FALSE(eight.automatic);
+  for (const char* bad : {"0", "-1", "", "abc", "2.5", "99999999"}) EXPECT_THROW(parse_batch_size(bad, cpu, 336), Error) << bad;
+}
+
+// A batch function that runs out of memory above `limit` images and records the chunks.
+struct FakeModel {
+  size_t limit;
+  std::vector<size_t> chunks;
+  std::vector<SegmentationResult> operator()(const std::vector<ImageTask>& tasks) {
+    if (tasks.size() > limit) throw std::runtime_error("CUDA out of memory. Tried to allocate 2.00 GiB");
+    chunks.push_back(tasks.size());
+    std::vector<SegmentationResult> out(tasks.size());
+    for (size_t i = 0; i < tasks.size(); ++i) out[i].width = tasks[i].image->width;
+    return out;
+  }
+};
+
+std::vector<io::Image> numbered_images(int n) {
+  std::vector<io::Image> images(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) images[static_cast<size_t>(i)].width = i + 1;
+  return images;
+}
+
+TEST(BatchSize, AutoHalvesOnOutOfMemoryAndKeepsTheSmallerSize) {
+  const auto images = numbered_images(10);
+  std::vector<ImageTask> tasks;
+  for (const auto& im : images) tasks.push_back({&im, nullptr});
+  FakeModel model{3, {}};
+  BatchSize size{8, true};
+  const auto results = run_in_batches(std::ref(model), tasks, size, 336);
+  ASSERT_EQ(results.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(results[static_cast<size_t>(i)].width, i + 1);  // order kept
+  EXPECT_EQ(size.value, 2);
+  for (size_t c : model.chunks) EXPECT_LE(c, 3u);
+}
+
+TEST(BatchSize, FixedSizeReportsOutOfMemoryWithAdvice) {
+  const auto images = numbered_images(4);
+  std::vector<ImageTask> tasks;
+  for (const auto& im : images) tasks.push_back({&im, nullptr});
+  FakeModel model{1, {}};
+  BatchSize size{4, false};
+  try {
+    run_in_batches(std::ref(model), tasks, size, 768);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::strstr(e.what(), "--batch-size"), nullptr) << e.what();
+    EXPECT_NE(std::strstr(e.what(), "768"), nullptr) << e.what();
+  }
+  // Other errors pass through unchanged.
+  BatchSize automatic{4, true};
+  EXPECT_THROW(run_in_batches([](const std::vector<ImageTask>&) -> std::vector<SegmentationResult> {
+                 throw Error("bad image");
+               },
+                              tasks, automatic, 336),
+               Error);
+}
+
+TEST(Placement, ParsesDevicesAndTypesAndRefusesWhatCannotRun) {
+  EXPECT_TRUE(models::parse_device("cpu").is_cpu());
+  EXPECT_EQ(models::parse_device("cuda").index(), 0);
+  EXPECT_EQ(models::parse_device("cuda:3").index(), 3);
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "CUDA", "cuda:-1", ""})
+    EXPECT_THROW(models::parse_device(bad), Error) << bad;
+  EXPECT_EQ(models::parse_dtype("bf16"), torch::kBFloat16);
+  EXPECT_EQ(models::parse_dtype("float16"), torch::kFloat16);
+  EXPECT_THROW(models::parse_dtype("int8"), Error);
+  EXPECT_THROW(models::parse_placement("cpu", "fp16"), Error);
+  EXPECT_NO_THROW(models::parse_placement("cpu", "bf16"));
+  if (!torch::cuda::is_available()) {
+    try {
+      models::parse_placement("cuda", "fp32");
+      FAIL() << "expected an error without a GPU";
+    } catch (const Error& e) {
+      EXPECT_NE(std::strstr(e.what(), "--device cpu"), nullptr) << e.what();
+    }
+  }
+}
+
+// bf16 keeps 8 bits of mantissa, and the tiny random model amplifies rounding, so only gross
+// errors (a wrong mask, garbage weights, a type left behind) are caught here; the full-size
+// comparison is bench_throughput --compare on a GPU.
+TEST(Placement, Bf16OnTheCpuRunsAndStaysCloseToFp32) {
+  Fixture f;
+  BlipBackbone bf16 = BlipBackbone::load(kData + "/blip_itm", PositionResize::SizeBased,
+                                         models::Placement{torch::kCPU, torch::kBFloat16});
+  const auto exact = segment_image(f.backbone, *f.tokenizer, f.images[0], f.classes[0], f.settings);
+  const auto reduced = segment_image(bf16, *f.tokenizer, f.images[0], f.classes[0], f.settings);
+  ASSERT_EQ(exact.labels.size(), reduced.labels.size());
+  const auto& a = exact.dropout.iterations[0];
+  const auto& b = reduced.dropout.iterations[0];
+  EXPECT_EQ(b.attn_probs.scalar_type(), torch::kFloat32);  // results come back as fp32
+  EXPECT_LT((a.attn_probs - b.attn_probs).abs().max().item<double>(), 0.1);
+  EXPECT_LT((a.attn_grad - b.attn_grad).abs().max().item<double>(), 0.1);
+  EXPECT_TRUE(torch::isfinite(reduced.dropout.final_maps).all().item<bool>());
+  const torch::Tensor both = torch::stack({exact.dropout.final_maps.flatten(), reduced.dropout.final_maps.flatten()});
+  EXPECT_GT(torch::corrcoef(both)[0][1].item<double>(), 0.8);
+}
+
+}  // namespace
