@@ -42,7 +42,8 @@ py::object json_to_python(const nlohmann::json& j) {
 
 class PySegmenter {
  public:
-  PySegmenter(const std::string& model, const std::string& device, const py::kwargs& kwargs) {
+  PySegmenter(const std::string& model, const std::string& device, const std::string& dtype,
+              const py::kwargs& kwargs) {
     std::string dir;
     {
       py::gil_scoped_release release;  // resolving may download the model
@@ -51,18 +52,18 @@ class PySegmenter {
     FrontEndOptions front;
     // The defaults follow the model's backbone (BLIP and BridgeTower have their own).
     settings_ = settings_from_kwargs(kwargs, front, translate_errors([&] { return cli::backbone_of(dir); }));
-    if (device != "cpu" && device != "cuda")
-      throw py::value_error("device must be \"cpu\" or \"cuda\", got \"" + device + "\"");
-    if (device == "cuda")
-      throw std::runtime_error(torch::cuda::is_available()
-                                   ? "device \"cuda\" is not supported yet: the segmenter runs on the CPU; "
-                                     "use device=\"cpu\""
-                                   : "device \"cuda\" is not available: this build of pnpovss (its libtorch) runs on "
-                                     "the CPU only; use device=\"cpu\"");
+    // A malformed name is a ValueError; a device this build or machine lacks a RuntimeError.
+    const models::Placement placement{translate_errors([&] { return models::parse_device(device); }, true),
+                                      translate_errors([&] { return models::parse_dtype(dtype); }, true)};
+    translate_errors([&] {
+      models::check_placement(placement);
+      return 0;
+    });
     at::set_num_threads(front.threads);
     py::gil_scoped_release release;
     translate_errors([&] {
-      model_ = std::make_unique<segment::Segmenter>(segment::Segmenter::load(dir, settings_.input_position_resize));
+      model_ = std::make_unique<segment::Segmenter>(
+          segment::Segmenter::load(dir, settings_.input_position_resize, placement));
       model_->check_settings(settings_);
       return 0;
     });
@@ -153,13 +154,16 @@ void register_segmenter(py::module_& m) {
 
   py::class_<PySegmenter>(m, "Segmenter",
                           "A loaded model ready to segment.\n\n"
-                          "Segmenter(model='Salesforce/blip-itm-large-flickr', device='cpu', **settings)\n\n"
+                          "Segmenter(model='Salesforce/blip-itm-large-flickr', device='cpu', dtype='fp32', "
+                          "**settings)\n\n"
+                          "device: cpu, cuda or cuda:N; dtype: fp32, bf16 or fp16 (CUDA only). "
                           "model: a model directory or a hub id org/name[@revision] (downloaded into the Hugging "
                           "Face cache when missing). settings: the options of `pnp-ovss segment`: preset, "
                           "settings (a JSON file or dict), size, layer, head, threshold, blur, iterations, "
                           "postprocess, background; and threads.")
-      .def(py::init<const std::string&, const std::string&, const py::kwargs&>(),
-           py::arg("model") = "Salesforce/blip-itm-large-flickr", py::arg("device") = "cpu")
+      .def(py::init<const std::string&, const std::string&, const std::string&, const py::kwargs&>(),
+           py::arg("model") = "Salesforce/blip-itm-large-flickr", py::arg("device") = "cpu",
+           py::arg("dtype") = "fp32")
       .def("segment", &PySegmenter::segment, py::arg("image"), py::arg("classes"),
            "Segments an RGB image (uint8 array [H, W, 3]) into `classes` (list of names).")
       .def_property_readonly("settings", &PySegmenter::settings, "every resolved setting (layers and heads from 1)")

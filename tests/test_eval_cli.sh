@@ -163,6 +163,22 @@ expect_error "resume with other settings is refused" -- \
   eval --dataset folder --data-root "$TREES/model" --model "$MODEL" --size 64 --layer 1 --head 3 --postprocess blur --out "$killed"
 grep -q "layer" "$ERR" || report "refusal names the setting" "no 'layer' in the message"
 
+# ---- batches: the same scores as one image at a time -------------------------------------------
+"$BIN" eval --dataset folder --data-root "$TREES/model" "${TINY[@]}" --batch-size 4 --out "$WORK/batched" \
+  >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+elif ! cmp -s "$single/per_class.csv" "$WORK/batched/per_class.csv"; then
+  problem="per_class.csv differs from the unbatched run"
+else
+  for f in "$single"/pred/*.png; do
+    cmp -s "$f" "$WORK/batched/pred/$(basename "$f")" || { problem="$problem $(basename "$f") differs;"; break; }
+  done
+fi
+report "--batch-size 4 gives the predictions of --batch-size 1 (exit $status)" "$problem"
+
 # ---- shards and merge --------------------------------------------------------------------------
 for k in 0 1 2; do
   "$BIN" eval --dataset folder --data-root "$TREES/model" --predictions "$single/pred" --shard "$k/3" \
@@ -259,5 +275,19 @@ elif [ ! -s "$WORK/broken_model/images/a.json" ]; then
   problem="the good image a was not scored"
 fi
 report "model run: label of another size than its image (exit $status)" "$problem"
+
+"$BIN" eval --dataset folder --data-root "$broken" "${TINY[@]}" --batch-size 4 --out "$WORK/broken_batched" \
+  >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 1 ]; then
+  problem="exit status $status, expected 1"
+elif ! grep -q "images/c.png' is 4x2 but its label PNG '.*labels/c.png' is 40x30" "$ERR"; then
+  problem="no message naming c.png and its label with both sizes"
+elif ! cmp -s "$WORK/broken_model/images/a.json" "$WORK/broken_batched/images/a.json" 2>/dev/null &&
+  ! diff <(grep -v seconds "$WORK/broken_model/images/a.json") <(grep -v seconds "$WORK/broken_batched/images/a.json") >/dev/null; then
+  problem="the good image a is scored differently in a batch"
+fi
+report "model run in batches: the bad images fail alone (exit $status)" "$problem"
 
 finish

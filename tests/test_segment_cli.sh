@@ -128,6 +128,22 @@ else
 fi
 report "--class-tags restricts one image's classes" "$problem"
 
+# ---- the same folder in one batch: same labels as one image at a time -------------------------
+"$BIN" segment "$folder" --classes "$CLASSES" "${TINY[@]}" --class-tags "$WORK/tags.json" \
+  --postprocess blur --batch-size 3 --out "$WORK/batch_out" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 1 ]; then
+  problem="exit status $status, expected 1 (one bad file)"
+elif [ "$(grep -c '^error: ' "$ERR")" -ne 1 ]; then
+  problem="expected exactly one error line (the bad file)"
+else
+  for f in a.labels.png b.labels.png; do
+    cmp -s "$WORK/folder_out/$f" "$WORK/batch_out/$f" || problem="$problem $f differs from the unbatched run;"
+  done
+fi
+report "folder with --batch-size 3 equals --batch-size 1 (exit $status)" "$problem"
+
 # ---- bad input: exit status 1..127, exactly one stderr line "error: ..." -------------------------
 bad_out=$WORK/bad_out
 : >"$WORK/a_file"
@@ -155,6 +171,13 @@ expect_error "text file as image" -- segment "$WORK/a_file" --classes "$CLASSES"
 expect_error "output folder under a file" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --out "$WORK/a_file/sub"
 expect_error "class tags naming an unknown class" -- \
   segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --class-tags "$WORK/bad_tags.json" --out "$bad_out"
+expect_error "unknown device" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --device gpu --out "$bad_out"
+expect_error "fp16 on the CPU" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --dtype fp16 --out "$bad_out"
+expect_error "unknown dtype" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --dtype int8 --out "$bad_out"
+expect_error "batch size 0" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --batch-size 0 --out "$bad_out"
+if [ -z "$(nvidia-smi -L 2>/dev/null)" ]; then
+  expect_error "cuda without a GPU" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --device cuda --out "$bad_out"
+fi
 expect_error "missing model" -- segment "$IMAGE" --classes "$CLASSES" --model "$WORK/no_model" --out "$bad_out"
 
 finish

@@ -226,6 +226,15 @@ class Errors(unittest.TestCase):
         self.assertIn("cpu", str(caught.exception))
         with self.assertRaises(ValueError):
             pnpovss.Segmenter(MODEL, device="tpu", **TINY)
+        with self.assertRaises(ValueError):
+            pnpovss.Segmenter(MODEL, dtype="int8", **TINY)
+        with self.assertRaises(RuntimeError) as caught:
+            pnpovss.Segmenter(MODEL, dtype="fp16", **TINY)
+        self.assertIn("CUDA", str(caught.exception))
+        # bf16 runs on the CPU and mostly agrees with fp32.
+        exact = pnpovss.Segmenter(MODEL, **TINY).segment(self.image, CLASSES)
+        reduced = pnpovss.Segmenter(MODEL, dtype="bf16", **TINY).segment(self.image, CLASSES)
+        self.assertGreater(float(np.mean(exact.labels == reduced.labels)), 0.8)
 
     def test_bad_images(self):
         seg = pnpovss.Segmenter(MODEL, **TINY)

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "pnpovss/cli/commands.h"
+#include "pnpovss/cli/compute_options.h"
 #include "pnpovss/cli/failure.h"
 #include "pnpovss/cli/method_options.h"
 #include "pnpovss/error.h"
@@ -44,6 +45,7 @@ using ojson = nlohmann::ordered_json;
 struct EvalOptions {
   std::string dataset, data_root, model = kDefaultModel, protocol = "mmseg";
   MethodOptions method;
+  ComputeOptions compute;
   std::string class_tags;
   std::string out = "eval_out", predictions, shard;
   long limit = 0;
@@ -121,29 +123,32 @@ std::map<std::string, std::vector<int>> read_class_tags(const std::string& path,
   return tags;
 }
 
-// Runs the method on one sample: evaluation classes, via the released code's labels so that
-// the `official` in-place remap sees the same values as there.
-eval::Prediction predict_with_model(const segment::Segmenter& model, const segment::MethodSettings& settings,
-                                    const eval::Dataset& d, const std::vector<int>& classes,
-                                    const eval::Sample& sample, const eval::LabelMap& gt) {
-  const io::Image image = io::decode_image_file(sample.image);
-  if (image.width != gt.width || image.height != gt.height)
-    throw Error("the image '" + sample.image + "' is " + std::to_string(image.width) + "x" +
-                std::to_string(image.height) + " but its label PNG '" + sample.label + "' is " +
-                std::to_string(gt.width) + "x" + std::to_string(gt.height));
+// The names and native ids of the prompt classes `classes` (evaluation indices).
+struct PromptClasses {
   std::vector<std::string> names;
   std::vector<int32_t> native;
+};
+
+PromptClasses prompt_classes(const eval::Dataset& d, const std::vector<int>& classes) {
+  PromptClasses p;
   for (int k : classes) {
-    names.push_back(d.classes[static_cast<size_t>(k)]);
-    native.push_back(d.native_ids[static_cast<size_t>(k)]);
+    p.names.push_back(d.classes[static_cast<size_t>(k)]);
+    p.native.push_back(d.native_ids[static_cast<size_t>(k)]);
   }
-  const segment::SegmentationResult r = model.segment(image, names, settings);
-  const std::vector<int32_t> labels = segment::dataset_label_map(r, native, 0, settings.labels_official_inplace_remap);
+  return p;
+}
+
+// A segmentation as evaluation classes, via the released code's labels so that the `official`
+// in-place remap sees the same values as there.
+eval::Prediction to_prediction(const segment::SegmentationResult& r, const segment::MethodSettings& settings,
+                               const eval::Dataset& d, const PromptClasses& classes, const std::string& origin) {
+  const std::vector<int32_t> labels =
+      segment::dataset_label_map(r, classes.native, 0, settings.labels_official_inplace_remap);
   std::map<int32_t, int32_t> to_eval;
   eval::Prediction p;
-  p.width = image.width;
-  p.height = image.height;
-  p.origin = sample.image;
+  p.width = r.width;
+  p.height = r.height;
+  p.origin = origin;
   p.classes.resize(labels.size());
   for (size_t i = 0; i < labels.size(); ++i) {
     auto it = to_eval.find(labels[i]);
@@ -152,6 +157,78 @@ eval::Prediction predict_with_model(const segment::Segmenter& model, const segme
   }
   return p;
 }
+
+void check_same_size(const eval::Sample& sample, int width, int height, const eval::LabelMap& gt) {
+  if (width != gt.width || height != gt.height)
+    throw Error("the image '" + sample.image + "' is " + std::to_string(width) + "x" + std::to_string(height) +
+                " but its label PNG '" + sample.label + "' is " + std::to_string(gt.width) + "x" +
+                std::to_string(gt.height));
+}
+
+// Runs the method on one sample.
+eval::Prediction predict_with_model(const segment::Segmenter& model, const segment::MethodSettings& settings,
+                                    const eval::Dataset& d, const std::vector<int>& classes,
+                                    const eval::Sample& sample, const eval::LabelMap& gt) {
+  const io::Image image = io::decode_image_file(sample.image);
+  check_same_size(sample, image.width, image.height, gt);
+  const PromptClasses prompt = prompt_classes(d, classes);
+  return to_prediction(model.segment(image, prompt.names, settings), settings, d, prompt, sample.image);
+}
+
+// Predictions computed a batch ahead (--batch-size > 1): a group of samples goes through the
+// model at once; predict() hands out its results and falls back to one image at a time for
+// any sample the batch could not compute (unreadable image, a failure of the whole batch),
+// which then fails alone with its own message.
+class BatchedPredictions {
+ public:
+  BatchedPredictions(const segment::Segmenter& model, const segment::MethodSettings& settings, const eval::Dataset& d,
+                     std::function<const std::vector<int>&(const std::string&)> classes_of, segment::BatchSize batch)
+      : model_(model), settings_(settings), dataset_(d), classes_of_(std::move(classes_of)), batch_(batch) {}
+
+  int batch_size() const { return batch_.value; }
+
+  void prefetch(const std::vector<const eval::Sample*>& group) {
+    ready_.clear();
+    std::vector<const eval::Sample*> samples;
+    std::vector<io::Image> images;
+    std::vector<PromptClasses> prompts;
+    for (const eval::Sample* s : group) {
+      try {
+        images.push_back(io::decode_image_file(s->image));
+      } catch (const std::exception&) {
+        continue;  // predict() reports it
+      }
+      samples.push_back(s);
+      prompts.push_back(prompt_classes(dataset_, classes_of_(s->stem)));
+    }
+    std::vector<segment::ImageTask> tasks;
+    for (size_t i = 0; i < samples.size(); ++i) tasks.push_back({&images[i], &prompts[i].names});
+    try {
+      auto results = segment::segment_in_batches(model_, tasks, settings_, batch_);
+      for (size_t i = 0; i < samples.size(); ++i)
+        ready_.emplace(samples[i]->stem, to_prediction(results[i], settings_, dataset_, prompts[i], samples[i]->image));
+    } catch (const std::exception&) {
+      ready_.clear();  // each image again on its own, to find the one that fails
+    }
+  }
+
+  eval::Prediction predict(const eval::Sample& s, const eval::LabelMap& gt) {
+    const auto it = ready_.find(s.stem);
+    if (it == ready_.end()) return predict_with_model(model_, settings_, dataset_, classes_of_(s.stem), s, gt);
+    eval::Prediction p = std::move(it->second);
+    ready_.erase(it);
+    check_same_size(s, p.width, p.height, gt);
+    return p;
+  }
+
+ private:
+  const segment::Segmenter& model_;
+  const segment::MethodSettings& settings_;
+  const eval::Dataset& dataset_;
+  std::function<const std::vector<int>&(const std::string&)> classes_of_;
+  segment::BatchSize batch_;
+  std::map<std::string, eval::Prediction> ready_;
+};
 
 void check_model(const EvalOptions& o, const segment::Segmenter& model, const segment::MethodSettings& s,
                  const eval::Dataset& d) {
@@ -285,16 +362,22 @@ int run_eval(const EvalOptions& o) {
   identity["num_scored_classes"] = scoring.num_classes();
   identity["limit"] = o.limit;
   segment::MethodSettings settings;
+  models::Placement placement;
   std::unique_ptr<segment::Segmenter> model;
   std::map<std::string, std::vector<int>> tags;
   if (use_model) {
     const std::string dir = io::resolve_model_dir(o.model);
     settings = resolve_settings(o, backbone_of(dir), dataset);
     tags = read_class_tags(o.class_tags, dataset);
-    model = std::make_unique<segment::Segmenter>(segment::Segmenter::load(dir, settings.input_position_resize));
+    placement = resolve_placement(o.compute);
+    model = std::make_unique<segment::Segmenter>(
+        segment::Segmenter::load(dir, settings.input_position_resize, placement));
     check_model(o, *model, settings, dataset);
     identity["model"] = absolute(dir);
     identity["settings"] = ojson::parse(segment::to_json(settings).dump());
+    // Reduced precision changes the maps, so a run cannot mix it with fp32 (the device alone
+    // does not: a run may resume on another one).
+    if (placement.dtype != torch::kFloat32) identity["dtype"] = models::dtype_name(placement.dtype);
     identity["class_tags"] = o.class_tags.empty() ? "" : absolute(o.class_tags);
   } else {
     identity["predictions"] = absolute(o.predictions);
@@ -321,17 +404,25 @@ int run_eval(const EvalOptions& o) {
 
   const std::vector<int> all_classes = dataset.prompt_classes();
   eval::Predictor predict;
+  eval::Prefetch prefetch;
+  std::unique_ptr<BatchedPredictions> batched;
   if (use_model) {
-    predict = [&](const eval::Sample& s, const eval::LabelMap& gt) {
-      const auto it = tags.find(s.stem);
-      return predict_with_model(*model, settings, dataset, it == tags.end() ? all_classes : it->second, s, gt);
+    auto classes_of = [&](const std::string& stem) -> const std::vector<int>& {
+      const auto it = tags.find(stem);
+      return it == tags.end() ? all_classes : it->second;
     };
+    batched = std::make_unique<BatchedPredictions>(*model, settings, dataset, classes_of,
+                                                   resolve_batch_size(o.compute, placement, settings.input_size));
+    predict = [&](const eval::Sample& s, const eval::LabelMap& gt) { return batched->predict(s, gt); };
+    if (batched->batch_size() > 1)
+      prefetch = [&](const std::vector<const eval::Sample*>& group) { batched->prefetch(group); };
   } else {
     predict = [&](const eval::Sample& s, const eval::LabelMap&) {
       return eval::read_prediction_png(o.predictions + "/" + s.stem + ".png", dataset.num_classes());
     };
   }
-  const eval::LoopResult loop = eval::run_samples(*run, dataset, scoring, mine, predict, use_model);
+  const eval::LoopResult loop = eval::run_samples(*run, dataset, scoring, mine, predict, use_model,
+                                                 batched ? batched->batch_size() : 1, prefetch);
 
   return finish_run(o, world, dataset, scoring, selected, *run, loop, identity, seconds_since(start));
 }
@@ -356,6 +447,7 @@ Command add_eval_command(CLI::App& app) {
       ->capture_default_str();
   o->model_opt = cmd->add_option("-m,--model", o->model, "model directory or hub id")->capture_default_str();
   add_method_options(cmd, o->method, MethodOptionSet::All);
+  add_compute_options(cmd, o->compute, true);
   o->class_tags_opt = cmd->add_option("--class-tags", o->class_tags,
                                       "JSON: image stem -> the classes (names or evaluation indices) to prompt");
   cmd->add_option("-o,--out", o->out, "run folder (created; rerun the same command to resume)")->capture_default_str();

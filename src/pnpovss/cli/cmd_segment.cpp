@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "pnpovss/cli/commands.h"
+#include "pnpovss/cli/compute_options.h"
 #include "pnpovss/cli/failure.h"
 #include "pnpovss/cli/method_options.h"
 #include "pnpovss/cli/output_dir.h"
@@ -35,6 +36,7 @@
 #include "pnpovss/io/png_writer.h"
 #include "pnpovss/io/safetensors.h"
 #include "pnpovss/io/tensor_bridge.h"
+#include "pnpovss/segment/batching.h"
 #include "pnpovss/segment/pipeline.h"
 #include "pnpovss/segment/prompt.h"
 #include "pnpovss/segment/segmenter.h"
@@ -59,6 +61,7 @@ struct SegmentOptions {
   std::string classes_file;
   std::string model = kDefaultModel;
   MethodOptions method;
+  ComputeOptions compute;
   std::string class_tags;
   std::string out = "segment_out";
   bool save_maps = false;
@@ -268,35 +271,50 @@ void save_maps(const std::string& out_dir, const Job& job, const segment::Segmen
   }
 }
 
-// Segments one image and writes its outputs; throws on failure.
-void segment_one(const SegmentOptions& o, const segment::Segmenter& model, const segment::MethodSettings& settings,
-                 const std::vector<std::string>& classes, const std::map<std::string, std::vector<int>>& tags,
-                 const Job& job) {
-  const auto start = Clock::now();
+// One image ready for the model: its prompt classes and the decoded pixels.
+struct PreparedJob {
+  const Job* job = nullptr;
+  std::vector<std::string> names;      // the prompt's classes, in prompt order
+  std::vector<int32_t> class_labels;   // label of each prompt class: its 1-based place in the full list
+  io::Image image;
+  double decode_seconds = 0;
+};
+
+// The classes (all, or the image's --class-tags) and the decoded image; throws on failure.
+PreparedJob prepare_job(const std::vector<std::string>& classes, const std::map<std::string, std::vector<int>>& tags,
+                        const Job& job) {
+  PreparedJob p;
+  p.job = &job;
   std::vector<int> indices;  // 0-based into `classes`, in prompt order
   if (const auto it = tags.find(job.stem); it != tags.end()) {
     indices = it->second;
   } else {
     for (size_t k = 0; k < classes.size(); ++k) indices.push_back(static_cast<int>(k));
   }
-  std::vector<std::string> names;
-  std::vector<int32_t> class_labels;  // label of each prompt class: its 1-based place in the full list
   for (int k : indices) {
-    names.push_back(classes[k]);
-    class_labels.push_back(k + 1);
+    p.names.push_back(classes[k]);
+    p.class_labels.push_back(k + 1);
   }
+  const auto t = Clock::now();
+  p.image = io::decode_image_file(job.path);
+  p.decode_seconds = seconds_since(t);
+  return p;
+}
 
-  auto t = Clock::now();
-  const io::Image image = io::decode_image_file(job.path);
-  const double decode_seconds = seconds_since(t);
-  const segment::SegmentationResult r =
-      model.segment(image, names, settings);
+// Writes the label PNG, overlay, JSON record (and --save-maps) of one segmented image.
+void write_outputs(const SegmentOptions& o, const segment::Segmenter& model, const segment::MethodSettings& settings,
+                   const std::vector<std::string>& classes, const PreparedJob& p,
+                   const segment::SegmentationResult& r, double model_seconds) {
+  const Job& job = *p.job;
+  const io::Image& image = p.image;
+  const std::vector<std::string>& names = p.names;
+  const std::vector<int32_t>& class_labels = p.class_labels;
   // Labels are places in the full class list, so the same class has the same label in every
   // image whatever --class-tags kept.
   const std::vector<int32_t> labels =
       segment::dataset_label_map(r, class_labels, 0, settings.labels_official_inplace_remap);
 
-  t = Clock::now();
+  const auto t = Clock::now();
   const int max_label = static_cast<int>(classes.size());
   std::vector<int64_t> counts(static_cast<size_t>(max_label) + 1, 0);
   for (int32_t v : labels) ++counts[static_cast<size_t>(v)];
@@ -330,24 +348,77 @@ void segment_one(const SegmentOptions& o, const segment::Segmenter& model, const
   record["width"] = image.width;
   record["height"] = image.height;
   record["model"] = model.model_dir();
+  record["device"] = model.placement().describe();
   record["classes"] = class_list;
   record["settings"] = ojson::parse(segment::to_json(settings).dump());
   record["version"] = std::string("pnp-ovss ") + PNPOVSS_VERSION;
   if (o.save_maps) save_maps(o.out, job, r, names, class_labels, record);
 
   ojson timings;
-  timings["decode"] = rounded(decode_seconds, 1e4);
+  timings["decode"] = rounded(p.decode_seconds, 1e4);
   for (const auto& stage : r.timings) timings[stage.stage] = rounded(stage.seconds, 1e4);
   timings["outputs"] = rounded(seconds_since(t), 1e4);
-  timings["total"] = rounded(seconds_since(start), 1e4);
+  timings["total"] = rounded(p.decode_seconds + model_seconds + seconds_since(t), 1e4);
   record["timings"] = timings;
   io::write_file_atomic(base + ".json", record.dump(2) + "\n");
+}
+
+// Counts and reports per image, with the run's numbering.
+struct Report {
+  size_t total = 0, done = 0;
+  int failed = 0;
+  void success(const Job& job, double seconds) {
+    std::fprintf(stderr, "[%zu/%zu] %s %.1f s\n", ++done, total, job.path.c_str(), seconds);
+  }
+  void failure(const Job& job, const std::string& problem) {
+    ++done;
+    ++failed;
+    std::fprintf(stderr, "error: %s: %s\n", Error(job.path).what(), problem.c_str());
+  }
+};
+
+// The model on a group of prepared images; when the batch fails as a whole (not for memory,
+// which segment_in_batches handles), each image runs alone so that one bad image fails alone.
+void segment_group(const SegmentOptions& o, const segment::Segmenter& model, const segment::MethodSettings& settings,
+                   const std::vector<std::string>& classes, std::vector<PreparedJob>& group,
+                   segment::BatchSize& batch, Report& report) {
+  if (group.empty()) return;
+  std::vector<segment::ImageTask> tasks;
+  for (const auto& p : group) tasks.push_back({&p.image, &p.names});
+  const auto start = Clock::now();
+  std::vector<segment::SegmentationResult> results;
+  try {
+    results = segment::segment_in_batches(model, tasks, settings, batch);
+  } catch (const std::exception&) {
+    if (group.size() == 1) {
+      report.failure(*group.front().job, current_failure().message);
+      return;
+    }
+    for (auto& p : group) {
+      std::vector<PreparedJob> one;
+      one.push_back(std::move(p));
+      segment_group(o, model, settings, classes, one, batch, report);
+    }
+    return;
+  }
+  const double model_seconds = seconds_since(start) / static_cast<double>(group.size());
+  for (size_t i = 0; i < group.size(); ++i) {
+    const auto write_start = Clock::now();
+    try {
+      write_outputs(o, model, settings, classes, group[i], results[i], model_seconds);
+      report.success(*group[i].job, group[i].decode_seconds + model_seconds + seconds_since(write_start));
+    } catch (const std::exception&) {
+      report.failure(*group[i].job, current_failure().message);
+    }
+  }
 }
 
 int run_segment(const SegmentOptions& o) {
   const auto start = Clock::now();
   const std::string dir = io::resolve_model_dir(o.model);
   const segment::MethodSettings settings = resolve_method_settings(o.method, backbone_of(dir));
+  const models::Placement placement = resolve_placement(o.compute);
+  segment::BatchSize batch = resolve_batch_size(o.compute, placement, settings.input_size);
   const std::vector<std::string> classes = read_classes(o);
   if (o.inputs.empty()) throw Error("no images: give image files or folders");
   prepare_output_dir(o.out);
@@ -355,34 +426,31 @@ int run_segment(const SegmentOptions& o) {
   const std::vector<Job> jobs = list_jobs(o.inputs);
 
   // The weights are memory-mapped, so loading costs little before the classes are checked.
-  const auto model = segment::Segmenter::load(dir, settings.input_position_resize);
+  const auto model = segment::Segmenter::load(dir, settings.input_position_resize, placement);
   model.check_classes(classes, settings);
   check_settings_fit(o.method, model, settings);
 
   std::printf("settings: %s\n", settings.describe().c_str());
-  std::printf("model %s, %zu classes, %zu images -> %s/\n", dir.c_str(), classes.size(), jobs.size(), o.out.c_str());
+  std::printf("model %s on %s, %zu classes, %zu images -> %s/\n", dir.c_str(), placement.describe().c_str(),
+              classes.size(), jobs.size(), o.out.c_str());
   std::fflush(stdout);
 
-  int failed = 0;
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    const auto image_start = Clock::now();
-    std::string problem;
-    try {
-      segment_one(o, model, settings, classes, tags, jobs[i]);
-    } catch (const std::exception&) {
-      problem = current_failure().message;
+  Report report;
+  report.total = jobs.size();
+  for (size_t next = 0; next < jobs.size();) {
+    std::vector<PreparedJob> group;
+    for (; next < jobs.size() && group.size() < static_cast<size_t>(batch.value); ++next) {
+      try {
+        group.push_back(prepare_job(classes, tags, jobs[next]));
+      } catch (const std::exception&) {
+        report.failure(jobs[next], current_failure().message);
+      }
     }
-    if (problem.empty()) {
-      std::fprintf(stderr, "[%zu/%zu] %s %.1f s\n", i + 1, jobs.size(), jobs[i].path.c_str(),
-                   seconds_since(image_start));
-    } else {
-      ++failed;
-      std::fprintf(stderr, "error: %s: %s\n", Error(jobs[i].path).what(), problem.c_str());
-    }
+    segment_group(o, model, settings, classes, group, batch, report);
   }
-  std::printf("segmented %zu images, %d failed, %.1f s\n", jobs.size() - static_cast<size_t>(failed), failed,
-              seconds_since(start));
-  return failed == 0 ? 0 : 1;
+  std::printf("segmented %zu images, %d failed, %.1f s\n", jobs.size() - static_cast<size_t>(report.failed),
+              report.failed, seconds_since(start));
+  return report.failed == 0 ? 0 : 1;
 }
 
 }  // namespace
@@ -400,6 +468,7 @@ Command add_segment_command(CLI::App& app) {
                   "model directory, or hub id org/name[@revision] (downloaded into the Hugging Face cache once)")
       ->capture_default_str();
   add_method_options(cmd, o->method, MethodOptionSet::All);
+  add_compute_options(cmd, o->compute, true);
   cmd->add_option("--class-tags", o->class_tags,
                   "JSON file: image file stem -> list of class names or 0-based indices to use for that image");
   cmd->add_option("-o,--out", o->out, "output folder (created)")->capture_default_str();

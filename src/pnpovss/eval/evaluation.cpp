@@ -40,7 +40,8 @@ void check_ground_truth(const Scoring& scoring, const LabelMap& gt, const std::s
 }
 
 LoopResult run_samples(const RunDir& run, const Dataset& dataset, const Scoring& scoring,
-                       const std::vector<Sample>& samples, const Predictor& predict, bool write_predictions) {
+                       const std::vector<Sample>& samples, const Predictor& predict, bool write_predictions,
+                       int batch_size, const Prefetch& prefetch) {
   const auto start = Clock::now();
   LoopResult result;
   result.totals = Counts(scoring.num_classes());
@@ -54,7 +55,13 @@ LoopResult run_samples(const RunDir& run, const Dataset& dataset, const Scoring&
     }
   }
   Progress progress(static_cast<long>(todo.size()), result.resumed);
-  for (const Sample* s : todo) {
+  const size_t group = static_cast<size_t>(std::max(batch_size, 1));
+  for (size_t i = 0; i < todo.size(); ++i) {
+    const Sample* s = todo[i];
+    if (prefetch && i % group == 0) {
+      const auto end = todo.begin() + static_cast<std::ptrdiff_t>(std::min(todo.size(), i + group));
+      prefetch(std::vector<const Sample*>(todo.begin() + static_cast<std::ptrdiff_t>(i), end));
+    }
     const auto image_start = Clock::now();
     try {
       const LabelMap gt = read_label_png(s->label);

@@ -46,8 +46,13 @@ void check_ground_truth(const Scoring& scoring, const LabelMap& gt, const std::s
 // Runs `samples` (skipping those with a record in `run`), writing the predicted PNG when
 // `write_predictions`, then the record. Progress goes to stderr; a failed image is reported
 // there and the loop goes on.
+// With `prefetch`, the samples still to compute go in groups of `batch_size`, and each group
+// is announced to `prefetch` before its first predict call (a model computes the whole group
+// in one batch there; predict then hands out the results).
+using Prefetch = std::function<void(const std::vector<const Sample*>& group)>;
 LoopResult run_samples(const RunDir& run, const Dataset& dataset, const Scoring& scoring,
-                       const std::vector<Sample>& samples, const Predictor& predict, bool write_predictions);
+                       const std::vector<Sample>& samples, const Predictor& predict, bool write_predictions,
+                       int batch_size = 1, const Prefetch& prefetch = nullptr);
 
 // The predicted label PNG: 8-bit palette (255 = no class) for up to 255 classes, else 16-bit
 // grayscale (65535 = no class).

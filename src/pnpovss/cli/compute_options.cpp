@@ -1,0 +1,24 @@
+#include "pnpovss/cli/compute_options.h"
+
+namespace pnpovss::cli {
+
+void add_compute_options(CLI::App* cmd, ComputeOptions& o, bool with_batch) {
+  cmd->add_option("--device", o.device, "cpu, cuda or cuda:N: where the model runs (the Dense CRF stays on the CPU)")
+      ->capture_default_str();
+  cmd->add_option("--dtype", o.dtype,
+                  "fp32 (exact), bf16 or fp16 (CUDA only): the model's arithmetic; maps then differ slightly")
+      ->capture_default_str();
+  if (with_batch)
+    cmd->add_option("--batch-size", o.batch_size,
+                    "images per model pass: auto (1 on the CPU; on CUDA 32 at 336 px, fewer for larger sizes, "
+                    "halved on out-of-memory) or a number")
+        ->capture_default_str();
+}
+
+models::Placement resolve_placement(const ComputeOptions& o) { return models::parse_placement(o.device, o.dtype); }
+
+segment::BatchSize resolve_batch_size(const ComputeOptions& o, const models::Placement& p, int input_size) {
+  return segment::parse_batch_size(o.batch_size, p, input_size);
+}
+
+}  // namespace pnpovss::cli
