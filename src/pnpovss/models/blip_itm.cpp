@@ -27,6 +27,27 @@ torch::Tensor split_heads(const torch::Tensor& x, int64_t heads) {
   return x.view({x.size(0), x.size(1), heads, x.size(2) / heads}).permute({0, 2, 1, 3});
 }
 
+// softmax(q k^T * scale) v for q, k, v [B, H, N, dh] -> [B, N, H*dh], one head at a time: on
+// the CPU, libtorch's batched matmul is about three times slower than a matrix product per
+// head, and one head's N x N scores stay in cache between the two products and the softmax
+// instead of streaming all heads' scores through memory. The scale is applied inside the first
+// product (BLAS alpha), as one rounding of the same value the reference computes.
+torch::Tensor vision_attention_per_head(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                        double scale) {
+  const int64_t B = q.size(0), H = q.size(1), N = q.size(2), dh = q.size(3);
+  torch::Tensor context = torch::empty({B, N, H * dh}, q.options());
+  torch::Tensor scores = torch::empty({N, N}, q.options());
+  torch::Tensor probs = torch::empty({N, N}, q.options());
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h) {
+      at::addmm_out(scores, scores, q[b][h], k[b][h].t(), /*beta=*/0, /*alpha=*/scale);
+      at::_softmax_out(probs, scores, -1, false);
+      torch::Tensor out = context[b].narrow(1, h * dh, dh);  // written in place, merged layout
+      at::mm_out(out, probs, v[b][h]);
+    }
+  return context;
+}
+
 // [B, H, T, dh] -> [B, T, H*dh]
 torch::Tensor merge_heads(const torch::Tensor& x) {
   return x.permute({0, 2, 1, 3}).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
@@ -253,8 +274,11 @@ torch::Tensor BlipItm::vision_layer(const VisionLayer& layer, const torch::Tenso
   // vision tower does not need (its scale is also 1/sqrt(head size)).
   if (placement_.device.is_cuda()) context = merge_heads(at::scaled_dot_product_attention(q, k, v));
 #endif
+  const double scale = std::pow(static_cast<double>(D / H), -0.5);
+  // The per-head path writes into buffers, which autograd cannot follow: the reference-cost
+  // mode (set_full_backward) keeps the batched products.
+  if (!context.defined() && !torch::GradMode::is_enabled()) context = vision_attention_per_head(q, k, v, scale);
   if (!context.defined()) {
-    const double scale = std::pow(static_cast<double>(D / H), -0.5);
     torch::Tensor probs = torch::softmax(torch::matmul(q, k.transpose(-1, -2)).mul_(scale), -1);
     context = merge_heads(torch::matmul(probs, v));
   }
