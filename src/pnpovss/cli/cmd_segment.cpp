@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -301,6 +302,28 @@ PreparedJob prepare_job(const std::vector<std::string>& classes, const std::map<
   return p;
 }
 
+// The images [begin, begin + count) decoded, and the ones that could not be, with why.
+struct PreparedGroup {
+  std::vector<PreparedJob> ready;
+  std::vector<std::pair<const Job*, std::string>> failed;
+  size_t end = 0;  // one past the last job of the group
+};
+
+PreparedGroup prepare_group(const std::vector<Job>& jobs, size_t begin, size_t count,
+                            const std::vector<std::string>& classes,
+                            const std::map<std::string, std::vector<int>>& tags) {
+  PreparedGroup g;
+  g.end = std::min(jobs.size(), begin + std::max<size_t>(count, 1));
+  for (size_t i = begin; i < g.end; ++i) {
+    try {
+      g.ready.push_back(prepare_job(classes, tags, jobs[i]));
+    } catch (const std::exception&) {
+      g.failed.emplace_back(&jobs[i], current_failure().message);
+    }
+  }
+  return g;
+}
+
 // Writes the label PNG, overlay, JSON record (and --save-maps) of one segmented image.
 void write_outputs(const SegmentOptions& o, const segment::Segmenter& model, const segment::MethodSettings& settings,
                    const std::vector<std::string>& classes, const PreparedJob& p,
@@ -437,16 +460,17 @@ int run_segment(const SegmentOptions& o) {
 
   Report report;
   report.total = jobs.size();
-  for (size_t next = 0; next < jobs.size();) {
-    std::vector<PreparedJob> group;
-    for (; next < jobs.size() && group.size() < static_cast<size_t>(batch.value); ++next) {
-      try {
-        group.push_back(prepare_job(classes, tags, jobs[next]));
-      } catch (const std::exception&) {
-        report.failure(jobs[next], current_failure().message);
-      }
-    }
-    segment_group(o, model, settings, classes, group, batch, report);
+  // The next group's images decode on a worker thread while the model runs this group.
+  auto decode = [&](size_t begin, size_t count) {
+    return std::async(std::launch::async, prepare_group, std::cref(jobs), begin, count, std::cref(classes),
+                      std::cref(tags));
+  };
+  std::future<PreparedGroup> next = decode(0, static_cast<size_t>(batch.value));
+  while (next.valid()) {
+    PreparedGroup group = next.get();
+    if (group.end < jobs.size()) next = decode(group.end, static_cast<size_t>(batch.value));
+    for (const auto& [job, problem] : group.failed) report.failure(*job, problem);
+    segment_group(o, model, settings, classes, group.ready, batch, report);
   }
   std::printf("segmented %zu images, %d failed, %.1f s\n", jobs.size() - static_cast<size_t>(report.failed),
               report.failed, seconds_since(start));
