@@ -10,7 +10,6 @@
 
 #include <cstdio>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -49,22 +48,14 @@ std::vector<std::string> dataset_classes(const std::string& name) {
   std::exit(2);
 }
 
-std::vector<int64_t> parse_sizes(const std::string& text) {
-  std::vector<int64_t> out;
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(std::stoll(item));
-  return out;
-}
-
 Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
     if (k == "--manifest") a.manifest = v;
     else if (k == "--cache") a.cache = v;
-    else if (k == "--sizes") a.sizes = parse_sizes(v);
-    else if (k == "--full-backward-sizes") a.full_backward_sizes = parse_sizes(v);
+    else if (k == "--sizes") a.sizes = bench::parse_int_list(v);
+    else if (k == "--full-backward-sizes") a.full_backward_sizes = bench::parse_int_list(v);
     else if (k == "--iterations") a.iterations = std::stoi(v);
     else if (k == "--postprocess") a.postprocess = v;
     else if (k == "--threads") a.threads = std::stoi(v);

@@ -60,12 +60,6 @@ std::vector<std::string> split(const std::string& text) {
   return out;
 }
 
-std::vector<int64_t> parse_ints(const std::string& text) {
-  std::vector<int64_t> out;
-  for (const auto& s : split(text)) out.push_back(std::stoll(s));
-  return out;
-}
-
 Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -74,8 +68,8 @@ Args parse(int argc, char** argv) {
     else if (k == "--cache") a.cache = v;
     else if (k == "--device") a.device = v;
     else if (k == "--dtypes") a.dtypes = split(v);
-    else if (k == "--sizes") a.sizes = parse_ints(v);
-    else if (k == "--batch-sizes") a.batch_sizes = parse_ints(v);
+    else if (k == "--sizes") a.sizes = bench::parse_int_list(v);
+    else if (k == "--batch-sizes") a.batch_sizes = bench::parse_int_list(v);
     else if (k == "--images") a.images = std::stoi(v);
     else if (k == "--iterations") a.iterations = std::stoi(v);
     else if (k == "--postprocess") a.postprocess = v;

@@ -63,6 +63,18 @@ inline BenchModel prepare_model(const std::string& manifest_path, const std::str
   return {manifest.checkpoint, pnpovss::models::BlipItm::load(cache)};
 }
 
+// "336,768" -> {336, 768} (empty items skipped).
+inline std::vector<int64_t> parse_int_list(const std::string& text) {
+  std::vector<int64_t> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    if (comma > start) out.push_back(std::stoll(text.substr(start, comma - start)));
+    start = comma + 1;
+  }
+  return out;
+}
+
 inline double peak_rss_gib() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
