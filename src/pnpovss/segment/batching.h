@@ -18,8 +18,8 @@ struct BatchSize {
 };
 
 // "auto" or a positive count; throws pnpovss::Error naming --batch-size. `auto` is 1 on the CPU
-// (so that one image's result never depends on its neighbours' rounding; a batch of 3 saves
-// about 12% per image there, one measurement at 336 px) and on CUDA 32 images at 336 px, scaled
+// (so that one image's result never depends on its neighbours' rounding; batches of 3-4 save
+// 7-12% per image there at 336 px) and on CUDA 32 images at 336 px, scaled
 // by (336 / input_size)^2, at least 1; out of memory then halves it.
 BatchSize parse_batch_size(const std::string& text, const models::Placement& placement, int input_size);
 
