@@ -161,6 +161,9 @@ expect_error "exhaustive on dropout masks" -- tune "$LIST" "${MODELS[@]}" --exha
 expect_error "unknown empty image" -- tune "$LIST" "${MODELS[@]}" --empty white --out "$bad_out"
 expect_error "zero trials" -- tune "$LIST" "${MODELS[@]}" --trials 0 --out "$bad_out"
 expect_error "journal of another run" -- tune "$LIST" "${MODELS[@]}" --empty mean --trials 1 --out "$rnd"
+expect_error "journal of an fp32 run resumed in bf16" -- \
+  tune "$LIST" "${MODELS[@]}" --trials 5 --blur-trials 2 --seed 1 --dtype bf16 --out "$rnd"
+expect_error "fp16 on the CPU" -- tune "$LIST" "${MODELS[@]}" --dtype fp16 --out "$bad_out/f"
 expect_error "scorer that is not CLIP" -- tune "$LIST" --model blip_itm --scorer blip_itm --size 64 --out "$bad_out/s"
 expect_error "size not a multiple of the patch" -- tune "$LIST" --model blip_itm --scorer clip --size 70 --out "$bad_out"
 expect_error "settings file with a typo" -- tune "$LIST" "${MODELS[@]}" --settings "$WORK/typo.json" --out "$bad_out"

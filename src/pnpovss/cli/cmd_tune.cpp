@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "pnpovss/cli/commands.h"
+#include "pnpovss/cli/compute_options.h"
 #include "pnpovss/cli/method_options.h"
 #include "pnpovss/cli/output_dir.h"
 #include "pnpovss/error.h"
@@ -52,6 +53,7 @@ struct TuneCliOptions {
   std::string scorer = kDefaultScorer;
   std::string out = "tune_out";
   MethodOptions method;  // layer, head, threshold and blur are what the search chooses
+  ComputeOptions compute;  // the segmenting model's device and type (the CLIP scorer runs on the CPU)
   std::string masks = "gradcam", empty = "black";
   std::string thresholds;
   size_t trials = 30, blur_trials = 0, limit = 0;
@@ -76,6 +78,9 @@ nlohmann::json run_description(const TuneCliOptions& o, const std::string& model
           {"settings", segment::to_json(base)},
           {"images", list}};
   // The exhaustive journal stores win flags per grid position: the grid must stay the same.
+  // Reduced precision changes the rewards: a journal never mixes it with fp32.
+  const torch::ScalarType dtype = models::parse_dtype(o.compute.dtype);
+  if (dtype != torch::kFloat32) run["dtype"] = models::dtype_name(dtype);
   if (o.exhaustive)
     run["grid"] = {{"layers", space.layers}, {"heads", space.heads}, {"thresholds", space.thresholds}};
   return run;
@@ -175,10 +180,11 @@ int run_tune(const TuneCliOptions& o) {
     images = tune::read_tune_list(o.list);
   }
   if (o.limit > 0 && images.size() > o.limit) images.resize(o.limit);
+  const models::Placement placement = resolve_placement(o.compute);
   prepare_output_dir(o.out);
 
   const std::string scorer_dir = io::resolve_model_dir(o.scorer);
-  const auto model = segment::Segmenter::load(model_dir, base.input_position_resize);
+  const auto model = segment::Segmenter::load(model_dir, base.input_position_resize, placement);
   model.backbone().grid(base.input_size);
   const auto scorer = tune::ClipScorer::load(scorer_dir, o.logit_scale);
   tune::SearchSpace space =
@@ -262,6 +268,7 @@ Command add_tune_command(CLI::App& app) {
   cmd->add_option("-o,--out", o->out, "output folder (created; a rerun resumes from its journal)")
       ->capture_default_str();
   add_method_options(cmd, o->method, MethodOptionSet::WithoutSearched);
+  add_compute_options(cmd, o->compute, false);
   cmd->add_option("--masks", o->masks, "masks of the layer/head/threshold stage: gradcam | dropout | final")
       ->capture_default_str();
   cmd->add_option("--thresholds", o->thresholds,
