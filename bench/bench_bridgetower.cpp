@@ -35,8 +35,7 @@ struct Args {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string k = argv[i], v = argv[i + 1];
+  bench::parse_options(argc, argv, [&](const std::string& k, const std::string& v) {
     if (k == "--manifest") a.manifest = v;
     else if (k == "--cache") a.cache = v;
     else if (k == "--runs") a.runs = std::stoi(v);
@@ -44,11 +43,9 @@ Args parse(int argc, char** argv) {
     else if (k == "--layer") a.layer = std::stoi(v);
     else if (k == "--size") a.size = std::stoi(v);
     else if (k == "--threads") a.threads = std::stoi(v);
-    else {
-      std::fprintf(stderr, "unknown option %s\n", k.c_str());
-      std::exit(2);
-    }
-  }
+    else return false;
+    return true;
+  });
   return a;
 }
 

@@ -50,8 +50,7 @@ std::vector<std::string> dataset_classes(const std::string& name) {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
+  bench::parse_options(argc, argv, [&](const std::string& k, const std::string& v) {
     if (k == "--manifest") a.manifest = v;
     else if (k == "--cache") a.cache = v;
     else if (k == "--sizes") a.sizes = bench::parse_int_list(v);
@@ -60,11 +59,9 @@ Args parse(int argc, char** argv) {
     else if (k == "--postprocess") a.postprocess = v;
     else if (k == "--threads") a.threads = std::stoi(v);
     else if (k == "--dataset") a.dataset = v;
-    else {
-      std::fprintf(stderr, "unknown option %s\n", k.c_str());
-      std::exit(2);
-    }
-  }
+    else return false;
+    return true;
+  });
   return a;
 }
 

@@ -62,8 +62,7 @@ std::vector<std::string> split(const std::string& text) {
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
+  bench::parse_options(argc, argv, [&](const std::string& k, const std::string& v) {
     if (k == "--manifest") a.manifest = v;
     else if (k == "--cache") a.cache = v;
     else if (k == "--device") a.device = v;
@@ -75,11 +74,9 @@ Args parse(int argc, char** argv) {
     else if (k == "--postprocess") a.postprocess = v;
     else if (k == "--compare") a.compare = std::stoi(v);
     else if (k == "--threads") a.threads = std::stoi(v);
-    else {
-      std::fprintf(stderr, "unknown option %s\n", k.c_str());
-      std::exit(2);
-    }
-  }
+    else return false;
+    return true;
+  });
   return a;
 }
 

@@ -63,6 +63,22 @@ inline BenchModel prepare_model(const std::string& manifest_path, const std::str
   return {manifest.checkpoint, pnpovss::models::BlipItm::load(cache)};
 }
 
+// Reads "--key value" pairs: `set(key, value)` returns false for a key it does not know, which
+// ends the program with status 2, as does a key without a value.
+template <typename F>
+void parse_options(int argc, char** argv, F&& set) {
+  for (int i = 1; i < argc; i += 2) {
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "option %s has no value\n", argv[i]);
+      std::exit(2);
+    }
+    if (!set(std::string(argv[i]), std::string(argv[i + 1]))) {
+      std::fprintf(stderr, "unknown option %s\n", argv[i]);
+      std::exit(2);
+    }
+  }
+}
+
 // "336,768" -> {336, 768} (empty items skipped).
 inline std::vector<int64_t> parse_int_list(const std::string& text) {
   std::vector<int64_t> out;
