@@ -2,6 +2,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "pnpovss/cli/commands.h"
@@ -28,18 +29,34 @@ std::string thousands(int64_t n) {
   return s;
 }
 
+// The last lines of every model's report: tensors, dtypes and bytes on disk, parameters.
+std::string weights_summary(const io::Checkpoint& checkpoint, int64_t params) {
+  std::map<std::string, int64_t> dtypes;
+  double file_bytes = 0;
+  size_t tensors = 0;
+  for (const auto& f : checkpoint.files()) {
+    file_bytes += static_cast<double>(f.file()->size());
+    for (const auto& t : f.tensors()) {
+      dtypes[io::dtype_name(t.dtype)] += t.numel();
+      ++tensors;
+    }
+  }
+  std::string dtype_list;
+  for (const auto& [name, count] : dtypes) dtype_list += (dtype_list.empty() ? "" : ", ") + name;
+  std::ostringstream out;
+  out << "weights     " << tensors << " tensors, " << dtype_list << " on disk, " << gib(file_bytes) << " in "
+      << checkpoint.files().size() << " file(s), memory-mapped\n"
+      << "parameters  " << thousands(params) << " (" << gib(static_cast<double>(params) * 4) << " as float32)\n"
+      << "compute     float32 on CPU (segment, eval and tune take --device and --dtype)\n";
+  return out.str();
+}
+
 // A CLIP checkpoint (model_type "clip"): the towers, the shared embedding and the weights.
 int run_clip_info(const std::string& dir) {
   const auto checkpoint = io::Checkpoint::open_dir(dir);
   const auto model = models::ClipModel::from_tensors(models::ClipConfig::from_file(dir + "/config.json"),
                                                      io::load_float_tensors(checkpoint), checkpoint.description());
   const auto& c = model.config();
-  double file_bytes = 0;
-  size_t tensors = 0;
-  for (const auto& f : checkpoint.files()) {
-    file_bytes += static_cast<double>(f.file()->size());
-    tensors += f.tensors().size();
-  }
   const int64_t params = model.parameter_count();
   const auto& v = c.vision;
   const auto& t = c.text;
@@ -52,11 +69,7 @@ int run_clip_info(const std::string& dir) {
             << t.num_attention_heads << " heads, MLP " << t.intermediate_size << ", vocab " << t.vocab_size
             << ", at most " << t.max_position_embeddings << " tokens\n"
             << "heads       projections to " << c.projection_dim << ", logit scale " << model.logit_scale() << "\n"
-            << "weights     " << tensors << " tensors, " << gib(file_bytes) << " in " << checkpoint.files().size()
-            << " file(s), memory-mapped\n"
-            << "parameters  " << thousands(params) << " (" << gib(static_cast<double>(params) * 4)
-            << " as float32)\n"
-            << "compute     float32 on CPU\n";
+            << weights_summary(checkpoint, params);
   return 0;
 }
 
@@ -67,12 +80,6 @@ int run_bridgetower_info(const std::string& dir) {
   const auto model = models::BridgeTowerItm::from_tensors(models::BridgeTowerConfig::from_file(dir + "/config.json"),
                                                           io::load_float_tensors(checkpoint), checkpoint.description());
   const auto& c = model.config();
-  double file_bytes = 0;
-  size_t tensors = 0;
-  for (const auto& f : checkpoint.files()) {
-    file_bytes += static_cast<double>(f.file()->size());
-    tensors += f.tensors().size();
-  }
   const int64_t params = model.parameter_count();
   const auto& v = c.vision;
   const auto& t = c.text;
@@ -86,11 +93,7 @@ int run_bridgetower_info(const std::string& dir) {
             << "cross-modal " << c.num_hidden_layers << " layers (text and image), width " << c.hidden_size << ", "
             << t.num_attention_heads << " heads; bridged from unimodal layer " << c.split_index() << " on\n"
             << "heads       ITM (2 logits)\n"
-            << "weights     " << tensors << " tensors, " << gib(file_bytes) << " in " << checkpoint.files().size()
-            << " file(s), memory-mapped\n"
-            << "parameters  " << thousands(params) << " (" << gib(static_cast<double>(params) * 4)
-            << " as float32)\n"
-            << "compute     float32 on CPU\n";
+            << weights_summary(checkpoint, params);
   return 0;
 }
 
@@ -100,26 +103,13 @@ int run_info(const std::string& spec) {
     const nlohmann::json config = io::read_json_file(dir + "/config.json");
     if (config.is_object() && config.value("model_type", std::string()) == "bridgetower")
       return run_bridgetower_info(dir);
+    if (models::is_clip_config(config)) return run_clip_info(dir);
   }
-  if (io::file_exists(dir + "/config.json") && models::is_clip_config(io::read_json_file(dir + "/config.json")))
-    return run_clip_info(dir);
   // The checkpoint is opened once: for the model and for the dtypes and sizes on disk.
   const auto checkpoint = io::Checkpoint::open_dir(dir);
   const auto model = models::BlipItm::from_tensors(models::BlipConfig::from_file(dir + "/config.json"),
                                                    io::load_float_tensors(checkpoint), checkpoint.description());
   const auto& c = model.config();
-  std::map<std::string, int64_t> dtypes;
-  double file_bytes = 0;
-  size_t tensors = 0;
-  for (const auto& f : checkpoint.files()) {
-    file_bytes += static_cast<double>(f.file()->size());
-    for (const auto& t : f.tensors()) {
-      dtypes[io::dtype_name(t.dtype)] += t.numel();
-      ++tensors;
-    }
-  }
-  std::string dtype_list;
-  for (const auto& [name, count] : dtypes) dtype_list += (dtype_list.empty() ? "" : ", ") + name;
   const int64_t params = model.parameter_count();
   const auto& v = c.vision;
   const auto& t = c.text;
@@ -133,11 +123,7 @@ int run_info(const std::string& spec) {
             << t.hidden_size << ", " << t.num_attention_heads << " heads, MLP " << t.intermediate_size
             << ", vocab " << t.vocab_size << ", at most " << t.max_position_embeddings << " tokens\n"
             << "heads       ITM (2 logits), ITC projections to " << c.image_text_hidden_size << "\n"
-            << "weights     " << tensors << " tensors, " << dtype_list << " on disk, " << gib(file_bytes)
-            << " in " << checkpoint.files().size() << " file(s), memory-mapped\n"
-            << "parameters  " << thousands(params) << " (" << gib(static_cast<double>(params) * 4)
-            << " as float32)\n"
-            << "compute     float32 on CPU\n";
+            << weights_summary(checkpoint, params);
   return 0;
 }
 
