@@ -6,6 +6,7 @@
 #include <cstring>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <string>
 #include <thread>
 #include <type_traits>
@@ -317,6 +318,39 @@ struct PipelineState {
   int ahead = 0;                   // kernels the splatting thread slices
 };
 
+// -U in the pixel-major working layout (each pixel's labels contiguous, as in the reference's
+// Eigen M x N column-major matrices), padded with zeros to whole vectors. Converted tile by
+// tile so that both sides stay in cache; the buffer is not cleared first, since every value is
+// written once. Throws on the first non-finite unary.
+std::unique_ptr<float[]> negated_pixel_major(const float* unary, int labels, int height, int width, int stride,
+                                             int threads) {
+  const int64_t pixels = static_cast<int64_t>(height) * width;
+  std::unique_ptr<float[]> out(new float[static_cast<size_t>(pixels) * stride]);
+  float* rows = out.get();
+  parallel_ranges((pixels + kTransposeTile - 1) / kTransposeTile, threads, [&](int64_t first, int64_t last) {
+    for (int64_t tile = first; tile < last; ++tile) {
+      const int64_t begin = tile * kTransposeTile, end = std::min(pixels, begin + kTransposeTile);
+      bool finite = true;
+      for (int l = 0; l < labels; ++l) {
+        const float* u = unary + l * pixels;
+        for (int64_t i = begin; i < end; ++i) {
+          finite &= std::fabs(u[i]) <= std::numeric_limits<float>::max();
+          rows[i * stride + l] = -u[i];
+        }
+      }
+      for (int64_t i = begin; i < end; ++i)
+        for (int l = labels; l < stride; ++l) rows[i * stride + l] = 0.0f;
+      if (finite) continue;
+      for (int l = 0; l < labels; ++l)
+        for (int64_t i = begin; i < end; ++i)
+          if (!std::isfinite(unary[l * pixels + i]))
+            throw Error("dense CRF: unary of label " + std::to_string(l) + " at pixel (" + std::to_string(i / width) +
+                        ", " + std::to_string(i % width) + ") is not finite");
+    }
+  }, 1);
+  return out;
+}
+
 // The last pass: Q of pixels [begin, end) from -U and all messages, written tile by tile into
 // the labels x pixels output, with the argmax (first maximum, as numpy and Eigen).
 template <int NB, int W>
@@ -340,8 +374,12 @@ PNPOVSS_INLINE void final_pass_impl(const Pass& p, int64_t begin, int64_t end) {
     for (int64_t i = first; i < last; ++i) {
       const float* row = &tile[(i - first) * stride];
       int best = 0;
-      for (int l = 1; l < p.labels; ++l)
-        if (row[l] > row[best]) best = l;
+      float top = row[0];
+      for (int l = 1; l < p.labels; ++l) {
+        const bool higher = row[l] > top;  // selects, not branches: the winner is unpredictable
+        best = higher ? l : best;
+        top = higher ? row[l] : top;
+      }
       p.labels_out[i] = best;
     }
   }
@@ -587,24 +625,7 @@ DenseCrfResult dense_crf(const uint8_t* rgb, int height, int width, const float*
   const int width_lanes = vector_width(params.vector_width);
   const int stride = (labels + width_lanes - 1) / width_lanes * width_lanes;
 
-  // Pixel-major working copies (each pixel's labels contiguous, as in the reference's Eigen
-  // M x N column-major matrices), padded with zeros to whole vectors.
-  std::vector<float> neg_unary(static_cast<size_t>(pixels) * stride, 0.0f);
-  // Transposed tile by tile so that both sides stay in cache.
-  parallel_ranges((pixels + kTransposeTile - 1) / kTransposeTile, threads, [&](int64_t first, int64_t last) {
-    for (int64_t tile = first; tile < last; ++tile) {
-      const int64_t begin = tile * kTransposeTile, end = std::min(pixels, begin + kTransposeTile);
-      for (int l = 0; l < labels; ++l) {
-        const float* u = unary + l * pixels;
-        for (int64_t i = begin; i < end; ++i) {
-          if (!std::isfinite(u[i]))
-            throw Error("dense CRF: unary of label " + std::to_string(l) + " at pixel (" +
-                        std::to_string(i / width) + ", " + std::to_string(i % width) + ") is not finite");
-          neg_unary[i * stride + l] = -u[i];
-        }
-      }
-    }
-  }, 1);
+  const std::unique_ptr<float[]> neg_unary = negated_pixel_major(unary, labels, height, width, stride, threads);
   DenseCrfResult result;
   result.num_labels = labels;
   result.height = height;
@@ -635,7 +656,7 @@ DenseCrfResult dense_crf(const uint8_t* rgb, int height, int width, const float*
   pass.nb = stride / width_lanes;
   pass.pixels = pixels;
   pass.alpha_last = labels <= 2;
-  pass.neg_unary = neg_unary.data();
+  pass.neg_unary = neg_unary.get();
   pass.q_out = result.q.data();
   pass.labels_out = result.labels.data();
   pass.kernels = kernels.data();

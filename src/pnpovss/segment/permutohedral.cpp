@@ -140,28 +140,28 @@ class Locator {
       sum += v;
     }
 
-    for (int i = 0; i <= d; ++i) s.rank[i] = 0;
+    // Rank of each coordinate's rounding residual. Branch-free: the comparisons follow the
+    // image noise, so a branch would be mispredicted about half the time.
+    float residual[kMaxDim + 1];
+    for (int i = 0; i <= d; ++i) {
+      residual[i] = elevated[i] - s.rem0[i];
+      s.rank[i] = 0;
+    }
     for (int i = 0; i < d; ++i) {
-      const float di = elevated[i] - s.rem0[i];
       for (int j = i + 1; j <= d; ++j) {
-        if (di < elevated[j] - s.rem0[j])
-          ++s.rank[i];
-        else
-          ++s.rank[j];
+        const int below = residual[i] < residual[j];
+        s.rank[i] += below;
+        s.rank[j] += 1 - below;
       }
     }
 
     // Off-plane points (sum != 0) are brought back by shifting ranks cyclically.
     const int shift = static_cast<int>(sum);
     for (int i = 0; i <= d; ++i) {
-      s.rank[i] += shift;
-      if (s.rank[i] < 0) {
-        s.rank[i] += d + 1;
-        s.rem0[i] += d1_;
-      } else if (s.rank[i] > d) {
-        s.rank[i] -= d + 1;
-        s.rem0[i] -= d1_;
-      }
+      const int rank = s.rank[i] + shift;
+      const bool under = rank < 0, over = rank > d;
+      s.rank[i] = under ? rank + d + 1 : over ? rank - (d + 1) : rank;
+      s.rem0[i] = under ? s.rem0[i] + d1_ : over ? s.rem0[i] - d1_ : s.rem0[i];
     }
 
     for (int i = 0; i <= d + 1; ++i) s.barycentric[i] = 0.0f;
