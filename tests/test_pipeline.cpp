@@ -303,6 +303,48 @@ TEST(PostprocessBlur, KernelAndReflectBorder) {
   EXPECT_NEAR((flat - 2.5f).abs().max().item<float>(), 0.0f, 1e-6);
 }
 
+// The separable filter, written out per output value: axis 0 then axis 1, each summing
+// kernel[j] * sample in kernel order in double and rounding to float, reflect borders.
+torch::Tensor direct_gaussian_filter(const torch::Tensor& stack, double sigma) {
+  const auto k = gaussian_kernel(sigma);
+  const auto r = static_cast<int64_t>(k.size() / 2);
+  auto reflect = [](int64_t i, int64_t n) {
+    while (i < 0 || i >= n) i = i < 0 ? -1 - i : 2 * n - 1 - i;
+    return i;
+  };
+  const int64_t c = stack.size(0), h = stack.size(1), w = stack.size(2);
+  torch::Tensor a = stack.contiguous().clone(), b = torch::empty_like(a);
+  auto in = a.accessor<float, 3>();
+  auto mid = b.accessor<float, 3>();
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x) {
+        double sum = 0.0;
+        for (size_t j = 0; j < k.size(); ++j) sum += k[j] * in[ch][reflect(y + static_cast<int64_t>(j) - r, h)][x];
+        mid[ch][y][x] = static_cast<float>(sum);
+      }
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t y = 0; y < h; ++y)
+      for (int64_t x = 0; x < w; ++x) {
+        double sum = 0.0;
+        for (size_t j = 0; j < k.size(); ++j) sum += k[j] * mid[ch][y][reflect(x + static_cast<int64_t>(j) - r, w)];
+        in[ch][y][x] = static_cast<float>(sum);
+      }
+  return a;
+}
+
+TEST(PostprocessBlur, EqualsDirectSeparableCorrelation) {
+  torch::manual_seed(7);
+  // Odd and even sizes; the large sigma reaches past the plane, so borders reflect repeatedly.
+  for (const auto& size : {std::vector<int64_t>{2, 37, 53}, std::vector<int64_t>{1, 16, 10}})
+    for (double sigma : {1.3, 9.0}) {
+      const torch::Tensor stack = torch::rand(size);
+      const torch::Tensor got = gaussian_filter_channels(stack, sigma);
+      EXPECT_TRUE(torch::equal(got, direct_gaussian_filter(stack, sigma))) << size[1] << "x" << size[2] << ", sigma "
+                                                                           << sigma;
+    }
+}
+
 TEST(PostprocessUpsample, GridRowsAreExactAndZerosStayZero) {
   // 4 -> 7 with align_corners: output rows 0, 2, 4, 6 sit on source rows 0, 1, 2, 3.
   torch::Tensor maps = torch::zeros({1, 4, 4});

@@ -400,11 +400,20 @@ struct Report {
   }
 };
 
+// What happened to one image of a group, in input order: segmented (outputs still to be
+// written) or failed, with why.
+struct Outcome {
+  const Job* job = nullptr;
+  std::string problem;  // empty when segmented
+  PreparedJob prepared;
+  segment::SegmentationResult result;
+  double model_seconds = 0;  // its share of its batch's time
+};
+
 // The model on a group of prepared images; when the batch fails as a whole (not for memory,
 // which segment_in_batches handles), each image runs alone so that one bad image fails alone.
-void segment_group(const SegmentOptions& o, const segment::Segmenter& model, const segment::MethodSettings& settings,
-                   const std::vector<std::string>& classes, std::vector<PreparedJob>& group,
-                   segment::BatchSize& batch, Report& report) {
+void segment_group(const segment::Segmenter& model, const segment::MethodSettings& settings,
+                   std::vector<PreparedJob>& group, segment::BatchSize& batch, std::vector<Outcome>& out) {
   if (group.empty()) return;
   std::vector<segment::ImageTask> tasks;
   for (const auto& p : group) tasks.push_back({&p.image, &p.names});
@@ -414,24 +423,36 @@ void segment_group(const SegmentOptions& o, const segment::Segmenter& model, con
     results = segment::segment_in_batches(model, tasks, settings, batch);
   } catch (const std::exception&) {
     if (group.size() == 1) {
-      report.failure(*group.front().job, current_failure().message);
+      out.push_back({group.front().job, current_failure().message, {}, {}, 0});
       return;
     }
     for (auto& p : group) {
       std::vector<PreparedJob> one;
       one.push_back(std::move(p));
-      segment_group(o, model, settings, classes, one, batch, report);
+      segment_group(model, settings, one, batch, out);
     }
     return;
   }
   const double model_seconds = seconds_since(start) / static_cast<double>(group.size());
-  for (size_t i = 0; i < group.size(); ++i) {
+  for (size_t i = 0; i < group.size(); ++i)
+    out.push_back({group[i].job, "", std::move(group[i]), std::move(results[i]), model_seconds});
+}
+
+// Reports the outcomes in order, writing the outputs of the segmented images.
+void write_outcomes(const SegmentOptions& o, const segment::Segmenter& model, const segment::MethodSettings& settings,
+                    const std::vector<std::string>& classes, const std::vector<Outcome>& outcomes, Report& report) {
+  for (const Outcome& outcome : outcomes) {
+    if (!outcome.problem.empty()) {
+      report.failure(*outcome.job, outcome.problem);
+      continue;
+    }
     const auto write_start = Clock::now();
+    const PreparedJob& p = outcome.prepared;
     try {
-      write_outputs(o, model, settings, classes, group[i], results[i], model_seconds);
-      report.success(*group[i].job, group[i].decode_seconds + model_seconds + seconds_since(write_start));
+      write_outputs(o, model, settings, classes, p, outcome.result, outcome.model_seconds);
+      report.success(*p.job, p.decode_seconds + outcome.model_seconds + seconds_since(write_start));
     } catch (const std::exception&) {
-      report.failure(*group[i].job, current_failure().message);
+      report.failure(*p.job, current_failure().message);
     }
   }
 }
@@ -465,13 +486,24 @@ int run_segment(const SegmentOptions& o) {
     return std::async(std::launch::async, prepare_group, std::cref(jobs), begin, count, std::cref(classes),
                       std::cref(tags));
   };
+  // And its outputs are written on another while the model runs the next group; reports
+  // still come in input order.
+  auto write = [&](std::shared_ptr<const std::vector<Outcome>> outcomes) {
+    return std::async(std::launch::async,
+                      [&, outcomes] { write_outcomes(o, model, settings, classes, *outcomes, report); });
+  };
   std::future<PreparedGroup> next = decode(0, static_cast<size_t>(batch.value));
+  std::future<void> writing;
   while (next.valid()) {
     PreparedGroup group = next.get();
     if (group.end < jobs.size()) next = decode(group.end, static_cast<size_t>(batch.value));
-    for (const auto& [job, problem] : group.failed) report.failure(*job, problem);
-    segment_group(o, model, settings, classes, group.ready, batch, report);
+    auto outcomes = std::make_shared<std::vector<Outcome>>();
+    for (const auto& [job, problem] : group.failed) outcomes->push_back({job, problem, {}, {}, 0});
+    segment_group(model, settings, group.ready, batch, *outcomes);
+    if (writing.valid()) writing.get();
+    writing = write(std::move(outcomes));
   }
+  if (writing.valid()) writing.get();
   std::printf("segmented %zu images, %d failed, %.1f s\n", jobs.size() - static_cast<size_t>(report.failed),
               report.failed, seconds_since(start));
   return report.failed == 0 ? 0 : 1;

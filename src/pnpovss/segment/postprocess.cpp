@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 #include "pnpovss/error.h"
 
@@ -39,25 +41,43 @@ int64_t reflect_index(int64_t i, int64_t n) {
   return m < n ? m : period - 1 - m;
 }
 
-// Correlates `count` lines of `length` samples (element stride `step`, line stride
-// `line_step`) with the symmetric kernel, in place.
-void filter_lines(float* data, int64_t count, int64_t line_step, int64_t length, int64_t step,
-                  const std::vector<double>& kernel) {
-  const int64_t radius = static_cast<int64_t>(kernel.size() / 2);
-  std::vector<double> line(length), out(length);
-  // Source index per padded position, so the inner loop has no branches.
-  std::vector<int64_t> source(length + 2 * radius);
-  for (int64_t i = 0; i < length + 2 * radius; ++i) source[i] = reflect_index(i - radius, length);
-  for (int64_t l = 0; l < count; ++l) {
-    float* base = data + l * line_step;
-    for (int64_t i = 0; i < length; ++i) line[i] = base[i * step];
-    for (int64_t i = 0; i < length; ++i) {
-      double sum = 0.0;
-      for (size_t j = 0; j < kernel.size(); ++j) sum += kernel[j] * line[source[i + static_cast<int64_t>(j)]];
-      out[i] = sum;
+// Correlates every column of a rows x cols plane with the kernel (scipy's 'reflect' edges),
+// writing `out`: out[y][x] = sum over j, in order and in double, of kernel[j] times
+// in[reflect(y + j - radius)][x]. A whole row is accumulated at a time, so the inner loop runs
+// over contiguous memory, two columns per vector.
+void filter_columns(const float* in, float* out, int64_t rows, int64_t cols, const std::vector<double>& kernel) {
+  typedef double D2 __attribute__((vector_size(16)));
+  typedef float F2 __attribute__((vector_size(8)));
+  const auto radius = static_cast<int64_t>(kernel.size() / 2);
+  const int64_t pairs = cols / 2;
+  std::vector<D2> acc(static_cast<size_t>(pairs) + 1);
+  for (int64_t y = 0; y < rows; ++y) {
+    std::fill(acc.begin(), acc.end(), D2{0.0, 0.0});
+    for (size_t j = 0; j < kernel.size(); ++j) {
+      const float* row = in + reflect_index(y + static_cast<int64_t>(j) - radius, rows) * cols;
+      const D2 k = {kernel[j], kernel[j]};
+      for (int64_t p = 0; p < pairs; ++p) {
+        F2 two;
+        std::memcpy(&two, row + 2 * p, sizeof two);
+        acc[p] += k * __builtin_convertvector(two, D2);
+      }
+      if (cols % 2 != 0) acc[pairs][0] += kernel[j] * static_cast<double>(row[cols - 1]);
     }
-    for (int64_t i = 0; i < length; ++i) base[i * step] = static_cast<float>(out[i]);
+    float* o = out + y * cols;
+    for (int64_t p = 0; p < pairs; ++p) {
+      o[2 * p] = static_cast<float>(acc[p][0]);
+      o[2 * p + 1] = static_cast<float>(acc[p][1]);
+    }
+    if (cols % 2 != 0) o[cols - 1] = static_cast<float>(acc[pairs][0]);
   }
+}
+
+void transpose_plane(const float* in, float* out, int64_t rows, int64_t cols) {
+  constexpr int64_t kTile = 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += kTile)
+    for (int64_t c0 = 0; c0 < cols; c0 += kTile)
+      for (int64_t r = r0; r < std::min(rows, r0 + kTile); ++r)
+        for (int64_t c = c0; c < std::min(cols, c0 + kTile); ++c) out[c * rows + r] = in[r * cols + c];
 }
 
 torch::Tensor cpu_float(const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat32).contiguous(); }
@@ -122,10 +142,13 @@ torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma)
   const std::vector<double> kernel = gaussian_kernel(sigma);
   const int64_t channels = out.size(0), height = out.size(1), width = out.size(2);
   float* data = out.data_ptr<float>();
+  std::vector<float> a(static_cast<size_t>(height * width)), b(a.size());
   for (int64_t c = 0; c < channels; ++c) {
     float* plane = data + c * height * width;
-    filter_lines(plane, width, 1, height, width, kernel);  // axis 0: down each column
-    filter_lines(plane, height, width, width, 1, kernel);  // axis 1: along each row
+    filter_columns(plane, a.data(), height, width, kernel);  // axis 0, rounded to float as scipy
+    transpose_plane(a.data(), b.data(), height, width);
+    filter_columns(b.data(), a.data(), width, height, kernel);  // axis 1, on the transposed plane
+    transpose_plane(a.data(), plane, width, height);
   }
   return out;
 }
