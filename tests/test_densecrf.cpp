@@ -364,6 +364,31 @@ TEST(Permutohedral, BuildingWithThreadsGivesTheSameFilter) {
   }
 }
 
+TEST(Permutohedral, SortedAndHashedNeighboursGiveTheSameFilter) {
+  // Blur neighbours come from a sweep over sorted packed keys; hash lookups are the fallback
+  // for keys too wide to pack. Both must link the same vertices. Features of 2 and 5 (packed)
+  // and of 9 dimensions with a wide spread (more than 64 bits of key: the fallback either way).
+  const Scene s = make_scene(67, 91, 3, 5);
+  const int64_t n = 67 * 91;
+  for (int dim : {2, 5, 9}) {
+    std::vector<float> f(n * dim), values(n * 3), ref(n * 3), out(n * 3);
+    for (int64_t i = 0; i < n; ++i) {
+      for (int k = 0; k < dim; ++k)
+        f[i * dim + k] = k < 2 ? static_cast<float>(k == 0 ? i % 91 : i / 91) / 7.0f
+                               : static_cast<float>(s.rgb[i * 3 + k % 3]) * (dim == 9 ? 2.0f : 0.2f);
+      for (int c = 0; c < 3; ++c) values[i * 3 + c] = s.unary[c * n + i];
+    }
+    pnpovss::segment::LatticeOptions hashed;
+    hashed.sorted_neighbours = false;
+    PermutohedralLattice a, b;
+    a.build(f.data(), n, dim);
+    b.build(f.data(), n, dim, hashed);
+    a.compute(values.data(), ref.data(), 3, 1);
+    b.compute(values.data(), out.data(), 3, 1);
+    EXPECT_EQ(out, ref) << dim << " dimensions";
+  }
+}
+
 TEST(Permutohedral, RejectsBadInput) {
   PermutohedralLattice lattice;
   std::vector<float> f(8, 0.0f);

@@ -196,6 +196,107 @@ bool same_simplex(const int16_t* rem0_a, const int8_t* rank_a, const int16_t* re
   return std::memcmp(rem0_a, rem0_b, sizeof(int16_t) * d1) == 0 && std::memcmp(rank_a, rank_b, d1) == 0;
 }
 
+// Vertex keys packed into one unsigned 64-bit number, each coordinate offset into a field
+// wide enough for every key and its blur neighbours (which lie up to d further), so that a
+// neighbour's key is the vertex's key plus a constant. Fails when the fields need more than
+// 64 bits.
+struct KeyPacking {
+  int shift[kMaxDim] = {};
+  int32_t low[kMaxDim] = {};
+
+  bool fit(const KeyTable& table, int dim, int64_t vertices) {
+    int32_t lo[kMaxDim], hi[kMaxDim];
+    for (int i = 0; i < dim; ++i) lo[i] = hi[i] = table.key(0)[i];
+    for (int64_t v = 1; v < vertices; ++v) {
+      const int16_t* k = table.key(v);
+      for (int i = 0; i < dim; ++i) {
+        lo[i] = std::min<int32_t>(lo[i], k[i]);
+        hi[i] = std::max<int32_t>(hi[i], k[i]);
+      }
+    }
+    int bits = 0;
+    for (int i = 0; i < dim; ++i) {
+      low[i] = lo[i] - dim;
+      const uint32_t span = static_cast<uint32_t>(hi[i] + dim - low[i]);
+      int width = 1;
+      while ((uint64_t{1} << width) <= span) ++width;
+      shift[i] = bits;
+      bits += width;
+    }
+    return bits <= 64;
+  }
+  uint64_t pack(const int16_t* key, int dim) const {
+    uint64_t packed = 0;
+    for (int i = 0; i < dim; ++i) packed += static_cast<uint64_t>(key[i] - low[i]) << shift[i];
+    return packed;
+  }
+  // The change of the packed key when coordinate i moves by delta[i].
+  uint64_t offset(const int* delta, int dim) const {
+    uint64_t sum = 0;
+    for (int i = 0; i < dim; ++i) sum += static_cast<uint64_t>(static_cast<int64_t>(delta[i])) << shift[i];
+    return sum;  // modulo 2^64, which the addition of a key undoes exactly
+  }
+};
+
+// Blur neighbour rows (vertex + 1, or 0 for none) of every vertex along every axis, as
+// PermutohedralLattice stores them: along axis a < d the first neighbour has every stored
+// coordinate minus 1 except coordinate a plus d, the second the opposite; along axis d they are
+// all minus 1 and all plus 1.
+void neighbour_offsets(int dim, int axis, int* first) {
+  for (int i = 0; i < dim; ++i) first[i] = -1;
+  if (axis < dim) first[axis] = dim;
+}
+
+// With packed keys sorted, the keys plus a constant come in the same order (the fields leave
+// room for every neighbour, so no sum wraps), and one merge-like sweep per axis and direction
+// finds all neighbours: sequential memory instead of a hash probe per neighbour.
+bool link_neighbours_sorted(const KeyTable& table, int dim, int64_t vertices, int32_t* neighbours, int threads) {
+  KeyPacking packing;
+  if (vertices < 1 || !packing.fit(table, dim, vertices)) return false;
+  std::vector<std::pair<uint64_t, int32_t>> sorted(static_cast<size_t>(vertices));
+  for (int64_t v = 0; v < vertices; ++v) sorted[v] = {packing.pack(table.key(v), dim), static_cast<int32_t>(v)};
+  std::sort(sorted.begin(), sorted.end());
+  const int d1 = dim + 1;
+  parallel_ranges(2 * d1, threads, [&](int64_t first, int64_t last) {
+    for (int64_t job = first; job < last; ++job) {
+      const int axis = static_cast<int>(job / 2), side = static_cast<int>(job % 2);
+      int delta[kMaxDim];
+      neighbour_offsets(dim, axis, delta);
+      if (side == 1)
+        for (int i = 0; i < dim; ++i) delta[i] = -delta[i];
+      const uint64_t offset = packing.offset(delta, dim);
+      int32_t* out = neighbours + static_cast<size_t>(axis) * vertices * 2 + side;
+      size_t b = 0;
+      for (const auto& [key, id] : sorted) {
+        const uint64_t target = key + offset;
+        while (b < sorted.size() && sorted[b].first < target) ++b;
+        out[static_cast<size_t>(id) * 2] = b < sorted.size() && sorted[b].first == target ? sorted[b].second + 1 : 0;
+      }
+    }
+  }, 1);
+  return true;
+}
+
+void link_neighbours_hashed(const KeyTable& table, int dim, int64_t vertices, int32_t* neighbours, int threads) {
+  parallel_ranges(vertices, threads, [&](int64_t begin, int64_t end) {
+    int16_t n1[kMaxDim], n2[kMaxDim];
+    int delta[kMaxDim];
+    for (int64_t v = begin; v < end; ++v) {
+      const int16_t* k = table.key(v);
+      for (int axis = 0; axis <= dim; ++axis) {
+        neighbour_offsets(dim, axis, delta);
+        for (int i = 0; i < dim; ++i) {
+          n1[i] = static_cast<int16_t>(k[i] + delta[i]);
+          n2[i] = static_cast<int16_t>(k[i] - delta[i]);
+        }
+        int32_t* out = &neighbours[(static_cast<size_t>(axis) * vertices + v) * 2];
+        out[0] = table.find(n1, KeyTable::hash(n1, dim)) + 1;
+        out[1] = table.find(n2, KeyTable::hash(n2, dim)) + 1;
+      }
+    }
+  });
+}
+
 }  // namespace
 
 int resolve_threads(int threads) {
@@ -282,10 +383,11 @@ void PermutohedralLattice::build(const float* features, int64_t points, int dim,
         }
       },
       4096);
-  index_vertices(rem0.data(), rank.data(), options.sse_padding_vertices, options.threads);
+  index_vertices(rem0.data(), rank.data(), options);
 }
 
-void PermutohedralLattice::index_vertices(const int16_t* rem0, const int8_t* rank, bool sse_padding, int threads) {
+void PermutohedralLattice::index_vertices(const int16_t* rem0, const int8_t* rank, const LatticeOptions& options) {
+  const int threads = options.threads;
   const int dim = dim_, d1 = dim_ + 1;
   // Each thread numbers the corners of its own range of points in a table of its own, in
   // point order; the tables are then merged into the first one.
@@ -333,7 +435,7 @@ void PermutohedralLattice::index_vertices(const int16_t* rem0, const int8_t* ran
   }
   tables.erase(tables.begin() + 1, tables.end());
 
-  if (sse_padding && points_ % 4 != 0) {
+  if (options.sse_padding_vertices && points_ % 4 != 0) {
     // The padded points sit at the feature origin; they only add vertices (no splat).
     const float origin[kMaxDim] = {};
     Simplex s;
@@ -352,26 +454,8 @@ void PermutohedralLattice::index_vertices(const int16_t* rem0, const int8_t* ran
   vertices_ = merged.size();
 
   neighbours_.assign(static_cast<size_t>(d1) * vertices_ * 2, 0);
-  parallel_ranges(vertices_, threads, [&](int64_t begin, int64_t end) {
-    int16_t n1[kMaxDim], n2[kMaxDim];
-    for (int64_t v = begin; v < end; ++v) {
-      const int16_t* k = merged.key(v);
-      for (int axis = 0; axis <= dim; ++axis) {
-        for (int i = 0; i < dim; ++i) {
-          n1[i] = static_cast<int16_t>(k[i] - 1);
-          n2[i] = static_cast<int16_t>(k[i] + 1);
-        }
-        // Along axis d every stored coordinate moves by one (the implied last one by d).
-        if (axis < dim) {
-          n1[axis] = static_cast<int16_t>(k[axis] + dim);
-          n2[axis] = static_cast<int16_t>(k[axis] - dim);
-        }
-        int32_t* out = &neighbours_[(static_cast<size_t>(axis) * vertices_ + v) * 2];
-        out[0] = merged.find(n1, KeyTable::hash(n1, dim)) + 1;
-        out[1] = merged.find(n2, KeyTable::hash(n2, dim)) + 1;
-      }
-    }
-  });
+  if (!options.sorted_neighbours || !link_neighbours_sorted(merged, dim, vertices_, neighbours_.data(), threads))
+    link_neighbours_hashed(merged, dim, vertices_, neighbours_.data(), threads);
 }
 
 void PermutohedralLattice::prepare(LatticeValues& values, int stride, int reference_channels) const {

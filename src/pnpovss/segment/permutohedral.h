@@ -47,6 +47,9 @@ struct LatticeOptions {
   // ~4e-3), so parity needs it; a textbook lattice leaves it off.
   bool sse_padding_vertices = true;
   int threads = 1;  // for building; the result does not depend on it
+  // Blur neighbours are found by sorting packed keys when they fit in 64 bits (fast), else by
+  // hash lookups; false forces the lookups (for tests: both give the same lattice).
+  bool sorted_neighbours = true;
 };
 
 // Values on the lattice vertices during one filtering: rows of `stride` floats (a multiple of
@@ -123,7 +126,7 @@ class PermutohedralLattice {
   // Numbers the simplex corners of all points in point order, as the reference's hash table
   // does (with several threads, per range of points, merged afterwards), and links every
   // vertex to its blur neighbours.
-  void index_vertices(const int16_t* rem0, const int8_t* rank, bool sse_padding, int threads);
+  void index_vertices(const int16_t* rem0, const int8_t* rank, const LatticeOptions& options);
 
   int dim_ = 0;
   int64_t points_ = 0;
