@@ -250,12 +250,17 @@ void neighbour_offsets(int dim, int axis, int* first) {
 // With packed keys sorted, the keys plus a constant come in the same order (the fields leave
 // room for every neighbour, so no sum wraps), and one merge-like sweep per axis and direction
 // finds all neighbours: sequential memory instead of a hash probe per neighbour.
-bool link_neighbours_sorted(const KeyTable& table, int dim, int64_t vertices, int32_t* neighbours, int threads) {
+std::vector<int32_t> link_neighbours_sorted(const KeyTable& table, int dim, int64_t vertices, int32_t* neighbours,
+                                            int threads) {
   KeyPacking packing;
-  if (vertices < 1 || !packing.fit(table, dim, vertices)) return false;
+  if (vertices < 1 || !packing.fit(table, dim, vertices)) return {};
   std::vector<std::pair<uint64_t, int32_t>> sorted(static_cast<size_t>(vertices));
   for (int64_t v = 0; v < vertices; ++v) sorted[v] = {packing.pack(table.key(v), dim), static_cast<int32_t>(v)};
   std::sort(sorted.begin(), sorted.end());
+  // Vertices are renumbered in key order: blur neighbours then lie a few key slabs apart in
+  // memory rather than anywhere.
+  std::vector<int32_t> renumbered(static_cast<size_t>(vertices));
+  for (size_t r = 0; r < sorted.size(); ++r) renumbered[sorted[r].second] = static_cast<int32_t>(r);
   const int d1 = dim + 1;
   parallel_ranges(2 * d1, threads, [&](int64_t first, int64_t last) {
     for (int64_t job = first; job < last; ++job) {
@@ -267,14 +272,14 @@ bool link_neighbours_sorted(const KeyTable& table, int dim, int64_t vertices, in
       const uint64_t offset = packing.offset(delta, dim);
       int32_t* out = neighbours + static_cast<size_t>(axis) * vertices * 2 + side;
       size_t b = 0;
-      for (const auto& [key, id] : sorted) {
-        const uint64_t target = key + offset;
+      for (size_t a = 0; a < sorted.size(); ++a) {
+        const uint64_t target = sorted[a].first + offset;
         while (b < sorted.size() && sorted[b].first < target) ++b;
-        out[static_cast<size_t>(id) * 2] = b < sorted.size() && sorted[b].first == target ? sorted[b].second + 1 : 0;
+        out[a * 2] = b < sorted.size() && sorted[b].first == target ? static_cast<int32_t>(b) + 1 : 0;
       }
     }
   }, 1);
-  return true;
+  return renumbered;
 }
 
 void link_neighbours_hashed(const KeyTable& table, int dim, int64_t vertices, int32_t* neighbours, int threads) {
@@ -454,8 +459,16 @@ void PermutohedralLattice::index_vertices(const int16_t* rem0, const int8_t* ran
   vertices_ = merged.size();
 
   neighbours_.assign(static_cast<size_t>(d1) * vertices_ * 2, 0);
-  if (!options.sorted_neighbours || !link_neighbours_sorted(merged, dim, vertices_, neighbours_.data(), threads))
+  const std::vector<int32_t> renumbered =
+      options.sorted_neighbours ? link_neighbours_sorted(merged, dim, vertices_, neighbours_.data(), threads)
+                                : std::vector<int32_t>();
+  if (renumbered.empty()) {
     link_neighbours_hashed(merged, dim, vertices_, neighbours_.data(), threads);
+    return;
+  }
+  parallel_ranges(static_cast<int64_t>(offsets_.size()), threads, [&](int64_t begin, int64_t end) {
+    for (int64_t e = begin; e < end; ++e) offsets_[e] = renumbered[offsets_[e]];
+  }, 1 << 16);
 }
 
 void PermutohedralLattice::prepare(LatticeValues& values, int stride, int reference_channels) const {
