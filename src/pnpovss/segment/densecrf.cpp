@@ -502,12 +502,15 @@ void with_block_count(int nb, F&& f) {
   }
 }
 
-// Vector width: 8 when the CPU has AVX2, else 4; `requested` (4 or 8) overrides.
-int vector_width(int requested) {
+// Vector width: `requested` (4 or 8) when given. Otherwise 8 when the CPU has AVX2, unless rows
+// of 4-float vectors need less padding (labels % 8 in 1..4): the passes are bound by memory
+// traffic to the lattice rows, so fewer padded lanes beat wider instructions there.
+int vector_width(int requested, int labels) {
   static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (requested == 0) return avx2 ? 8 : 4;
   if (requested == 8 && !avx2) throw Error("dense CRF: vector_width 8 needs a CPU with AVX2");
-  return requested;
+  if (requested != 0) return requested;
+  const bool less_padding = (labels + 3) / 4 * 4 < (labels + 7) / 8 * 8;
+  return avx2 && !less_padding ? 8 : 4;
 }
 
 // Features divided by the stds up front (x = column, y = row), so the lattice filters with a
@@ -622,7 +625,7 @@ DenseCrfResult dense_crf(const uint8_t* rgb, int height, int width, const float*
   if (unary == nullptr) throw Error("dense CRF: unary is null");
   const int threads = resolve_threads(params.threads);
   const int64_t pixels = static_cast<int64_t>(height) * width;
-  const int width_lanes = vector_width(params.vector_width);
+  const int width_lanes = vector_width(params.vector_width, labels);
   const int stride = (labels + width_lanes - 1) / width_lanes * width_lanes;
 
   const std::unique_ptr<float[]> neg_unary = negated_pixel_major(unary, labels, height, width, stride, threads);

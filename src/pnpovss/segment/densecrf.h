@@ -23,7 +23,8 @@ struct DenseCrfParams {
   float bilateral_srgb = 5.0f;    // appearance kernel colour std, raw 0..255 units
   float bilateral_weight = 10.0f; // its Potts weight (0 leaves the kernel out)
   int threads = 0;                // 0: all hardware threads; results do not depend on it
-  int vector_width = 0;           // 0: widest the CPU has; 4 (SSE2) or 8 (AVX2) forces one.
+  int vector_width = 0;           // 0: AVX2's 8 floats when the CPU has them, unless 4-float
+                                  // rows pad the labels less; 4 (SSE2) or 8 (AVX2) forces one.
                                   // Results do not depend on it either (tests compare both).
 };
 
