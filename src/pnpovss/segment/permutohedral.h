@@ -125,7 +125,8 @@ class PermutohedralLattice {
  private:
   // Numbers the simplex corners of all points in point order, as the reference's hash table
   // does (with several threads, per range of points, merged afterwards), and links every
-  // vertex to its blur neighbours.
+  // vertex to its blur neighbours. When the keys pack into 64 bits the vertices are then
+  // renumbered in key order, which keeps blur neighbours close in memory.
   void index_vertices(const int16_t* rem0, const int8_t* rank, const LatticeOptions& options);
 
   int dim_ = 0;
