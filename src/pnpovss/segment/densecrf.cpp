@@ -645,18 +645,32 @@ std::vector<float> unary_from_probabilities(const float* scores, int labels, int
       throw Error("unary_from_probabilities: score of label " + std::to_string(k / pixels) + " at pixel " +
                   std::to_string(k % pixels) + " is not finite");
   // Softmax in double (the reference uses float32 or float64 depending on the caller; double
-  // is within float rounding of both), then -log(clip(p, 1e-5, 1)) stored as float32.
-  std::vector<double> top(scores, scores + pixels), sum(pixels, 0.0);
-  for (int l = 1; l < labels; ++l)
-    for (int64_t i = 0; i < pixels; ++i) top[i] = std::max(top[i], static_cast<double>(scores[l * pixels + i]));
-  for (int l = 0; l < labels; ++l)
-    for (int64_t i = 0; i < pixels; ++i) sum[i] += std::exp(static_cast<double>(scores[l * pixels + i]) - top[i]);
+  // is within float rounding of both), then -log(clip(p, 1e-5, 1)) stored as float32. Blocks of
+  // pixels go to all hardware threads; each exponential is computed once and kept for the
+  // division.
+  constexpr int64_t kBlock = 1024;
   std::vector<float> unary(total);
-  for (int l = 0; l < labels; ++l)
-    for (int64_t i = 0; i < pixels; ++i) {
-      const double p = std::exp(static_cast<double>(scores[l * pixels + i]) - top[i]) / sum[i];
-      unary[l * pixels + i] = static_cast<float>(-std::log(std::clamp(p, 1e-5, 1.0)));
+  parallel_ranges((pixels + kBlock - 1) / kBlock, resolve_threads(0), [&](int64_t first, int64_t last) {
+    std::vector<double> top(kBlock), sum(kBlock), ex(static_cast<size_t>(kBlock) * labels);
+    for (int64_t block = first; block < last; ++block) {
+      const int64_t begin = block * kBlock, n = std::min(kBlock, pixels - begin);
+      for (int64_t i = 0; i < n; ++i) top[i] = scores[begin + i];
+      for (int l = 1; l < labels; ++l)
+        for (int64_t i = 0; i < n; ++i) top[i] = std::max(top[i], static_cast<double>(scores[l * pixels + begin + i]));
+      std::fill(sum.begin(), sum.end(), 0.0);
+      for (int l = 0; l < labels; ++l)
+        for (int64_t i = 0; i < n; ++i) {
+          const double e = std::exp(static_cast<double>(scores[l * pixels + begin + i]) - top[i]);
+          ex[l * kBlock + i] = e;
+          sum[i] += e;
+        }
+      for (int l = 0; l < labels; ++l)
+        for (int64_t i = 0; i < n; ++i) {
+          const double p = ex[l * kBlock + i] / sum[i];
+          unary[l * pixels + begin + i] = static_cast<float>(-std::log(std::clamp(p, 1e-5, 1.0)));
+        }
     }
+  }, 1);
   return unary;
 }
 
