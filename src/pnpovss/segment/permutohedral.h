@@ -8,8 +8,9 @@
 
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <vector>
+
+#include "pnpovss/segment/parallel.h"
 
 namespace pnpovss::segment {
 
@@ -30,15 +31,6 @@ inline F32x4 load4(const float* p) {
 inline void store4(float* p, F32x4 v) { std::memcpy(p, &v, sizeof v); }
 inline F32x4 broadcast4(float x) { return F32x4{x, x, x, x}; }
 }  // namespace simd
-
-// 0 means std::thread::hardware_concurrency(); negative values are an error.
-int resolve_threads(int threads);
-
-// Calls fn(begin, end) on up to `threads` disjoint contiguous ranges covering [0, n), each on
-// its own thread (the first on the calling thread); ranges hold at least `min_per_thread`
-// items. Exceptions thrown by fn are rethrown here.
-void parallel_ranges(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& fn,
-                     int64_t min_per_thread = 1024);
 
 struct LatticeOptions {
   // The reference's SSE build initialises points in blocks of 4 and pads the last block with

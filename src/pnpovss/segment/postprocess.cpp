@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "pnpovss/error.h"
-#include "pnpovss/segment/permutohedral.h"
+#include "pnpovss/segment/parallel.h"
 
 namespace pnpovss::segment {
 namespace {
