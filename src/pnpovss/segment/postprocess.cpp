@@ -42,13 +42,8 @@ int64_t reflect_index(int64_t i, int64_t n) {
   return m < n ? m : period - 1 - m;
 }
 
-// Correlates every column of a rows x cols plane with the kernel (scipy's 'reflect' edges),
-// writing `out`: out[y][x] = sum over j, in order and in double, of kernel[j] times
-// in[reflect(y + j - radius)][x]. A whole row is accumulated at a time, so the inner loop runs
-// over contiguous memory, L columns per vector (lane-wise multiply then add, never fused, so
-// every width gives the same values).
-// 32-byte vectors only ever live inside the AVX2 function, so the ABI note GCC gives for
-// passing them elsewhere does not apply.
+// L doubles (and the L floats they come from) per vector. 32-byte vectors only ever live inside
+// the AVX2 function, so the ABI note GCC gives for passing them elsewhere does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 template <int L>
@@ -64,6 +59,11 @@ struct Lanes<4> {
   typedef float F __attribute__((vector_size(16)));
 };
 
+// Correlates every column of a rows x cols plane with the kernel (scipy's 'reflect' edges),
+// writing `out`: out[y][x] = sum over j, in order and in double, of kernel[j] times
+// in[reflect(y + j - radius)][x]. A whole row is accumulated at a time, so the inner loop runs
+// over contiguous memory, L columns per vector (lane-wise multiply then add, never fused, so
+// every width gives the same values).
 template <int L>
 inline __attribute__((always_inline)) void filter_columns_impl(const float* in, float* out, int64_t rows,
                                                                int64_t cols, const std::vector<double>& kernel) {
