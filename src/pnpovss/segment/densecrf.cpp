@@ -100,61 +100,159 @@ PNPOVSS_INLINE typename Vec<W>::F packet_exp(typename Vec<W>::F x) {
   return y * scale;
 }
 
+// Packet k (4 floats) of a row of W-float vectors: a whole vector for W = 4, half of one for
+// W = 8. With k known at compile time (unrolled loops) this stays in registers.
+typedef float F4 __attribute__((vector_size(16)));
+
+template <int W>
+PNPOVSS_INLINE F4 packet_of(const Block<W>* v, int k) {
+  F4 p;
+  std::memcpy(&p, reinterpret_cast<const char*>(&v[k * 4 / W].v) + 16 * (k % (W / 4)), sizeof p);
+  return p;
+}
+
+// Lane permutations (GCC and Clang spell them differently).
+#if defined(__clang__)
+#define PNPOVSS_SHUFFLE4(v, a, b, c, d) __builtin_shufflevector(v, v, a, b, c, d)
+#define PNPOVSS_SHUFFLE8(v, a, b, c, d, e, f, g, h) __builtin_shufflevector(v, v, a, b, c, d, e, f, g, h)
+#else
+#define PNPOVSS_SHUFFLE4(v, a, b, c, d) __builtin_shuffle(v, Vec<4>::I{a, b, c, d})
+#define PNPOVSS_SHUFFLE8(v, a, b, c, d, e, f, g, h) __builtin_shuffle(v, Vec<8>::I{a, b, c, d, e, f, g, h})
+#endif
+
+// The largest lane, by halving (log2(W) steps instead of W - 1).
+PNPOVSS_INLINE float horizontal_max(Vec<4>::F m) {
+  m = m > PNPOVSS_SHUFFLE4(m, 2, 3, 0, 1) ? m : PNPOVSS_SHUFFLE4(m, 2, 3, 0, 1);
+  m = m > PNPOVSS_SHUFFLE4(m, 1, 0, 3, 2) ? m : PNPOVSS_SHUFFLE4(m, 1, 0, 3, 2);
+  return m[0];
+}
+PNPOVSS_INLINE float horizontal_max(Vec<8>::F m) {
+  const Vec<8>::F halves = PNPOVSS_SHUFFLE8(m, 4, 5, 6, 7, 0, 1, 2, 3);
+  m = m > halves ? m : halves;
+  const Vec<8>::F pairs = PNPOVSS_SHUFFLE8(m, 2, 3, 0, 1, 6, 7, 4, 5);
+  m = m > pairs ? m : pairs;
+  const Vec<8>::F neighbours = PNPOVSS_SHUFFLE8(m, 1, 0, 3, 2, 5, 4, 7, 6);
+  m = m > neighbours ? m : neighbours;
+  return m[0];
+}
+
 // The reference's expAndNormalize for one pixel as Eigen evaluates it on a 16-byte aligned
 // VectorXf: subtract the max; exp by 4-float packets over whole groups of four labels and
 // std::exp on the rest; sum with two packet accumulators, a horizontal add and the scalar tail
-// (plain left to right below four labels); divide. Lanes past `labels` come out 0. `ex` is
-// scratch for nb * W floats.
-template <int NB, int W>
-PNPOVSS_INLINE void softmax(const Block<W>* t, Block<W>* q, int labels, int nb_runtime, float* ex) {
+// (plain left to right below four labels); divide. Lanes past `labels` come out 0.
+// P pixels at once (rows t[p * nb ...], q likewise): each step is one long dependency chain per
+// pixel, and interleaving independent pixels keeps the vector units busy. Loops run over
+// compile-time indices (runtime bounds are tested inside), so that for a fixed NB the rows stay
+// in registers.
+template <int NB, int W, int P = 1>
+PNPOVSS_INLINE void softmax(const Block<W>* t, Block<W>* q, int labels, int nb_runtime) {
   using F = typename Vec<W>::F;
-  typedef float F4 __attribute__((vector_size(16)));
+  using I = typename Vec<W>::I;
   const int nb = NB > 0 ? NB : nb_runtime;
-  labels = std::min(labels, nb * W);  // always true; tells the compiler the bounds below
-  const int whole = labels / W;       // vectors holding labels only
-  float top = t[0].v[0];
-  if (whole > 0) {
-    F m = t[0].v;
+  const int packets = labels / 4;  // whole groups of four labels
+  const int tail = 4 * packets;    // first label of the scalar tail
+  I lane;
+  for (int j = 0; j < W; ++j) lane[j] = j;
+
+  // Maximum over the labels (order-free, exact).
+  const F lowest = splat_value<W>(-std::numeric_limits<float>::infinity());
+  F m[P];
+  PNPOVSS_UNROLL
+  for (int p = 0; p < P; ++p) m[p] = lowest;
+  PNPOVSS_UNROLL
+  for (int b = 0; b < nb; ++b) {
     PNPOVSS_UNROLL
-    for (int b = 1; b < (NB > 0 ? NB : nb); ++b)
-      if (b < whole) m = m > t[b].v ? m : t[b].v;
-    for (int j = 0; j < W; ++j) top = std::max(top, m[j]);
-  }
-  for (int l = whole * W; l < labels; ++l) top = std::max(top, t[l / W].v[l % W]);
-
-  // Exponentials, then the tail and padding lanes fixed up in memory.
-  PNPOVSS_UNROLL
-  for (int b = 0; b < nb; ++b) store<W>(ex + W * b, packet_exp<W>(t[b].v - top));
-  const int packets = labels / 4;
-  for (int l = 4 * packets; l < labels; ++l) ex[l] = std::exp(t[l / W].v[l % W] - top);
-  for (int l = labels; l < nb * W; ++l) ex[l] = 0.0f;
-
-  float sum;
-  if (packets == 0) {
-    sum = ex[0];
-    for (int l = 1; l < labels; ++l) sum += ex[l];
-  } else {
-    auto packet = [&](int k) {
-      F4 v;
-      std::memcpy(&v, ex + 4 * k, sizeof v);
-      return v;
-    };
-    F4 r0 = packet(0);
-    if (packets > 1) {
-      F4 r1 = packet(1);
-      const int paired = packets / 2 * 2;
-      for (int k = 2; k < paired; k += 2) {
-        r0 = r0 + packet(k);
-        r1 = r1 + packet(k + 1);
-      }
-      r0 = r0 + r1;
-      if (packets > paired) r0 = r0 + packet(paired);
+    for (int p = 0; p < P; ++p) {
+      const F x = t[p * nb + b].v;
+      const F v = W * (b + 1) > labels ? ((lane + W * b) < labels ? x : lowest) : x;
+      m[p] = m[p] > v ? m[p] : v;
     }
-    sum = (r0[0] + r0[2]) + (r0[1] + r0[3]);
-    for (int l = 4 * packets; l < labels; ++l) sum += ex[l];
+  }
+  float top[P];
+  PNPOVSS_UNROLL
+  for (int p = 0; p < P; ++p) top[p] = horizontal_max(m[p]);
+
+  // The tail's exponentials first, all pixels together: the library calls clobber the vector
+  // registers, so they are best kept out of the vector code.
+  float tail_exp[P][4];
+  if (tail < labels) {
+    PNPOVSS_UNROLL
+    for (int p = 0; p < P; ++p)
+      for (int l = tail; l < labels; ++l) tail_exp[p][l - tail] = t[p * nb + l / W].v[l % W] - top[p];
+    PNPOVSS_UNROLL
+    for (int p = 0; p < P; ++p)
+      for (int l = tail; l < labels; ++l) tail_exp[p][l - tail] = std::exp(tail_exp[p][l - tail]);
+  }
+
+  // Exponentials: packets for whole groups of four, std::exp for the tail, 0 past the labels.
+  PNPOVSS_UNROLL
+  for (int b = 0; b < nb; ++b) {
+    PNPOVSS_UNROLL
+    for (int p = 0; p < P; ++p) {
+      F e = packet_exp<W>(t[p * nb + b].v - top[p]);
+      if (W * (b + 1) > tail) {
+        e = (lane + W * b) < tail ? e : splat_value<W>(0.0f);
+        PNPOVSS_UNROLL
+        for (int j = 0; j < W; ++j)
+          if (W * b + j >= tail && W * b + j < labels) e[j] = tail_exp[p][W * b + j - tail];
+      }
+      q[p * nb + b].v = e;
+    }
+  }
+
+  float sum[P];
+  if (packets == 0) {
+    PNPOVSS_UNROLL
+    for (int p = 0; p < P; ++p) {
+      sum[p] = q[p * nb].v[0];
+      for (int l = 1; l < labels; ++l) sum[p] += q[p * nb].v[l];
+    }
+  } else {
+    const int row_packets = nb * W / 4;
+    F4 r0[P];
+    PNPOVSS_UNROLL
+    for (int p = 0; p < P; ++p) r0[p] = packet_of<W>(q + p * nb, 0);
+    if (packets > 1 && row_packets > 1) {  // the second test only tells the compiler
+      F4 r1[P];
+      PNPOVSS_UNROLL
+      for (int p = 0; p < P; ++p) r1[p] = packet_of<W>(q + p * nb, 1);
+      const int paired = packets / 2 * 2;
+      PNPOVSS_UNROLL
+      for (int k = 2; k + 1 < row_packets; k += 2)
+        if (k < paired) {
+          PNPOVSS_UNROLL
+          for (int p = 0; p < P; ++p) {
+            r0[p] = r0[p] + packet_of<W>(q + p * nb, k);
+            r1[p] = r1[p] + packet_of<W>(q + p * nb, k + 1);
+          }
+        }
+      PNPOVSS_UNROLL
+      for (int p = 0; p < P; ++p) r0[p] = r0[p] + r1[p];
+      PNPOVSS_UNROLL
+      for (int k = 2; k < row_packets; k += 2)
+        if (k == paired && packets > paired) {
+          PNPOVSS_UNROLL
+          for (int p = 0; p < P; ++p) r0[p] = r0[p] + packet_of<W>(q + p * nb, k);
+        }
+    }
+    PNPOVSS_UNROLL
+    for (int p = 0; p < P; ++p) sum[p] = (r0[p][0] + r0[p][2]) + (r0[p][1] + r0[p][3]);
+    PNPOVSS_UNROLL
+    for (int b = 0; b < nb; ++b)
+      if (W * (b + 1) > tail) {
+        PNPOVSS_UNROLL
+        for (int j = 0; j < W; ++j)
+          if (W * b + j >= tail && W * b + j < labels) {
+            PNPOVSS_UNROLL
+            for (int p = 0; p < P; ++p) sum[p] += q[p * nb + b].v[j];
+          }
+      }
   }
   PNPOVSS_UNROLL
-  for (int b = 0; b < nb; ++b) q[b].v = load<W>(ex + W * b) / sum;
+  for (int b = 0; b < nb; ++b) {
+    PNPOVSS_UNROLL
+    for (int p = 0; p < P; ++p) q[p * nb + b].v = q[p * nb + b].v / sum[p];
+  }
 }
 
 // Kernels with at least one lattice vertex per this many pixels are prefetched pixel by pixel.
@@ -290,20 +388,44 @@ PNPOVSS_INLINE void splat_pixel(const Pass& p, int64_t i, const Block<W>* q, Blo
   }
 }
 
-// A pixel's working vectors: locals (registers, once inlined) for a compile-time count,
-// heap memory otherwise.
-template <int NB, int W>
+// Pixels whose softmax runs interleaved (see softmax): enough independent work to hide the
+// latency of short rows, and one pixel for long rows (which have enough on their own) and for
+// row counts only known at run time.
+constexpr int pixels_per_group(int nb, int w) { return nb == 0 ? 1 : nb * w <= 32 ? 4 : nb * w <= 64 ? 2 : 1; }
+
+// The working vectors of a group of P pixels: locals (registers, once inlined) for a
+// compile-time count, heap memory otherwise.
+template <int NB, int W, int P = pixels_per_group(NB, W)>
 struct PixelVectors {
   explicit PixelVectors(int) {}
-  Block<W> t[NB], acc[NB], q[NB], x[NB];
-  alignas(4 * W) float e[NB * W];
+  Block<W> t[P * NB], q[P * NB], acc[NB], x[NB];
 };
-template <int W>
-struct PixelVectors<0, W> {
-  explicit PixelVectors(int nb) : t(nb), acc(nb), q(nb), x(nb), e(static_cast<size_t>(nb) * W) {}
-  std::vector<Block<W>> t, acc, q, x;
-  std::vector<float> e;
+template <int W, int P>
+struct PixelVectors<0, W, P> {
+  explicit PixelVectors(int nb) : t(P * nb), q(P * nb), acc(nb), x(nb) {}
+  std::vector<Block<W>> t, q, acc, x;
 };
+
+// Q of the P pixels from i on: their logit rows (`logits`, consecutive), plus the messages of
+// kernels [first, last), through the softmax into v.q and the consecutive rows `out` (unless
+// null).
+template <int NB, int W, int P, int NBV>
+PNPOVSS_INLINE void q_of_group(const Pass& p, int64_t i, int first, int last, const float* logits, float* out,
+                               PixelVectors<NBV, W>& v) {
+  const int nb = NB > 0 ? NB : p.nb;
+  const int64_t stride = W * nb;
+  Block<W>* t = std::data(v.t);
+  Block<W>* q = std::data(v.q);
+  PNPOVSS_UNROLL
+  for (int k = 0; k < P; ++k) {
+    load_row<NB, W>(logits + k * stride, t + k * nb, nb);
+    if (first < last) add_messages<NB, W>(p, i + k, first, last, t + k * nb, std::data(v.acc));
+  }
+  softmax<NB, W, P>(t, q, p.labels, nb);
+  if (out == nullptr) return;
+  PNPOVSS_UNROLL
+  for (int k = 0; k < P; ++k) store_row<NB, W>(out + k * stride, q + k * nb, nb);
+}
 
 // Pixels per tile when converting between the label-major API layout and the pixel-major
 // working layout.
@@ -387,6 +509,28 @@ std::unique_ptr<float[]> negated_pixel_major(const float* unary, int labels, int
   return out;
 }
 
+// Q of pixels [begin, end) with the messages of kernels [first, last) (see q_of_group): groups
+// of P pixels, the rest one by one. logits(i) and out(i) give pixel i's rows; the rows of a
+// group's pixels must follow each other.
+template <int NB, int W, typename Logits, typename Out>
+PNPOVSS_INLINE void q_of_range(const Pass& p, int64_t begin, int64_t end, int first, int last, Logits logits, Out out,
+                               PixelVectors<NB, W>& v) {
+  constexpr int P = pixels_per_group(NB, W);
+  int64_t i = begin;
+  for (; i + P <= end; i += P) {
+    PNPOVSS_UNROLL
+    for (int k = 0; k < P; ++k)
+      if (first < last && i + k + kPrefetchDistance < p.pixels)
+        prefetch_rows<NB, W>(p, i + k + kPrefetchDistance, first, last, true, false);
+    q_of_group<NB, W, P>(p, i, first, last, logits(i), out(i), v);
+  }
+  for (; i < end; ++i) {
+    if (first < last && i + kPrefetchDistance < p.pixels)
+      prefetch_rows<NB, W>(p, i + kPrefetchDistance, first, last, true, false);
+    q_of_group<NB, W, 1>(p, i, first, last, logits(i), out(i), v);
+  }
+}
+
 // The last pass: Q of pixels [begin, end) from -U and all messages, written tile by tile into
 // the labels x pixels output, with the argmax (first maximum, as numpy and Eigen).
 template <int NB, int W>
@@ -395,16 +539,12 @@ PNPOVSS_INLINE void final_pass_impl(const Pass& p, int64_t begin, int64_t end) {
   const int64_t stride = W * nb;
   PixelVectors<NB, W> v(nb);
   std::vector<float> tile(static_cast<size_t>(kTransposeTile) * stride);
+  const int kernels = p.slice ? p.kernel_count : 0;
   for (int64_t first = begin; first < end; first += kTransposeTile) {
     const int64_t last = std::min(end, first + kTransposeTile);
-    for (int64_t i = first; i < last; ++i) {
-      if (p.slice && i + kPrefetchDistance < end)
-        prefetch_rows<NB, W>(p, i + kPrefetchDistance, 0, p.kernel_count, true, false);
-      load_row<NB, W>(p.neg_unary + i * stride, std::data(v.t), nb);
-      if (p.slice) add_messages<NB, W>(p, i, 0, p.kernel_count, std::data(v.t), std::data(v.acc));
-      softmax<NB, W>(std::data(v.t), std::data(v.q), p.labels, nb, std::data(v.e));
-      store_row<NB, W>(&tile[(i - first) * stride], std::data(v.q), nb);
-    }
+    q_of_range<NB, W>(
+        p, first, last, 0, kernels, [&](int64_t i) { return p.neg_unary + i * stride; },
+        [&](int64_t i) { return &tile[(i - first) * stride]; }, v);
     for (int l = 0; l < p.labels; ++l) {
       float* out = p.q_out + l * p.pixels;
       for (int64_t i = first; i < last; ++i) out[i] = tile[(i - first) * stride + l];
@@ -423,16 +563,26 @@ PNPOVSS_INLINE void final_pass_impl(const Pass& p, int64_t begin, int64_t end) {
   }
 }
 
+// A whole pass on one thread: Q of each group of pixels, then its splat in pixel order.
 template <int NB, int W>
 PNPOVSS_INLINE void fused_pass_impl(const Pass& p) {
   const int nb = NB > 0 ? NB : p.nb;
+  const int64_t stride = W * nb;
+  constexpr int P = pixels_per_group(NB, W);
+  const int kernels = p.slice ? p.kernel_count : 0;
   PixelVectors<NB, W> v(nb);
-  for (int64_t i = 0; i < p.pixels; ++i) {
-    if (i + kPrefetchDistance < p.pixels)
-      prefetch_rows<NB, W>(p, i + kPrefetchDistance, 0, p.kernel_count, p.slice, p.splat);
-    load_row<NB, W>(p.neg_unary + i * W * nb, std::data(v.t), nb);
-    if (p.slice) add_messages<NB, W>(p, i, 0, p.kernel_count, std::data(v.t), std::data(v.acc));
-    softmax<NB, W>(std::data(v.t), std::data(v.q), p.labels, nb, std::data(v.e));
+  int64_t i = 0;
+  for (; i + P <= p.pixels; i += P) {
+    PNPOVSS_UNROLL
+    for (int k = 0; k < P; ++k)
+      if (i + k + kPrefetchDistance < p.pixels)
+        prefetch_rows<NB, W>(p, i + k + kPrefetchDistance, 0, p.kernel_count, p.slice, p.splat);
+    q_of_group<NB, W, P>(p, i, 0, kernels, p.neg_unary + i * stride, nullptr, v);
+    PNPOVSS_UNROLL
+    for (int k = 0; k < P; ++k) splat_pixel<NB, W>(p, i + k, std::data(v.q) + k * nb, std::data(v.x));
+  }
+  for (; i < p.pixels; ++i) {
+    q_of_group<NB, W, 1>(p, i, 0, kernels, p.neg_unary + i * stride, nullptr, v);
     splat_pixel<NB, W>(p, i, std::data(v.q), std::data(v.x));
   }
 }
@@ -456,17 +606,14 @@ PNPOVSS_INLINE void pipeline_role_impl(const Pass& p, PipelineState& s, int role
   Block<W>* acc = std::data(v.acc);
   Block<W>* q = std::data(v.q);
   if (role == 0) {
+    const int kernels = p.slice ? p.kernel_count : s.ahead;
     for (int64_t c = 0; c < chunks; ++c) {
       if (s.ahead) wait_for(s.sliced, c + 1);
       wait_for(s.splatted, c + 1 - kQueueChunks);  // the Q slot is free again
-      for (int64_t i = begin_of(c); i < end_of(c); ++i) {
-        if (p.slice && i + kPrefetchDistance < p.pixels)
-          prefetch_rows<NB, W>(p, i + kPrefetchDistance, s.ahead, p.kernel_count, true, false);
-        load_row<NB, W>(s.ahead ? ring_row(s.logits_ring, 2, i) : p.neg_unary + i * stride, t, nb);
-        if (p.slice) add_messages<NB, W>(p, i, s.ahead, p.kernel_count, t, acc);
-        softmax<NB, W>(t, q, p.labels, nb, std::data(v.e));
-        store_row<NB, W>(ring_row(s.q_ring, kQueueChunks, i), q, nb);
-      }
+      q_of_range<NB, W>(
+          p, begin_of(c), end_of(c), s.ahead, kernels,
+          [&](int64_t i) { return s.ahead ? ring_row(s.logits_ring, 2, i) : p.neg_unary + i * stride; },
+          [&](int64_t i) { return ring_row(s.q_ring, kQueueChunks, i); }, v);
       s.computed.store(c + 1, std::memory_order_release);
     }
     return;
