@@ -12,7 +12,7 @@
 #include <type_traits>
 
 #include "pnpovss/error.h"
-#include "pnpovss/segment/parallel.h"
+#include "pnpovss/parallel.h"
 #include "pnpovss/segment/permutohedral.h"
 
 namespace pnpovss::segment {

@@ -10,7 +10,7 @@
 #include <cstring>
 #include <vector>
 
-#include "pnpovss/segment/parallel.h"
+#include "pnpovss/parallel.h"
 
 namespace pnpovss::segment {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "pnpovss/error.h"
-#include "pnpovss/segment/parallel.h"
+#include "pnpovss/parallel.h"
 
 namespace pnpovss::segment {
 namespace {

@@ -1,4 +1,4 @@
-#include "pnpovss/segment/parallel.h"
+#include "pnpovss/parallel.h"
 
 #include <algorithm>
 #include <exception>
@@ -8,7 +8,7 @@
 
 #include "pnpovss/error.h"
 
-namespace pnpovss::segment {
+namespace pnpovss {
 
 int resolve_threads(int threads) {
   if (threads < 0) throw Error("thread count must be >= 0 (0 = all hardware threads), got " + std::to_string(threads));
@@ -56,4 +56,4 @@ void parallel_ranges(int64_t n, int threads, const std::function<void(int64_t, i
     if (e) std::rethrow_exception(e);
 }
 
-}  // namespace pnpovss::segment
+}  // namespace pnpovss

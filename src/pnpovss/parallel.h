@@ -1,11 +1,11 @@
-// Thread helpers shared by the Dense CRF, its lattice and the post-processing filters:
-// plain std::threads over contiguous ranges, independent of libtorch's pool.
+// Thread helpers shared by the Dense CRF, its lattice, the post-processing filters and the CPU
+// attention kernel: plain std::threads over contiguous ranges, independent of libtorch's pool.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 
-namespace pnpovss::segment {
+namespace pnpovss {
 
 // 0 means std::thread::hardware_concurrency(); negative values are an error.
 int resolve_threads(int threads);
@@ -16,4 +16,4 @@ int resolve_threads(int threads);
 void parallel_ranges(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& fn,
                      int64_t min_per_thread = 1024);
 
-}  // namespace pnpovss::segment
+}  // namespace pnpovss
