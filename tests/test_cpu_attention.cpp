@@ -27,7 +27,7 @@ struct FusedQkv {
     for (float& x : data) x = normal(rng);
   }
   AttentionOperand operand(int which) const {
-    return {data.data() + which * shape.heads * shape.head_dim, shape.tokens * width, width};
+    return {data.data() + which * shape.heads * shape.head_dim, shape.tokens * width, width, shape.head_dim};
   }
   float at(int which, int64_t b, int64_t t, int64_t h, int64_t c) const {
     return data[static_cast<size_t>(b * shape.tokens * width + t * width + which * shape.heads * shape.head_dim +
@@ -132,6 +132,31 @@ TEST(CpuAttention, ThreadCountDoesNotChangeTheResult) {
   for (int width : widths) {
     const auto one = run(x, 0.2f, 1, width);
     EXPECT_EQ(one, run(x, 0.2f, 3, width));  // each head is computed whole by one thread
+  }
+}
+
+TEST(CpuAttention, HeadMajorOperandsGiveTheSameResult) {
+  // q, k, v as [items, heads, tokens, dim] tensors instead of rows of a fused projection.
+  const std::vector<int> widths = available_widths();
+  if (widths.empty()) GTEST_SKIP() << "this CPU has neither AVX-512 nor AVX2";
+  const AttentionShape s{2, 3, 13, 16};
+  const FusedQkv x(s, 1.0f, 11);
+  const int64_t block = s.heads * s.tokens * s.head_dim;
+  std::vector<float> head_major(static_cast<size_t>(3 * s.items * block));
+  for (int which = 0; which < 3; ++which)
+    for (int64_t b = 0; b < s.items; ++b)
+      for (int64_t h = 0; h < s.heads; ++h)
+        for (int64_t t = 0; t < s.tokens; ++t)
+          for (int64_t c = 0; c < s.head_dim; ++c)
+            head_major[static_cast<size_t>(which * s.items * block + b * block + (h * s.tokens + t) * s.head_dim + c)] =
+                x.at(which, b, t, h, c);
+  auto operand = [&](int which) {
+    return AttentionOperand{head_major.data() + which * s.items * block, block, s.head_dim, s.tokens * s.head_dim};
+  };
+  for (int width : widths) {
+    std::vector<float> out(static_cast<size_t>(s.items * block));
+    fused_attention(s, operand(0), operand(1), operand(2), out.data(), block, s.heads * s.head_dim, 0.25f, 2, width);
+    EXPECT_EQ(out, run(x, 0.25f, 2, width));  // the same arithmetic, other addresses
   }
 }
 

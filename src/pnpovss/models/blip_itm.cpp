@@ -9,7 +9,7 @@
 #include "pnpovss/error.h"
 #include "pnpovss/io/checkpoint.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/models/cpu_attention.h"
+#include "pnpovss/models/vision_attention.h"
 
 namespace pnpovss::models {
 namespace {
@@ -46,25 +46,6 @@ torch::Tensor vision_attention_per_head(const torch::Tensor& q, const torch::Ten
       torch::Tensor out = context[b].narrow(1, h * dh, dh);  // written in place, merged layout
       at::mm_out(out, probs, v[b][h]);
     }
-  return context;
-}
-
-// The fused CPU kernel (cpu_attention.h) for q, k, v [B, H, N, dh] -> [B, N, H*dh] when it
-// applies: float32 on the CPU, each token's heads side by side in memory (as in the fused qkv
-// projection) and a vector width for the head size. Undefined otherwise.
-torch::Tensor fused_cpu_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
-                                  double scale) {
-  const int64_t B = q.size(0), H = q.size(1), N = q.size(2), dh = q.size(3);
-  for (const torch::Tensor* t : {&q, &k, &v})
-    if (!t->device().is_cpu() || t->scalar_type() != torch::kFloat32 || t->stride(3) != 1 || t->stride(1) != dh)
-      return {};
-  if (attention_vector_width(dh) == 0) return {};
-  torch::Tensor context = torch::empty({B, N, H * dh}, q.options());
-  auto operand = [](const torch::Tensor& t) {
-    return AttentionOperand{t.data_ptr<float>(), t.stride(0), t.stride(2)};
-  };
-  fused_attention(AttentionShape{B, H, N, dh}, operand(q), operand(k), operand(v), context.data_ptr<float>(), N * H * dh,
-                  H * dh, static_cast<float>(scale));
   return context;
 }
 
@@ -298,7 +279,7 @@ torch::Tensor BlipItm::vision_layer(const VisionLayer& layer, const torch::Tenso
   // The fused kernel and the per-head path write into buffers, which autograd cannot follow:
   // the reference-cost mode (set_full_backward) keeps the batched products. The per-head path
   // serves the types and CPUs the fused kernel does not (bf16, no AVX2).
-  if (!context.defined() && !torch::GradMode::is_enabled()) context = fused_cpu_attention(q, k, v, scale);
+  if (!context.defined() && !placement_.device.is_cuda()) context = fused_cpu_attention(q, k, v, scale);
   if (!context.defined() && !torch::GradMode::is_enabled()) context = vision_attention_per_head(q, k, v, scale);
   if (!context.defined()) {
     torch::Tensor probs = torch::softmax(torch::matmul(q, k.transpose(-1, -2)).mul_(scale), -1);

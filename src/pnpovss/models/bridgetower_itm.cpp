@@ -15,6 +15,7 @@
 #include "pnpovss/io/mapped_file.h"
 #include "pnpovss/io/safetensors.h"
 #include "pnpovss/models/random_checkpoint.h"
+#include "pnpovss/models/vision_attention.h"
 
 namespace pnpovss::models {
 namespace {
@@ -272,8 +273,11 @@ torch::Tensor BridgeTowerItm::vision_block(const VisionBlock& block, const torch
                           .view({B, N, 3, H, D / H})
                           .permute({2, 0, 3, 1, 4});
   const double scale = 1.0 / std::sqrt(static_cast<double>(D / H));
-  torch::Tensor probs = torch::softmax(torch::matmul(qkv[0] * scale, qkv[1].transpose(-1, -2)), -1);
-  torch::Tensor h = x + apply(block.out_proj, merge_heads(torch::matmul(probs, qkv[2])));
+  const torch::Tensor q = qkv[0] * scale;  // scaled before the product, as the reference does
+  torch::Tensor context = fused_cpu_attention(q, qkv[1], qkv[2], 1.0);
+  if (!context.defined())
+    context = merge_heads(torch::matmul(torch::softmax(torch::matmul(q, qkv[1].transpose(-1, -2)), -1), qkv[2]));
+  torch::Tensor h = x + apply(block.out_proj, context);
   torch::Tensor inner = apply(block.c_fc, apply(block.ln_2, h, vc.layer_norm_eps));
   inner = inner * torch::sigmoid(1.702 * inner);  // quick_gelu
   return h + apply(block.c_proj, inner);

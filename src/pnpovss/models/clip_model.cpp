@@ -9,6 +9,7 @@
 #include "pnpovss/error.h"
 #include "pnpovss/io/checkpoint.h"
 #include "pnpovss/io/mapped_file.h"
+#include "pnpovss/models/vision_attention.h"
 
 namespace pnpovss::models {
 namespace {
@@ -167,9 +168,14 @@ torch::Tensor ClipModel::layer(const Layer& l, const torch::Tensor& x, const tor
   torch::Tensor q = split_heads(apply(l.q, h) * scale, heads);
   torch::Tensor k = split_heads(apply(l.k, h), heads);
   torch::Tensor v = split_heads(apply(l.v, h), heads);
-  torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2));
-  if (mask.defined()) scores = scores + mask;
-  torch::Tensor attended = merge_heads(torch::matmul(torch::softmax(scores, -1), v));
+  // The vision tower has no mask: the fused CPU kernel then computes the same (q is already
+  // scaled, so it scales by 1).
+  torch::Tensor attended = mask.defined() ? torch::Tensor() : fused_cpu_attention(q, k, v, 1.0);
+  if (!attended.defined()) {
+    torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2));
+    if (mask.defined()) scores = scores + mask;
+    attended = merge_heads(torch::matmul(torch::softmax(scores, -1), v));
+  }
   torch::Tensor y = x + apply(l.out, attended);
   return y + apply(l.fc2, activation(apply(l.fc1, apply(l.norm2, y, eps)), act));
 }

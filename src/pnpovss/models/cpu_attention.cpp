@@ -189,9 +189,9 @@ PNPOVSS_INLINE void attention_heads(const Job& job, int64_t first, int64_t last)
   float* s = ws.scores.data();
   for (int64_t pair = first; pair < last; ++pair) {
     const int64_t b = pair / heads, h = pair % heads;
-    const float* q = job.q.data + b * job.q.item_stride + h * d;
-    const float* k = job.k.data + b * job.k.item_stride + h * d;
-    const float* v = job.v.data + b * job.v.item_stride + h * d;
+    const float* q = job.q.data + b * job.q.item_stride + h * job.q.head_stride;
+    const float* k = job.k.data + b * job.k.item_stride + h * job.k.head_stride;
+    const float* v = job.v.data + b * job.v.item_stride + h * job.v.head_stride;
     float* out = job.out + b * job.out_item_stride + h * d;
     for (int64_t t = 0; t < n; ++t)
       for (int64_t c = 0; c < d; ++c) kt[c * padded + t] = k[t * job.k.row_stride + c];

@@ -14,12 +14,13 @@
 namespace pnpovss::models {
 
 // Where the elements of one operand live: element c of head h for token t of item b is at
-// data[b * item_stride + t * row_stride + h * head_dim + c] (the layout of a [B, N, H * dh]
-// tensor, or of one of q, k, v inside a fused [B, N, 3 * H * dh] projection).
+// data[b * item_stride + t * row_stride + h * head_stride + c] (a [B, N, H * dh] tensor, one of
+// q, k, v inside a fused [B, N, 3 * H * dh] projection, or a [B, H, N, dh] tensor).
 struct AttentionOperand {
   const float* data = nullptr;
   int64_t item_stride = 0;
   int64_t row_stride = 0;
+  int64_t head_stride = 0;
 };
 
 struct AttentionShape {

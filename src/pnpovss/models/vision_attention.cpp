@@ -1,0 +1,27 @@
+#include "pnpovss/models/vision_attention.h"
+
+#include <torch/torch.h>
+
+#include "pnpovss/models/cpu_attention.h"
+
+namespace pnpovss::models {
+
+torch::Tensor fused_cpu_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                  double scale) {
+  // The kernel writes into a buffer, which autograd cannot follow.
+  if (torch::GradMode::is_enabled()) return {};
+  for (const torch::Tensor* t : {&q, &k, &v})
+    if (t->dim() != 4 || !t->device().is_cpu() || t->scalar_type() != torch::kFloat32 || t->stride(3) != 1)
+      return {};
+  const int64_t B = q.size(0), H = q.size(1), N = q.size(2), dh = q.size(3);
+  if (k.sizes() != q.sizes() || v.sizes() != q.sizes() || attention_vector_width(dh) == 0 || B * H * N == 0) return {};
+  torch::Tensor context = torch::empty({B, N, H * dh}, q.options());
+  auto operand = [](const torch::Tensor& t) {
+    return AttentionOperand{t.data_ptr<float>(), t.stride(0), t.stride(2), t.stride(1)};
+  };
+  fused_attention(AttentionShape{B, H, N, dh}, operand(q), operand(k), operand(v), context.data_ptr<float>(),
+                  N * H * dh, H * dh, static_cast<float>(scale));
+  return context;
+}
+
+}  // namespace pnpovss::models
