@@ -122,7 +122,19 @@ void reset_gpu_peak(const torch::Device& device) {
 struct RunResult {
   std::vector<segment::SegmentationResult> results;
   double seconds = 0, dropout_s = 0, post_s = 0;
+  std::vector<double> per_image_s;  // each batch's wall time over its image count
 };
+
+// "min A s, median B s over N images" of the per-image wall times.
+std::string min_median(std::vector<double> v) {
+  if (v.empty()) return "no images";
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  const double median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  char text[96];
+  std::snprintf(text, sizeof text, "min %.3f s, median %.3f s over %zu batches", v.front(), median, n);
+  return text;
+}
 
 RunResult run_all(const segment::Backbone& backbone, const segment::PromptTokenizer& tok, const Workload& w,
                   int64_t batch, const segment::MethodSettings& settings) {
@@ -132,7 +144,10 @@ RunResult run_all(const segment::Backbone& backbone, const segment::PromptTokeni
     const size_t end = std::min(w.tasks.size(), i + static_cast<size_t>(batch));
     std::vector<segment::ImageTask> chunk(w.tasks.begin() + static_cast<std::ptrdiff_t>(i),
                                           w.tasks.begin() + static_cast<std::ptrdiff_t>(end));
-    for (auto& r : segment::segment_images(backbone, tok, chunk, settings)) {
+    const auto batch_start = std::chrono::steady_clock::now();
+    auto results = segment::segment_images(backbone, tok, chunk, settings);
+    out.per_image_s.push_back(bench::seconds_since(batch_start) / static_cast<double>(chunk.size()));
+    for (auto& r : results) {
       for (const auto& t : r.timings) {
         if (t.stage == "dropout") out.dropout_s += t.seconds;
         if (t.stage == "postprocess" || t.stage == "crf") out.post_s += t.seconds;
@@ -203,6 +218,7 @@ int main(int argc, char** argv) {
         std::printf("%-10s %-5s %-5lld %-6lld %-9.2f %-11.4f %-11.4f %-9.2f %.2f\n", device.str().c_str(),
                     dtype_text.c_str(), static_cast<long long>(size), static_cast<long long>(batch), n / r.seconds,
                     r.dropout_s / n, r.post_s / n, bench::peak_rss_gib(), gpu_peak_gib(device));
+        std::printf("    wall time per image: %s\n", min_median(r.per_image_s).c_str());
         if (args.compare > 0) compare(r, reference[size], std::min(args.compare, args.images));
         std::fflush(stdout);
       }
