@@ -144,6 +144,19 @@ else
 fi
 report "folder with --batch-size 3 equals --batch-size 1 (exit $status)" "$problem"
 
+# ---- info: the model and what the CPU path runs on ----------------------------------------------
+"$BIN" info "$MODEL" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+elif ! grep -q 'BlipForImageTextRetrieval' "$OUT"; then
+  problem="no model type line"
+elif ! grep -qE '^cpu +(AVX-512|AVX2|SSE2) vectors, BLAS .' "$OUT"; then
+  problem="no cpu line naming the vectors and the BLAS"
+fi
+report "info reports the model and the CPU's vectors and BLAS (exit $status)" "$problem"
+
 # ---- bad input: exit status 1..127, exactly one stderr line "error: ..." -------------------------
 bad_out=$WORK/bad_out
 : >"$WORK/a_file"

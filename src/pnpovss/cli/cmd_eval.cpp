@@ -399,6 +399,7 @@ int run_eval(const EvalOptions& o) {
     std::printf("%s (%s protocol, %d classes): %zu images%s -> %s/\n", dataset.name.c_str(),
                 eval::to_string(protocol).c_str(), scoring.num_classes(), selected.size(),
                 world.distributed() ? (" on " + std::to_string(world.size()) + " ranks").c_str() : "", o.out.c_str());
+    if (use_model) note_cpu_speed(placement);
     std::fflush(stdout);
   }
 

@@ -13,6 +13,7 @@
 #include "pnpovss/models/bridgetower_itm.h"
 #include "pnpovss/io/json_file.h"
 #include "pnpovss/models/clip_model.h"
+#include "pnpovss/models/cpu_info.h"
 
 namespace pnpovss::cli {
 namespace {
@@ -27,6 +28,14 @@ std::string thousands(int64_t n) {
   std::string s = std::to_string(n);
   for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
   return s;
+}
+
+// "cpu ..." with the vector instructions and the BLAS, and a note when the BLAS runs slow.
+std::string cpu_summary() {
+  const models::CpuInfo cpu = models::cpu_info();
+  std::string text = "cpu         " + cpu.vectors + " vectors, BLAS " + cpu.blas + "\n";
+  if (!cpu.blas_warning.empty()) text += "note:       " + cpu.blas_warning + "\n";
+  return text;
 }
 
 // The last lines of every model's report: tensors, dtypes and bytes on disk, parameters.
@@ -47,7 +56,8 @@ std::string weights_summary(const io::Checkpoint& checkpoint, int64_t params) {
   out << "weights     " << tensors << " tensors, " << dtype_list << " on disk, " << gib(file_bytes) << " in "
       << checkpoint.files().size() << " file(s), memory-mapped\n"
       << "parameters  " << thousands(params) << " (" << gib(static_cast<double>(params) * 4) << " as float32)\n"
-      << "compute     float32 on CPU (segment, eval and tune take --device and --dtype)\n";
+      << "compute     float32 on CPU (segment, eval and tune take --device and --dtype)\n"
+      << cpu_summary();
   return out.str();
 }
 

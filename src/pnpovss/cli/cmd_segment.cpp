@@ -477,6 +477,7 @@ int run_segment(const SegmentOptions& o) {
   std::printf("settings: %s\n", settings.describe().c_str());
   std::printf("model %s on %s, %zu classes, %zu images -> %s/\n", dir.c_str(), placement.describe().c_str(),
               classes.size(), jobs.size(), o.out.c_str());
+  note_cpu_speed(placement);
   std::fflush(stdout);
 
   Report report;

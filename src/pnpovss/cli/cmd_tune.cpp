@@ -191,6 +191,7 @@ int run_tune(const TuneCliOptions& o) {
       tune::paper_space(base.backbone, model.backbone().num_text_layers(), model.backbone().num_heads());
   if (!o.thresholds.empty()) space.thresholds = parse_thresholds(o.thresholds);
   for (const auto& note : space.notes) std::printf("note: %s\n", note.c_str());
+  note_cpu_speed(placement);
   std::printf("tuning %s on %zu images with %s (logit scale %.4g, %s empty image): %s search, %s masks first\n",
               model_dir.c_str(), images.size(), scorer_dir.c_str(), scorer.logit_scale(), o.empty.c_str(),
               o.exhaustive ? "exhaustive" : "random", o.masks.c_str());

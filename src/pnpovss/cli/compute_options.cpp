@@ -1,5 +1,10 @@
 #include "pnpovss/cli/compute_options.h"
 
+#include <cstdio>
+#include <string>
+
+#include "pnpovss/models/cpu_info.h"
+
 namespace pnpovss::cli {
 
 void add_compute_options(CLI::App* cmd, ComputeOptions& o, bool with_batch) {
@@ -16,6 +21,12 @@ void add_compute_options(CLI::App* cmd, ComputeOptions& o, bool with_batch) {
 }
 
 models::Placement resolve_placement(const ComputeOptions& o) { return models::parse_placement(o.device, o.dtype); }
+
+void note_cpu_speed(const models::Placement& p) {
+  if (!p.device.is_cpu()) return;
+  const std::string warning = models::cpu_info().blas_warning;
+  if (!warning.empty()) std::printf("note: %s\n", warning.c_str());
+}
 
 segment::BatchSize resolve_batch_size(const ComputeOptions& o, const models::Placement& p, int input_size) {
   return segment::parse_batch_size(o.batch_size, p, input_size);

@@ -1,0 +1,30 @@
+// The CPU report behind `info` and the slow-BLAS note of segment, eval and tune.
+#include <gtest/gtest.h>
+
+#include "pnpovss/models/cpu_info.h"
+
+namespace {
+
+using pnpovss::models::blas_speed_warning;
+using pnpovss::models::cpu_info;
+
+TEST(CpuInfo, WarnsWhenAForcedCoreLeavesAvx512Unused) {
+  const std::string warning = blas_speed_warning(true, "Haswell", "Haswell");
+  EXPECT_NE(warning.find("OPENBLAS_CORETYPE=Haswell"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("half speed"), std::string::npos) << warning;
+  // OpenBLAS names cores in any case; the AVX-512 ones are fine.
+  EXPECT_EQ(blas_speed_warning(true, "Cooperlake", "cooperlake"), "");
+  EXPECT_EQ(blas_speed_warning(true, "SkylakeX", "SKYLAKEX"), "");
+  // Nothing forced, or nothing to lose.
+  EXPECT_EQ(blas_speed_warning(true, "Haswell", nullptr), "");
+  EXPECT_EQ(blas_speed_warning(true, "Haswell", ""), "");
+  EXPECT_EQ(blas_speed_warning(false, "Haswell", "Haswell"), "");
+}
+
+TEST(CpuInfo, NamesTheVectorsAndTheBlas) {
+  const auto info = cpu_info();
+  EXPECT_TRUE(info.vectors == "AVX-512" || info.vectors == "AVX2" || info.vectors == "SSE2") << info.vectors;
+  EXPECT_FALSE(info.blas.empty());
+}
+
+}  // namespace
