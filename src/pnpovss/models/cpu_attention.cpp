@@ -9,74 +9,18 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/parallel.h"
+#include "pnpovss/simd.h"
 
 namespace pnpovss::models {
 namespace {
 
-#define PNPOVSS_INLINE inline __attribute__((always_inline))
-#define PNPOVSS_UNROLL _Pragma("GCC unroll 16")
-
-// Vectors of W floats (GCC/Clang vector extensions). Everything below is inlined into the
-// entry points compiled for AVX-512 (W = 16) or AVX2 (W = 8), so no vector crosses a call.
-template <int W>
-struct Vec;
-template <>
-struct Vec<8> {
-  typedef float F __attribute__((vector_size(32)));
-  typedef int32_t I __attribute__((vector_size(32)));
-};
-template <>
-struct Vec<16> {
-  typedef float F __attribute__((vector_size(64)));
-  typedef int32_t I __attribute__((vector_size(64)));
-};
-
-template <int W>
-PNPOVSS_INLINE typename Vec<W>::F load(const float* p) {
-  typename Vec<W>::F v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-template <int W>
-PNPOVSS_INLINE void store(float* p, const typename Vec<W>::F& v) {
-  std::memcpy(p, &v, sizeof v);
-}
-
-template <int W>
-PNPOVSS_INLINE typename Vec<W>::F splat(float x) {
-  typename Vec<W>::F v = {};
-  return v + x;
-}
-
-// exp by Cephes' range reduction and degree-5 polynomial (within 2 ulp over the softmax's
-// range x <= 0), clamped to +-88.38 so that 2^n stays a normal float.
-template <int W>
-PNPOVSS_INLINE typename Vec<W>::F vector_exp(typename Vec<W>::F x) {
-  using F = typename Vec<W>::F;
-  using I = typename Vec<W>::I;
-  const F hi = splat<W>(88.3762626647950f), lo = splat<W>(-88.3762626647949f);
-  x = x < hi ? x : hi;
-  x = x > lo ? x : lo;
-  const F t = x * 1.44269504088896341f + 0.5f;
-  F n = __builtin_convertvector(__builtin_convertvector(t, I), F);
-  n = n > t ? n - 1.0f : n;  // floor
-  x = x - n * 0.693359375f;
-  x = x - n * -2.12194440e-4f;
-  const F z = x * x;
-  F y = splat<W>(1.9875691500e-4f);
-  y = y * x + 1.3981999507e-3f;
-  y = y * x + 8.3334519073e-3f;
-  y = y * x + 4.1665795894e-2f;
-  y = y * x + 1.6666665459e-1f;
-  y = y * x + 5.0000001201e-1f;
-  y = y * z + x;
-  y = y + 1.0f;
-  const I bits = (__builtin_convertvector(n, I) + 127) << 23;
-  F scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return y * scale;
-}
+// Everything below is inlined into the entry points compiled for AVX-512 (W = 16) or AVX2
+// with FMA (W = 8), so no vector crosses a call.
+using ::pnpovss::simd::load;
+using ::pnpovss::simd::packet_exp;
+using ::pnpovss::simd::splat_value;
+using ::pnpovss::simd::store;
+using ::pnpovss::simd::Vec;
 
 // Register blocking of the products: R rows of the left operand times J vectors of columns,
 // R * J accumulators (24 of AVX-512's 32 registers, 12 of AVX2's 16).
@@ -102,14 +46,14 @@ PNPOVSS_INLINE void product_block(const float* a, int64_t lda, const float* b, i
   PNPOVSS_UNROLL
   for (int r = 0; r < R; ++r)
     PNPOVSS_UNROLL
-    for (int j = 0; j < J; ++j) acc[r][j] = splat<W>(0.0f);
+    for (int j = 0; j < J; ++j) acc[r][j] = splat_value<W>(0.0f);
   for (int64_t k = 0; k < depth; ++k) {
     F bk[J];
     PNPOVSS_UNROLL
     for (int j = 0; j < J; ++j) bk[j] = load<W>(b + k * ldb + j * W);
     PNPOVSS_UNROLL
     for (int r = 0; r < R; ++r) {
-      const F ar = splat<W>(a[(r < rows ? r : 0) * lda + k]);
+      const F ar = splat_value<W>(a[(r < rows ? r : 0) * lda + k]);
       PNPOVSS_UNROLL
       for (int j = 0; j < J; ++j) acc[r][j] += ar * bk[j];
     }
@@ -137,7 +81,7 @@ PNPOVSS_INLINE void product(const float* a, int64_t lda, const float* b, int64_t
 template <int W>
 PNPOVSS_INLINE float exp_row(float* s, int64_t n) {
   using F = typename Vec<W>::F;
-  F m = splat<W>(-std::numeric_limits<float>::infinity());
+  F m = splat_value<W>(-std::numeric_limits<float>::infinity());
   int64_t j = 0;
   for (; j + W <= n; j += W) {
     const F x = load<W>(s + j);
@@ -147,9 +91,9 @@ PNPOVSS_INLINE float exp_row(float* s, int64_t n) {
   for (int l = 0; l < W; ++l) top = std::max(top, m[l]);
   for (int64_t t = j; t < n; ++t) top = std::max(top, s[t]);
 
-  F sum = splat<W>(0.0f);
+  F sum = splat_value<W>(0.0f);
   for (j = 0; j + W <= n; j += W) {
-    const F e = vector_exp<W>(load<W>(s + j) - top);
+    const F e = packet_exp<W>(load<W>(s + j) - top);
     store<W>(s + j, e);
     sum += e;
   }

@@ -13,32 +13,22 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/parallel.h"
+#include "pnpovss/simd.h"
 #include "pnpovss/segment/permutohedral.h"
 
 namespace pnpovss::segment {
 
 namespace {
 
-// The per-pixel code below runs over a compile-time number of vectors; unrolled and inlined,
-// a pixel's labels stay in registers.
-#define PNPOVSS_INLINE inline __attribute__((always_inline))
-#define PNPOVSS_UNROLL _Pragma("GCC unroll 16")
-
-// Vectors of W floats. W = 4 is plain SSE2; W = 8 is compiled for AVX2 only and chosen at run
-// time. Every operation is lane-wise IEEE arithmetic without fused multiply-add, so both
-// widths give bit-identical results.
-template <int W>
-struct Vec;
-template <>
-struct Vec<4> {
-  typedef float F __attribute__((vector_size(16)));
-  typedef int32_t I __attribute__((vector_size(16)));
-};
-template <>
-struct Vec<8> {
-  typedef float F __attribute__((vector_size(32)));
-  typedef int32_t I __attribute__((vector_size(32)));
-};
+// The per-pixel code below runs over a compile-time number of vectors (simd.h); unrolled and
+// inlined, a pixel's labels stay in registers. W = 4 is plain SSE2; W = 8 is compiled for AVX2
+// only (no FMA) and chosen at run time. Every operation is lane-wise IEEE arithmetic without
+// fused multiply-add, so both widths give bit-identical results.
+using ::pnpovss::simd::load;
+using ::pnpovss::simd::packet_exp;
+using ::pnpovss::simd::splat_value;
+using ::pnpovss::simd::store;
+using ::pnpovss::simd::Vec;
 
 // Helpers that take or return 8-float vectors are only ever inlined into functions compiled
 // for AVX2, so the non-AVX calling convention GCC warns about is never used.
@@ -50,55 +40,6 @@ template <int W>
 struct alignas(4 * W) Block {
   typename Vec<W>::F v;
 };
-
-template <int W>
-PNPOVSS_INLINE typename Vec<W>::F load(const float* p) {
-  typename Vec<W>::F v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-template <int W>
-PNPOVSS_INLINE void store(float* p, const typename Vec<W>::F& v) {
-  std::memcpy(p, &v, sizeof v);
-}
-
-template <int W>
-PNPOVSS_INLINE typename Vec<W>::F splat_value(float x) {
-  typename Vec<W>::F v = {};
-  return v + x;
-}
-
-// Eigen 3.3's SSE pexp, which the reference's softmax applies to each whole packet of four
-// labels: Cephes range reduction and polynomial, clamped to +-88.376 (2^n underflows to 0 at
-// the low end). SSE2 has no floor, so it truncates and corrects, as here. Lane-wise, so any
-// vector width gives the same values.
-template <int W>
-PNPOVSS_INLINE typename Vec<W>::F packet_exp(typename Vec<W>::F x) {
-  using F = typename Vec<W>::F;
-  using I = typename Vec<W>::I;
-  const F hi = splat_value<W>(88.3762626647950f), lo = splat_value<W>(-88.3762626647949f);
-  x = x < hi ? x : hi;
-  x = x > lo ? x : lo;
-  const F t = x * 1.44269504088896341f + 0.5f;
-  F n = __builtin_convertvector(__builtin_convertvector(t, I), F);
-  n = n > t ? n - 1.0f : n;
-  x = x - n * 0.693359375f;
-  x = x - n * -2.12194440e-4f;
-  const F z = x * x;
-  F y = splat_value<W>(1.9875691500e-4f);
-  y = y * x + 1.3981999507e-3f;
-  y = y * x + 8.3334519073e-3f;
-  y = y * x + 4.1665795894e-2f;
-  y = y * x + 1.6666665459e-1f;
-  y = y * x + 5.0000001201e-1f;
-  y = y * z + x;
-  y = y + 1.0f;
-  const I bits = (__builtin_convertvector(n, I) + 127) << 23;
-  F scale;
-  std::memcpy(&scale, &bits, sizeof scale);
-  return y * scale;
-}
 
 // Packet k (4 floats) of a row of W-float vectors: a whole vector for W = 4, half of one for
 // W = 8. With k known at compile time (unrolled loops) this stays in registers.
