@@ -278,8 +278,8 @@ torch::Tensor BlipItm::vision_layer(const VisionLayer& layer, const torch::Tenso
   const double scale = std::pow(static_cast<double>(D / H), -0.5);
   // The fused kernel and the per-head path write into buffers, which autograd cannot follow:
   // the reference-cost mode (set_full_backward) keeps the batched products. The per-head path
-  // serves the types and CPUs the fused kernel does not (bf16, no AVX2).
-  if (!context.defined() && !placement_.device.is_cuda()) context = fused_cpu_attention(q, k, v, scale);
+  // serves what the fused kernel does not (bf16, CPUs without AVX2, CUDA without SDPA).
+  if (!context.defined()) context = fused_cpu_attention(q, k, v, scale);
   if (!context.defined() && !torch::GradMode::is_enabled()) context = vision_attention_per_head(q, k, v, scale);
   if (!context.defined()) {
     torch::Tensor probs = torch::softmax(torch::matmul(q, k.transpose(-1, -2)).mul_(scale), -1);
