@@ -335,14 +335,22 @@ torch::Tensor direct_gaussian_filter(const torch::Tensor& stack, double sigma) {
 
 TEST(PostprocessBlur, EqualsDirectSeparableCorrelation) {
   torch::manual_seed(7);
-  // Odd and even sizes; the large sigma reaches past the plane, so borders reflect repeatedly.
-  for (const auto& size : {std::vector<int64_t>{2, 37, 53}, std::vector<int64_t>{1, 16, 10}})
+  // Every vector width this CPU runs (2 doubles: SSE2; 4: AVX2; 8: AVX-512), each bit for bit.
+  std::vector<int> widths = {2};
+  if (__builtin_cpu_supports("avx2")) widths.push_back(4);
+  if (__builtin_cpu_supports("avx512f")) widths.push_back(8);
+  // Odd and even sizes, rows narrower and wider than a block of 4 vectors; the large sigma
+  // reaches past the plane, so borders reflect repeatedly.
+  for (const auto& size : {std::vector<int64_t>{2, 37, 53}, std::vector<int64_t>{1, 16, 10},
+                           std::vector<int64_t>{1, 40, 71}})
     for (double sigma : {1.3, 9.0}) {
       const torch::Tensor stack = torch::rand(size);
-      const torch::Tensor got = gaussian_filter_channels(stack, sigma);
-      EXPECT_TRUE(torch::equal(got, direct_gaussian_filter(stack, sigma))) << size[1] << "x" << size[2] << ", sigma "
-                                                                           << sigma;
+      const torch::Tensor want = direct_gaussian_filter(stack, sigma);
+      for (int lanes : widths)
+        EXPECT_TRUE(torch::equal(gaussian_filter_channels(stack, sigma, lanes), want))
+            << size[1] << "x" << size[2] << ", sigma " << sigma << ", " << lanes << " lanes";
     }
+  EXPECT_THROW(gaussian_filter_channels(torch::rand({1, 4, 4}), 1.0, 3), Error);
 }
 
 TEST(PostprocessUpsample, GridRowsAreExactAndZerosStayZero) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "pnpovss/error.h"
@@ -42,8 +43,9 @@ int64_t reflect_index(int64_t i, int64_t n) {
   return m < n ? m : period - 1 - m;
 }
 
-// L doubles (and the L floats they come from) per vector. 32-byte vectors only ever live inside
-// the AVX2 function, so the ABI note GCC gives for passing them elsewhere does not apply.
+// L doubles (and the L floats they come from) per vector. Vectors wider than 16 bytes only
+// ever live inside the AVX2 and AVX-512 functions, so the ABI note GCC gives for passing them
+// elsewhere does not apply.
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 template <int L>
@@ -58,52 +60,85 @@ struct Lanes<4> {
   typedef double D __attribute__((vector_size(32)));
   typedef float F __attribute__((vector_size(16)));
 };
+template <>
+struct Lanes<8> {
+  typedef double D __attribute__((vector_size(64)));
+  typedef float F __attribute__((vector_size(32)));
+};
 
-// Correlates every column of a rows x cols plane with the kernel (scipy's 'reflect' edges),
-// writing `out`: out[y][x] = sum over j, in order and in double, of kernel[j] times
-// in[reflect(y + j - radius)][x]. A whole row is accumulated at a time, so the inner loop runs
-// over contiguous memory, L columns per vector (lane-wise multiply then add, never fused, so
-// every width gives the same values).
-template <int L>
-inline __attribute__((always_inline)) void filter_columns_impl(const float* in, float* out, int64_t rows,
-                                                               int64_t cols, const std::vector<double>& kernel) {
+// Output columns [x, x + B * L) of one row: B vectors of sums kept in registers while every tap
+// adds its weight times its input row (`taps` rows), in tap order.
+template <int L, int B>
+inline __attribute__((always_inline)) void filter_block(const float* const* taps, const double* kernel,
+                                                        int64_t count, int64_t x, float* out) {
   using D = typename Lanes<L>::D;
   using F = typename Lanes<L>::F;
-  const auto radius = static_cast<int64_t>(kernel.size() / 2);
-  const int64_t vectors = cols / L;
-  // Plain doubles moved through memcpy: outside AVX2 code GCC aligns 32-byte vector types to
-  // 16 bytes only, so a vector of them would not suit the AVX2 code's aligned moves.
-  std::vector<double> acc(static_cast<size_t>(cols));
-  for (int64_t y = 0; y < rows; ++y) {
-    std::fill(acc.begin(), acc.end(), 0.0);
-    for (size_t j = 0; j < kernel.size(); ++j) {
-      const float* row = in + reflect_index(y + static_cast<int64_t>(j) - radius, rows) * cols;
-      const double w = kernel[j];
-      const D k = D{} + w;
-      for (int64_t v = 0; v < vectors; ++v) {
-        F part;
-        D sum;
-        std::memcpy(&part, row + L * v, sizeof part);
-        std::memcpy(&sum, &acc[L * v], sizeof sum);
-        sum += k * __builtin_convertvector(part, D);
-        std::memcpy(&acc[L * v], &sum, sizeof sum);
-      }
-      for (int64_t x = vectors * L; x < cols; ++x) acc[x] += w * static_cast<double>(row[x]);
+  D acc[B] = {};
+  for (int64_t j = 0; j < count; ++j) {
+    const D k = D{} + kernel[j];
+#pragma GCC unroll 8
+    for (int b = 0; b < B; ++b) {
+      F part;
+      std::memcpy(&part, taps[j] + x + b * L, sizeof part);
+      acc[b] += k * __builtin_convertvector(part, D);
     }
-    float* o = out + y * cols;
-    for (int64_t x = 0; x < cols; ++x) o[x] = static_cast<float>(acc[x]);
+  }
+#pragma GCC unroll 8
+  for (int b = 0; b < B; ++b) {
+    const F rounded = __builtin_convertvector(acc[b], F);
+    std::memcpy(out + x + b * L, &rounded, sizeof rounded);
   }
 }
 
-// Vectors of 4 doubles are compiled for AVX2 only and chosen at run time.
+// Correlates every column of a rows x cols plane with the kernel (scipy's 'reflect' edges),
+// writing `out`: out[y][x] = sum over j, in order and in double, of kernel[j] times
+// in[reflect(y + j - radius)][x], rounded to float. Columns go 4 vectors of L at a time with
+// their sums in registers, then one vector, then one column; the multiply and the add stay
+// unfused (this file is compiled with -ffp-contract=off, since AVX-512 brings fused
+// multiply-add), so every width and block gives the same values as the reference.
+template <int L>
+inline __attribute__((always_inline)) void filter_columns_impl(const float* in, float* out, int64_t rows,
+                                                               int64_t cols, const std::vector<double>& kernel) {
+  constexpr int kBlock = 4;
+  const auto count = static_cast<int64_t>(kernel.size());
+  const int64_t radius = count / 2;
+  std::vector<const float*> taps(kernel.size());
+  for (int64_t y = 0; y < rows; ++y) {
+    for (int64_t j = 0; j < count; ++j) taps[j] = in + reflect_index(y + j - radius, rows) * cols;
+    float* o = out + y * cols;
+    int64_t x = 0;
+    for (; x + kBlock * L <= cols; x += kBlock * L) filter_block<L, kBlock>(taps.data(), kernel.data(), count, x, o);
+    for (; x + L <= cols; x += L) filter_block<L, 1>(taps.data(), kernel.data(), count, x, o);
+    for (; x < cols; ++x) {
+      double sum = 0.0;
+      for (int64_t j = 0; j < count; ++j) sum += kernel[j] * static_cast<double>(taps[j][x]);
+      o[x] = static_cast<float>(sum);
+    }
+  }
+}
+
+// Vectors of 4 doubles are compiled for AVX2 only, of 8 for AVX-512 only, chosen at run time.
 __attribute__((target("avx2"))) void filter_columns_avx2(const float* in, float* out, int64_t rows, int64_t cols,
                                                          const std::vector<double>& kernel) {
   filter_columns_impl<4>(in, out, rows, cols, kernel);
 }
 
-void filter_columns(const float* in, float* out, int64_t rows, int64_t cols, const std::vector<double>& kernel) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2)
+__attribute__((target("avx512f"))) void filter_columns_avx512(const float* in, float* out, int64_t rows,
+                                                              int64_t cols, const std::vector<double>& kernel) {
+  filter_columns_impl<8>(in, out, rows, cols, kernel);
+}
+
+// The widest vector of doubles this CPU runs.
+int widest_blur_lanes() {
+  static const int lanes = __builtin_cpu_supports("avx512f") ? 8 : __builtin_cpu_supports("avx2") ? 4 : 2;
+  return lanes;
+}
+
+void filter_columns(const float* in, float* out, int64_t rows, int64_t cols, const std::vector<double>& kernel,
+                    int lanes) {
+  if (lanes == 8)
+    filter_columns_avx512(in, out, rows, cols, kernel);
+  else if (lanes == 4)
     filter_columns_avx2(in, out, rows, cols, kernel);
   else
     filter_columns_impl<2>(in, out, rows, cols, kernel);
@@ -173,7 +208,12 @@ std::vector<double> gaussian_kernel(double sigma, double truncate) {
   return weights;
 }
 
-torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma) {
+torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma, int lanes) {
+  if (lanes == 0) lanes = widest_blur_lanes();
+  if (lanes != 2 && lanes != 4 && lanes != 8) throw Error("Gaussian blur: lanes must be 0, 2, 4 or 8");
+  if (lanes > widest_blur_lanes())
+    throw Error("Gaussian blur: " + std::to_string(lanes) + " doubles per vector need a CPU with " +
+                (lanes == 8 ? "AVX-512" : "AVX2"));
   torch::Tensor out = cpu_float(stack).clone();
   if (out.dim() != 3) throw Error("Gaussian blur needs a [C, H, W] stack");
   const std::vector<double> kernel = gaussian_kernel(sigma);
@@ -184,9 +224,9 @@ torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma)
     std::vector<float> a(static_cast<size_t>(height * width)), b(a.size());
     for (int64_t c = first; c < last; ++c) {
       float* plane = data + c * height * width;
-      filter_columns(plane, a.data(), height, width, kernel);  // axis 0, rounded to float as scipy
+      filter_columns(plane, a.data(), height, width, kernel, lanes);  // axis 0, rounded to float as scipy
       transpose_plane(a.data(), b.data(), height, width);
-      filter_columns(b.data(), a.data(), width, height, kernel);  // axis 1, on the transposed plane
+      filter_columns(b.data(), a.data(), width, height, kernel, lanes);  // axis 1, on the transposed plane
       transpose_plane(a.data(), plane, width, height);
     }
   }, 1);

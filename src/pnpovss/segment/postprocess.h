@@ -43,8 +43,9 @@ torch::Tensor background_channel(const torch::Tensor& class_channels);
 std::vector<double> gaussian_kernel(double sigma, double truncate = 4.0);
 // scipy.ndimage.gaussian_filter of every channel of [C, H, W] float32 (mode 'reflect', i.e.
 // d c b a | a b c d, truncate 4): rows then columns, each pass summed in double and stored in
-// float32 as scipy does for float32 input.
-torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma);
+// float32 as scipy does for float32 input. `lanes` (doubles per vector: 2, 4 with AVX2, 8 with
+// AVX-512; 0 = the widest this CPU has) changes the speed only: every width gives the same bits.
+torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma, int lanes = 0);
 
 // Steps 5.1-5.4: `final_maps` [K, P, P] -> the channel stack at height x width.
 ChannelStack build_channel_stack(const torch::Tensor& final_maps, int64_t height, int64_t width,

@@ -1,0 +1,61 @@
+// Gaussian blur of the channel stack (method step 5.5, scipy's gaussian_filter) at a photo's
+// size: time per call for a few channel counts (a prompt's classes plus background) and each
+// vector width this CPU runs, on all hardware threads.
+//
+//   bench_blur [--size 640x480] [--channels 4,21,60,172] [--blur 0.05] [--runs 5]
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+#include "pnpovss/segment/postprocess.h"
+
+using namespace pnpovss;
+
+int main(int argc, char** argv) {
+  int64_t width = 640, height = 480;
+  std::vector<int64_t> channels = {4, 21, 60, 172};
+  double blur = 0.05;
+  int runs = 5;
+  bench::parse_options(argc, argv, [&](const std::string& k, const std::string& v) {
+    if (k == "--size") {
+      if (std::sscanf(v.c_str(), "%ldx%ld", &width, &height) != 2) return false;
+    } else if (k == "--channels") {
+      channels = bench::parse_int_list(v);
+    } else if (k == "--blur") {
+      blur = std::stod(v);
+    } else if (k == "--runs") {
+      runs = std::stoi(v);
+    } else {
+      return false;
+    }
+    return true;
+  });
+  const double sigma = blur * static_cast<double>(std::max(width, height));  // relative to the long side
+  std::vector<int> widths = {2};
+  if (__builtin_cpu_supports("avx2")) widths.push_back(4);
+  if (__builtin_cpu_supports("avx512f")) widths.push_back(8);
+  std::printf("%ldx%ld, sigma %.1f px (%zu taps), %d runs, median\n", static_cast<long>(width),
+              static_cast<long>(height), sigma, segment::gaussian_kernel(sigma).size(), runs);
+  torch::manual_seed(0);
+  for (int64_t c : channels) {
+    const torch::Tensor stack = torch::rand({c, height, width});
+    std::printf("%4ld channels:", static_cast<long>(c));
+    for (int lanes : widths) {
+      std::vector<double> seconds;
+      for (int r = 0; r < runs; ++r) {
+        const auto start = std::chrono::steady_clock::now();
+        segment::gaussian_filter_channels(stack, sigma, lanes);
+        seconds.push_back(bench::seconds_since(start));
+      }
+      std::sort(seconds.begin(), seconds.end());
+      std::printf("  %d doubles/vector %.3f s", lanes, seconds[seconds.size() / 2]);
+    }
+    std::printf("\n");
+  }
+  return 0;
+}
