@@ -13,6 +13,7 @@
 
 #include "bench_util.h"
 #include "pnpovss/segment/postprocess.h"
+#include "pnpovss/simd.h"
 
 using namespace pnpovss;
 
@@ -37,8 +38,8 @@ int main(int argc, char** argv) {
   });
   const double sigma = blur * static_cast<double>(std::max(width, height));  // relative to the long side
   std::vector<int> widths = {2};
-  if (__builtin_cpu_supports("avx2")) widths.push_back(4);
-  if (__builtin_cpu_supports("avx512f")) widths.push_back(8);
+  if (simd::cpu_has_avx2()) widths.push_back(4);
+  if (simd::cpu_has_avx512()) widths.push_back(8);
   std::printf("%ldx%ld, sigma %.1f px (%zu taps), %d runs, median\n", static_cast<long>(width),
               static_cast<long>(height), sigma, segment::gaussian_kernel(sigma).size(), runs);
   torch::manual_seed(0);

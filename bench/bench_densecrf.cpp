@@ -14,6 +14,7 @@
 #include "pnpovss/error.h"
 #include "pnpovss/io/image.h"
 #include "pnpovss/segment/densecrf.h"
+#include "pnpovss/simd.h"
 
 namespace {
 
@@ -218,7 +219,7 @@ int main(int argc, char** argv) {
         time_case(in, 2, runs);
       }
     }
-    std::printf("vectors: %s\n", __builtin_cpu_supports("avx2") ? "AVX2 (8 floats; 4 where that pads the labels less)"
+    std::printf("vectors: %s\n", pnpovss::simd::cpu_has_avx2() ? "AVX2 (8 floats; 4 where that pads the labels less)"
                                                                 : "SSE2 (4 floats)");
     const Input voc = make_input(375, 500, 21, 1);
     time_case(voc, 1, runs);

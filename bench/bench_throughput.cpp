@@ -125,7 +125,7 @@ struct RunResult {
   std::vector<double> per_image_s;  // each batch's wall time over its image count
 };
 
-// "min A s, median B s over N images" of the per-image wall times.
+// "min A s, median B s over N batches" of the per-image wall times (one per batch).
 std::string min_median(std::vector<double> v) {
   if (v.empty()) return "no images";
   std::sort(v.begin(), v.end());

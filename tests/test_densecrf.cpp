@@ -10,6 +10,7 @@
 #include "pnpovss/check/densecrf_fixture.h"
 #include "pnpovss/error.h"
 #include "pnpovss/io/json_file.h"
+#include "pnpovss/simd.h"
 #include "pnpovss/segment/densecrf.h"
 #include "pnpovss/segment/permutohedral.h"
 
@@ -245,7 +246,7 @@ TEST(DenseCrf, SingleLabelAndSinglePixel) {
 TEST(DenseCrf, ResultsDoNotDependOnThreadsOrVectorWidth) {
   // 2257 pixels: not a multiple of 4 (padding vertices) and enough for the two-thread pipeline;
   // label counts that fill vectors of 4 and 8 exactly, partly, and beyond the unrolled sizes.
-  const bool avx2 = __builtin_cpu_supports("avx2");
+  const bool avx2 = pnpovss::simd::cpu_has_avx2();
   for (int labels : {2, 6, 8, 21, 70}) {
     const Scene s = make_scene(61, 37, labels, 11);
     DenseCrfParams p;

@@ -13,6 +13,7 @@
 #include "pnpovss/io/json_file.h"
 #include "pnpovss/segment/blip_backbone.h"
 #include "pnpovss/segment/gradcam.h"
+#include "pnpovss/simd.h"
 #include "pnpovss/segment/pipeline.h"
 #include "pnpovss/segment/postprocess.h"
 #include "pnpovss/segment/prompt.h"
@@ -337,8 +338,8 @@ TEST(PostprocessBlur, EqualsDirectSeparableCorrelation) {
   torch::manual_seed(7);
   // Every vector width this CPU runs (2 doubles: SSE2; 4: AVX2; 8: AVX-512), each bit for bit.
   std::vector<int> widths = {2};
-  if (__builtin_cpu_supports("avx2")) widths.push_back(4);
-  if (__builtin_cpu_supports("avx512f")) widths.push_back(8);
+  if (::pnpovss::simd::cpu_has_avx2()) widths.push_back(4);
+  if (::pnpovss::simd::cpu_has_avx512()) widths.push_back(8);
   // Odd and even sizes, rows narrower and wider than a block of 4 vectors; the large sigma
   // reaches past the plane, so borders reflect repeatedly.
   for (const auto& size : {std::vector<int64_t>{2, 37, 53}, std::vector<int64_t>{1, 16, 10},

@@ -14,6 +14,20 @@
 
 namespace pnpovss::simd {
 
+// What this CPU runs, asked once: AVX2; AVX2 with FMA; AVX-512F (which brings FMA).
+inline bool cpu_has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+inline bool cpu_has_avx2_fma() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+}
+inline bool cpu_has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f");
+  return yes;
+}
+
 template <int W>
 struct Vec;
 template <>

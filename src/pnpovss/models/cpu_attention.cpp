@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -16,6 +15,8 @@ namespace {
 
 // Everything below is inlined into the entry points compiled for AVX-512 (W = 16) or AVX2
 // with FMA (W = 8), so no vector crosses a call.
+using ::pnpovss::simd::cpu_has_avx2_fma;
+using ::pnpovss::simd::cpu_has_avx512;
 using ::pnpovss::simd::load;
 using ::pnpovss::simd::packet_exp;
 using ::pnpovss::simd::splat_value;
@@ -152,8 +153,7 @@ PNPOVSS_INLINE void attention_heads(const Job& job, int64_t first, int64_t last)
   }
 }
 
-__attribute__((target("avx512f,avx512dq,fma"))) void attention_heads_avx512(const Job& job, int64_t first,
-                                                                             int64_t last) {
+__attribute__((target("avx512f"))) void attention_heads_avx512(const Job& job, int64_t first, int64_t last) {
   attention_heads<16>(job, first, last);
 }
 
@@ -161,22 +161,12 @@ __attribute__((target("avx2,fma"))) void attention_heads_avx2(const Job& job, in
   attention_heads<8>(job, first, last);
 }
 
-bool cpu_has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-  return yes;
-}
-
-bool cpu_has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-}
-
 }  // namespace
 
 int attention_vector_width(int64_t head_dim) {
   if (head_dim <= 0) return 0;
   if (cpu_has_avx512() && head_dim % 16 == 0) return 16;
-  if (cpu_has_avx2() && head_dim % 8 == 0) return 8;
+  if (cpu_has_avx2_fma() && head_dim % 8 == 0) return 8;
   return 0;
 }
 
@@ -188,11 +178,12 @@ void fused_attention(const AttentionShape& shape, const AttentionOperand& q, con
                 std::to_string(shape.heads) + ", tokens " + std::to_string(shape.tokens) + ", head size " +
                 std::to_string(shape.head_dim) + ")");
   const int width = vector_width == 0 ? attention_vector_width(shape.head_dim) : vector_width;
-  if (width != 8 && width != 16) throw Error("fused attention: no vector width for head size " + std::to_string(shape.head_dim) + " on this CPU");
+  if (width != 8 && width != 16)
+    throw Error("fused attention: no vector width for head size " + std::to_string(shape.head_dim) + " on this CPU");
   if (shape.head_dim % width != 0)
     throw Error("fused attention: head size " + std::to_string(shape.head_dim) + " is not a multiple of " +
                 std::to_string(width));
-  if ((width == 16 && !cpu_has_avx512()) || (width == 8 && !cpu_has_avx2()))
+  if ((width == 16 && !cpu_has_avx512()) || (width == 8 && !cpu_has_avx2_fma()))
     throw Error("fused attention: vector width " + std::to_string(width) + " needs a CPU with " +
                 (width == 16 ? "AVX-512" : "AVX2 and FMA"));
   const Job job{shape, q, k, v, out, out_item_stride, out_row_stride, scale};

@@ -5,6 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "pnpovss/simd.h"
+
 namespace pnpovss::models {
 namespace {
 
@@ -33,8 +35,8 @@ std::string version_of(const char* config) {
 
 CpuInfo cpu_info() {
   CpuInfo info;
-  const bool avx512 = __builtin_cpu_supports("avx512f");
-  info.vectors = avx512 ? "AVX-512" : __builtin_cpu_supports("avx2") ? "AVX2" : "SSE2";
+  const bool avx512 = simd::cpu_has_avx512();
+  info.vectors = avx512 ? "AVX-512" : simd::cpu_has_avx2() ? "AVX2" : "SSE2";
 
   const auto corename = openblas_function<char* (*)()>("openblas_get_corename");
   const auto config = openblas_function<char* (*)()>("openblas_get_config");

@@ -3,7 +3,7 @@
 //
 // OpenBLAS takes its kernels from OPENBLAS_CORETYPE when that is set; an older core than the
 // CPU (Haswell kernels on an AVX-512 CPU, say) halves the speed of every matrix product, and
-// nothing else says so. blas_warning() does.
+// nothing else says so. CpuInfo::blas_warning does.
 #pragma once
 
 #include <string>
@@ -11,8 +11,8 @@
 namespace pnpovss::models {
 
 struct CpuInfo {
-  std::string vectors;     // "AVX-512", "AVX2" or "SSE2"
-  std::string blas;        // e.g. "OpenBLAS 0.3.21 (Cooperlake kernels)"; "unknown" if not OpenBLAS
+  std::string vectors;       // "AVX-512", "AVX2" or "SSE2"
+  std::string blas;          // e.g. "OpenBLAS 0.3.21 (Cooperlake kernels)"; "unknown" if not OpenBLAS
   std::string blas_warning;  // empty, or why the BLAS runs below this CPU's speed and what to do
 };
 

@@ -639,7 +639,7 @@ void with_block_count(int nb, F&& f) {
 // of 4-float vectors need less padding (labels % 8 in 1..4): the passes are bound by memory
 // traffic to the lattice rows, so fewer padded lanes beat wider instructions there.
 int vector_width(int requested, int labels) {
-  static const bool avx2 = __builtin_cpu_supports("avx2");
+  const bool avx2 = ::pnpovss::simd::cpu_has_avx2();
   if (requested == 8 && !avx2) throw Error("dense CRF: vector_width 8 needs a CPU with AVX2");
   if (requested != 0) return requested;
   const bool less_padding = (labels + 3) / 4 * 4 < (labels + 7) / 8 * 8;

@@ -10,6 +10,7 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/parallel.h"
+#include "pnpovss/simd.h"
 
 namespace pnpovss::segment {
 namespace {
@@ -130,8 +131,7 @@ __attribute__((target("avx512f"))) void filter_columns_avx512(const float* in, f
 
 // The widest vector of doubles this CPU runs.
 int widest_blur_lanes() {
-  static const int lanes = __builtin_cpu_supports("avx512f") ? 8 : __builtin_cpu_supports("avx2") ? 4 : 2;
-  return lanes;
+  return ::pnpovss::simd::cpu_has_avx512() ? 8 : ::pnpovss::simd::cpu_has_avx2() ? 4 : 2;
 }
 
 void filter_columns(const float* in, float* out, int64_t rows, int64_t cols, const std::vector<double>& kernel,
