@@ -152,7 +152,7 @@ if [ "$status" -ne 0 ]; then
   problem="exit status $status"
 elif ! grep -q 'BlipForImageTextRetrieval' "$OUT"; then
   problem="no model type line"
-elif ! grep -qE '^cpu +(AVX-512|AVX2|SSE2) vectors, BLAS .' "$OUT"; then
+elif ! grep -qE '^cpu +(AVX-512|AVX2|SSE2) vectors, BLAS (OpenBLAS [0-9.]+ \(.+ kernels\)|unknown)' "$OUT"; then
   problem="no cpu line naming the vectors and the BLAS"
 fi
 report "info reports the model and the CPU's vectors and BLAS (exit $status)" "$problem"
