@@ -4,9 +4,12 @@
 // maps with unbatched fp32 on the same images (batched or reduced-precision agreement).
 //
 //   bench_throughput [--device cpu|cuda[:N]] [--dtypes fp32,bf16] [--sizes 336,768]
-//                    [--batch-sizes 1,8,32] [--images 16] [--iterations 4]
+//                    [--batch-sizes 1,8,32] [--workers 1,2] [--images 16] [--iterations 4]
 //                    [--postprocess none|blur|blur+crf] [--compare N] [--threads N]
 //                    [--manifest M] [--cache DIR]
+//
+// With several workers, a batch per worker runs side by side (segment::run_in_batches), and
+// the wall time per image is that of each group of batch x workers images over its size.
 //
 // The images are crops of the bundled photo of different sizes, each with one of several class
 // lists of different lengths, so batches mix prompt lengths and output sizes.
@@ -29,6 +32,7 @@
 #include "pnpovss/io/crop.h"
 #include "pnpovss/io/image.h"
 #include "pnpovss/models/placement.h"
+#include "pnpovss/segment/batching.h"
 #include "pnpovss/segment/blip_backbone.h"
 #include "pnpovss/segment/pipeline.h"
 #include "pnpovss/segment/settings.h"
@@ -45,6 +49,7 @@ struct Args {
   std::vector<std::string> dtypes = {"fp32"};
   std::vector<int64_t> sizes = {336};
   std::vector<int64_t> batch_sizes = {1};
+  std::vector<int64_t> workers = {1};
   int images = 8;
   int iterations = 4;
   std::string postprocess = "none";
@@ -69,6 +74,7 @@ Args parse(int argc, char** argv) {
     else if (k == "--dtypes") a.dtypes = split(v);
     else if (k == "--sizes") a.sizes = bench::parse_int_list(v);
     else if (k == "--batch-sizes") a.batch_sizes = bench::parse_int_list(v);
+    else if (k == "--workers") a.workers = bench::parse_int_list(v);
     else if (k == "--images") a.images = std::stoi(v);
     else if (k == "--iterations") a.iterations = std::stoi(v);
     else if (k == "--postprocess") a.postprocess = v;
@@ -122,31 +128,36 @@ void reset_gpu_peak(const torch::Device& device) {
 struct RunResult {
   std::vector<segment::SegmentationResult> results;
   double seconds = 0, dropout_s = 0, post_s = 0;
-  std::vector<double> per_image_s;  // each batch's wall time over its image count
+  std::vector<double> per_image_s;  // each group's wall time over its image count
 };
 
-// "min A s, median B s over N batches" of the per-image wall times (one per batch).
+// "min A s, median B s over N groups" of the per-image wall times (one per group).
 std::string min_median(std::vector<double> v) {
   if (v.empty()) return "no images";
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   const double median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
   char text[96];
-  std::snprintf(text, sizeof text, "min %.3f s, median %.3f s over %zu batches", v.front(), median, n);
+  std::snprintf(text, sizeof text, "min %.3f s, median %.3f s over %zu groups", v.front(), median, n);
   return text;
 }
 
 RunResult run_all(const segment::Backbone& backbone, const segment::PromptTokenizer& tok, const Workload& w,
-                  int64_t batch, const segment::MethodSettings& settings) {
+                  int64_t batch, int64_t workers, const segment::MethodSettings& settings) {
   RunResult out;
   const auto start = std::chrono::steady_clock::now();
-  for (size_t i = 0; i < w.tasks.size(); i += static_cast<size_t>(batch)) {
-    const size_t end = std::min(w.tasks.size(), i + static_cast<size_t>(batch));
+  const auto group = static_cast<size_t>(batch * workers);
+  auto run_batch = [&](const std::vector<segment::ImageTask>& tasks) {
+    return segment::segment_images(backbone, tok, tasks, settings);
+  };
+  for (size_t i = 0; i < w.tasks.size(); i += group) {
+    const size_t end = std::min(w.tasks.size(), i + group);
     std::vector<segment::ImageTask> chunk(w.tasks.begin() + static_cast<std::ptrdiff_t>(i),
                                           w.tasks.begin() + static_cast<std::ptrdiff_t>(end));
-    const auto batch_start = std::chrono::steady_clock::now();
-    auto results = segment::segment_images(backbone, tok, chunk, settings);
-    out.per_image_s.push_back(bench::seconds_since(batch_start) / static_cast<double>(chunk.size()));
+    const auto group_start = std::chrono::steady_clock::now();
+    segment::BatchSize size{static_cast<int>(batch), false};
+    auto results = segment::run_in_batches(run_batch, chunk, size, settings.input_size, static_cast<int>(workers));
+    out.per_image_s.push_back(bench::seconds_since(group_start) / static_cast<double>(chunk.size()));
     for (auto& r : results) {
       for (const auto& t : r.timings) {
         if (t.stage == "dropout") out.dropout_s += t.seconds;
@@ -189,8 +200,8 @@ int main(int argc, char** argv) {
               "%d dropout iterations; postprocess %s\n\n",
               bench_model.checkpoint.c_str(), at::get_num_threads(), args.images, photo.width, photo.height,
               args.iterations, args.postprocess.c_str());
-  std::printf("%-10s %-5s %-5s %-6s %-9s %-11s %-11s %-9s %s\n", "device", "dtype", "size", "batch", "images/s",
-              "model s/img", "post s/img", "RSS GiB", "GPU peak GiB");
+  std::printf("%-10s %-5s %-5s %-6s %-8s %-9s %-11s %-11s %-9s %s\n", "device", "dtype", "size", "batch", "workers",
+              "images/s", "model s/img", "post s/img", "RSS GiB", "GPU peak GiB");
   std::map<int64_t, RunResult> reference;  // per size: unbatched fp32
   for (const auto& dtype_text : args.dtypes) {
     const models::Placement placement{device, models::parse_dtype(dtype_text)};
@@ -207,20 +218,24 @@ int main(int argc, char** argv) {
         fp32.to({device, torch::kFloat32});
         const segment::BlipBackbone exact(fp32, io::ImagePreprocessConfig{});
         Workload first = make_workload(photo, std::min(args.compare, args.images));
-        reference[size] = run_all(exact, *tok, first, 1, settings);
+        reference[size] = run_all(exact, *tok, first, 1, 1, settings);
       }
       for (int64_t batch : args.batch_sizes) {
-        run_all(backbone, *tok, make_workload(photo, static_cast<int>(std::min<int64_t>(batch, args.images))), batch,
-                settings);  // warm-up
-        reset_gpu_peak(device);
-        const RunResult r = run_all(backbone, *tok, work, batch, settings);
-        const double n = static_cast<double>(work.tasks.size());
-        std::printf("%-10s %-5s %-5lld %-6lld %-9.2f %-11.4f %-11.4f %-9.2f %.2f\n", device.str().c_str(),
-                    dtype_text.c_str(), static_cast<long long>(size), static_cast<long long>(batch), n / r.seconds,
-                    r.dropout_s / n, r.post_s / n, bench::peak_rss_gib(), gpu_peak_gib(device));
-        std::printf("    wall time per image: %s\n", min_median(r.per_image_s).c_str());
-        if (args.compare > 0) compare(r, reference[size], std::min(args.compare, args.images));
-        std::fflush(stdout);
+        for (int64_t workers : args.workers) {
+          const auto warm_up = static_cast<int>(std::min<int64_t>(batch * workers, args.images));
+          run_all(backbone, *tok, make_workload(photo, warm_up), batch, workers, settings);
+          reset_gpu_peak(device);
+          const RunResult r = run_all(backbone, *tok, work, batch, workers, settings);
+          const double n = static_cast<double>(work.tasks.size());
+          // model s/img sums each image's own time, which side by side overlaps the others'.
+          std::printf("%-10s %-5s %-5lld %-6lld %-8lld %-9.2f %-11.4f %-11.4f %-9.2f %.2f\n", device.str().c_str(),
+                      dtype_text.c_str(), static_cast<long long>(size), static_cast<long long>(batch),
+                      static_cast<long long>(workers), n / r.seconds, r.dropout_s / n, r.post_s / n,
+                      bench::peak_rss_gib(), gpu_peak_gib(device));
+          std::printf("    wall time per image: %s\n", min_median(r.per_image_s).c_str());
+          if (args.compare > 0) compare(r, reference[size], std::min(args.compare, args.images));
+          std::fflush(stdout);
+        }
       }
     }
   }

@@ -5,14 +5,21 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <set>
 #include <stdexcept>
+#include <thread>
 
 #include "pnpovss/check/fixture.h"
 #include "pnpovss/error.h"
 #include "pnpovss/io/crop.h"
 #include "pnpovss/io/image.h"
+#include "pnpovss/models/blas_threads.h"
 #include "pnpovss/models/placement.h"
+#include "pnpovss/parallel.h"
 #include "pnpovss/segment/batching.h"
 #include "pnpovss/segment/blip_backbone.h"
 #include "pnpovss/segment/densecrf.h"
@@ -241,6 +248,87 @@ TEST(BatchSize, FixedSizeReportsOutOfMemoryWithAdvice) {
                },
                               tasks, automatic, 336),
                Error);
+}
+
+TEST(Workers, SideBySideEqualsOneAtATime) {
+  Fixture f;
+  // Five tasks: with two or three workers some run side by side and the rest on all cores.
+  std::vector<ImageTask> tasks = f.tasks();
+  tasks.push_back(tasks[1]);
+  tasks.push_back(tasks[0]);
+  std::vector<SegmentationResult> alone;
+  for (const auto& t : tasks) alone.push_back(segment_image(f.backbone, *f.tokenizer, *t.image, *t.classes, f.settings));
+  const auto model = Segmenter::load(kData + "/blip_itm", f.settings.input_position_resize, models::Placement());
+  for (int workers : {2, 3}) {
+    BatchSize size{1, true};
+    const auto results = segment_in_batches(model, tasks, f.settings, size, workers);
+    ASSERT_EQ(results.size(), tasks.size());
+    for (size_t i = 0; i < tasks.size(); ++i)
+      expect_same_result(results[i], alone[i], *tasks[i].image, f.settings,
+                         std::to_string(workers) + " workers, image " + std::to_string(i));
+  }
+}
+
+// A batch function that records which thread ran which images, and what the BLAS and the
+// project's kernels were allowed while it ran.
+struct RecordingModel {
+  std::mutex lock;
+  std::map<std::thread::id, std::vector<int>> widths_by_thread;
+  std::set<int> blas_threads_seen, kernel_threads_seen;
+  std::vector<SegmentationResult> operator()(const std::vector<ImageTask>& tasks) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the workers overlap
+    const std::lock_guard<std::mutex> hold(lock);
+    std::vector<SegmentationResult> out(tasks.size());
+    for (size_t i = 0; i < tasks.size(); ++i) {
+      if (tasks[i].image->width < 0) throw Error("bad image");
+      out[i].width = tasks[i].image->width;
+      widths_by_thread[std::this_thread::get_id()].push_back(tasks[i].image->width);
+    }
+    blas_threads_seen.insert(models::blas_threads());
+    kernel_threads_seen.insert(resolve_threads(0));
+    return out;
+  }
+};
+
+TEST(Workers, ShareOutContiguousRunsWithOneBlasThreadEachAndKeepTheOrder) {
+  const auto images = numbered_images(7);
+  std::vector<ImageTask> tasks;
+  for (const auto& im : images) tasks.push_back({&im, nullptr});
+  RecordingModel model;
+  const int blas_before = models::blas_threads();
+  BatchSize size{2, false};
+  const auto results = run_in_batches(std::ref(model), tasks, size, 336, 3);
+  ASSERT_EQ(results.size(), 7u);
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(results[static_cast<size_t>(i)].width, i + 1);
+  // 2 images per worker on 3 threads (the calling thread is the first), then the seventh alone.
+  std::set<std::vector<int>> runs;
+  for (const auto& [thread, widths] : model.widths_by_thread) runs.insert(widths);
+  EXPECT_EQ(runs, (std::set<std::vector<int>>{{1, 2, 7}, {3, 4}, {5, 6}}));
+  EXPECT_EQ(model.widths_by_thread.at(std::this_thread::get_id()), (std::vector<int>{1, 2, 7}));
+  EXPECT_EQ(models::blas_threads(), blas_before);  // restored
+  if (blas_before > 0) {
+    EXPECT_TRUE(model.blas_threads_seen.count(1));
+  }
+  EXPECT_TRUE(model.kernel_threads_seen.count(std::max(1, resolve_threads(0) / 3)));
+  EXPECT_TRUE(model.kernel_threads_seen.count(resolve_threads(0)));  // the leftover image
+}
+
+TEST(Workers, AWorkersErrorStopsTheRunAndAutoIsOnePerCoreOnTheCpu) {
+  auto images = numbered_images(4);
+  images[3].width = -1;
+  std::vector<ImageTask> tasks;
+  for (const auto& im : images) tasks.push_back({&im, nullptr});
+  RecordingModel model;
+  BatchSize size{1, false};
+  EXPECT_THROW(run_in_batches(std::ref(model), tasks, size, 336, 2), Error);
+  EXPECT_THROW(run_in_batches(std::ref(model), tasks, size, 336, 0), Error);
+
+  const models::Placement cpu;
+  const models::Placement cuda{torch::Device(torch::kCUDA, 0), torch::kFloat32};
+  EXPECT_EQ(parse_workers("auto", cpu), models::blas_threads() > 0 ? resolve_threads(0) : 1);
+  EXPECT_EQ(parse_workers("auto", cuda), 1);
+  EXPECT_EQ(parse_workers("3", cpu), 3);
+  for (const char* bad : {"0", "-2", "", "two", "1.5", "123456"}) EXPECT_THROW(parse_workers(bad, cpu), Error) << bad;
 }
 
 TEST(Placement, ParsesDevicesAndTypesAndRefusesWhatCannotRun) {

@@ -89,7 +89,7 @@ report "class lists in the tables" "$problem"
 
 # ---- the model, end to end ---------------------------------------------------------------------
 single=$WORK/model_single
-"$BIN" eval --dataset folder --data-root "$TREES/model" "${TINY[@]}" --out "$single" >"$OUT" 2>"$ERR" </dev/null
+"$BIN" eval --dataset folder --data-root "$TREES/model" "${TINY[@]}" --workers 1 --out "$single" >"$OUT" 2>"$ERR" </dev/null
 status=$?
 problem=""
 if [ "$status" -ne 0 ]; then
@@ -178,6 +178,21 @@ else
   done
 fi
 report "--batch-size 4 gives the predictions of --batch-size 1 (exit $status)" "$problem"
+
+"$BIN" eval --dataset folder --data-root "$TREES/model" "${TINY[@]}" --workers 3 --out "$WORK/workers" \
+  >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+elif ! cmp -s "$single/per_class.csv" "$WORK/workers/per_class.csv"; then
+  problem="per_class.csv differs from the run with one worker"
+else
+  for f in "$single"/pred/*.png; do
+    cmp -s "$f" "$WORK/workers/pred/$(basename "$f")" || { problem="$problem $(basename "$f") differs;"; break; }
+  done
+fi
+report "--workers 3 gives the predictions of one image at a time (exit $status)" "$problem"
 
 # ---- shards and merge --------------------------------------------------------------------------
 for k in 0 1 2; do

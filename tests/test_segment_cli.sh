@@ -144,6 +144,22 @@ else
 fi
 report "folder with --batch-size 3 equals --batch-size 1 (exit $status)" "$problem"
 
+# ---- the same folder with one worker and with two side by side: the same label PNGs ------------
+problem=""
+for workers in 1 2; do
+  "$BIN" segment "$folder" --classes "$CLASSES" "${TINY[@]}" --class-tags "$WORK/tags.json" \
+    --postprocess blur --workers "$workers" --out "$WORK/workers_$workers" >"$OUT" 2>"$ERR" </dev/null
+  status=$?
+  if [ "$status" -ne 1 ] || [ "$(grep -c '^error: ' "$ERR")" -ne 1 ]; then
+    problem="$problem --workers $workers: exit status $status, expected 1 with one error line (the bad file);"
+  fi
+done
+grep -q ', 2 side by side -> ' "$OUT" || problem="$problem --workers 2 does not say that images run side by side;"
+for f in a.labels.png b.labels.png a.overlay.png b.overlay.png; do
+  cmp -s "$WORK/workers_1/$f" "$WORK/workers_2/$f" || problem="$problem $f differs between 1 and 2 workers;"
+done
+report "folder with --workers 2 equals --workers 1" "$problem"
+
 # ---- info: the model and what the CPU path runs on ----------------------------------------------
 "$BIN" info "$MODEL" >"$OUT" 2>"$ERR" </dev/null
 status=$?
@@ -188,6 +204,7 @@ expect_error "unknown device" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@
 expect_error "fp16 on the CPU" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --dtype fp16 --out "$bad_out"
 expect_error "unknown dtype" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --dtype int8 --out "$bad_out"
 expect_error "batch size 0" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --batch-size 0 --out "$bad_out"
+expect_error "no workers" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --workers 0 --out "$bad_out"
 if [ -z "$(nvidia-smi -L 2>/dev/null)" ]; then
   expect_error "cuda without a GPU" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --device cuda --out "$bad_out"
 fi

@@ -10,9 +10,18 @@
 
 namespace pnpovss {
 
+namespace {
+thread_local int budget = 0;  // 0: no ThreadBudget on this thread
+}  // namespace
+
+ThreadBudget::ThreadBudget(int threads) : previous_(budget) { budget = std::max(1, threads); }
+
+ThreadBudget::~ThreadBudget() { budget = previous_; }
+
 int resolve_threads(int threads) {
   if (threads < 0) throw Error("thread count must be >= 0 (0 = all hardware threads), got " + std::to_string(threads));
   if (threads > 0) return threads;
+  if (budget > 0) return budget;
   const unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
 }

@@ -7,8 +7,23 @@
 
 namespace pnpovss {
 
-// 0 means std::thread::hardware_concurrency(); negative values are an error.
+// 0 means all the threads this thread may use: std::thread::hardware_concurrency(), or the
+// innermost ThreadBudget of the calling thread. Negative values are an error.
 int resolve_threads(int threads);
+
+// Within its lifetime, resolve_threads(0) on the constructing thread gives `threads` (at least
+// 1): how several images segmented side by side share the cores without each kernel starting
+// one thread per core. Scopes nest; each restores the previous budget.
+class ThreadBudget {
+ public:
+  explicit ThreadBudget(int threads);
+  ~ThreadBudget();
+  ThreadBudget(const ThreadBudget&) = delete;
+  ThreadBudget& operator=(const ThreadBudget&) = delete;
+
+ private:
+  int previous_;
+};
 
 // Calls fn(begin, end) on up to `threads` disjoint contiguous ranges covering [0, n), each on
 // its own thread (the first on the calling thread); ranges hold at least `min_per_thread`

@@ -175,17 +175,23 @@ eval::Prediction predict_with_model(const segment::Segmenter& model, const segme
   return to_prediction(model.segment(image, prompt.names, settings), settings, d, prompt, sample.image);
 }
 
-// Predictions computed a batch ahead (--batch-size > 1): a group of samples goes through the
-// model at once; predict() hands out its results and falls back to one image at a time for
+// Predictions computed a group ahead (--batch-size or --workers above 1): a group of samples
+// goes through the model at once, a batch per worker; predict() hands out its results and falls back to one image at a time for
 // any sample the batch could not compute (unreadable image, a failure of the whole batch),
 // which then fails alone with its own message.
 class BatchedPredictions {
  public:
   BatchedPredictions(const segment::Segmenter& model, const segment::MethodSettings& settings, const eval::Dataset& d,
-                     std::function<const std::vector<int>&(const std::string&)> classes_of, segment::BatchSize batch)
-      : model_(model), settings_(settings), dataset_(d), classes_of_(std::move(classes_of)), batch_(batch) {}
+                     std::function<const std::vector<int>&(const std::string&)> classes_of, segment::BatchSize batch,
+                     int workers)
+      : model_(model),
+        settings_(settings),
+        dataset_(d),
+        classes_of_(std::move(classes_of)),
+        batch_(batch),
+        workers_(workers) {}
 
-  int batch_size() const { return batch_.value; }
+  int group_size() const { return batch_.value * workers_; }
 
   void prefetch(const std::vector<const eval::Sample*>& group) {
     ready_.clear();
@@ -204,7 +210,7 @@ class BatchedPredictions {
     std::vector<segment::ImageTask> tasks;
     for (size_t i = 0; i < samples.size(); ++i) tasks.push_back({&images[i], &prompts[i].names});
     try {
-      auto results = segment::segment_in_batches(model_, tasks, settings_, batch_);
+      auto results = segment::segment_in_batches(model_, tasks, settings_, batch_, workers_);
       for (size_t i = 0; i < samples.size(); ++i)
         ready_.emplace(samples[i]->stem, to_prediction(results[i], settings_, dataset_, prompts[i], samples[i]->image));
     } catch (const std::exception&) {
@@ -227,6 +233,7 @@ class BatchedPredictions {
   const eval::Dataset& dataset_;
   std::function<const std::vector<int>&(const std::string&)> classes_of_;
   segment::BatchSize batch_;
+  int workers_;
   std::map<std::string, eval::Prediction> ready_;
 };
 
@@ -413,9 +420,10 @@ int run_eval(const EvalOptions& o) {
       return it == tags.end() ? all_classes : it->second;
     };
     batched = std::make_unique<BatchedPredictions>(*model, settings, dataset, classes_of,
-                                                   resolve_batch_size(o.compute, placement, settings.input_size));
+                                                   resolve_batch_size(o.compute, placement, settings.input_size),
+                                                   resolve_workers(o.compute, placement));
     predict = [&](const eval::Sample& s, const eval::LabelMap& gt) { return batched->predict(s, gt); };
-    if (batched->batch_size() > 1)
+    if (batched->group_size() > 1)
       prefetch = [&](const std::vector<const eval::Sample*>& group) { batched->prefetch(group); };
   } else {
     predict = [&](const eval::Sample& s, const eval::LabelMap&) {
@@ -423,7 +431,7 @@ int run_eval(const EvalOptions& o) {
     };
   }
   const eval::LoopResult loop = eval::run_samples(*run, dataset, scoring, mine, predict, use_model,
-                                                 batched ? batched->batch_size() : 1, prefetch);
+                                                 batched ? batched->group_size() : 1, prefetch);
 
   return finish_run(o, world, dataset, scoring, selected, *run, loop, identity, seconds_since(start));
 }

@@ -413,14 +413,14 @@ struct Outcome {
 // The model on a group of prepared images; when the batch fails as a whole (not for memory,
 // which segment_in_batches handles), each image runs alone so that one bad image fails alone.
 void segment_group(const segment::Segmenter& model, const segment::MethodSettings& settings,
-                   std::vector<PreparedJob>& group, segment::BatchSize& batch, std::vector<Outcome>& out) {
+                   std::vector<PreparedJob>& group, segment::BatchSize& batch, int workers, std::vector<Outcome>& out) {
   if (group.empty()) return;
   std::vector<segment::ImageTask> tasks;
   for (const auto& p : group) tasks.push_back({&p.image, &p.names});
   const auto start = Clock::now();
   std::vector<segment::SegmentationResult> results;
   try {
-    results = segment::segment_in_batches(model, tasks, settings, batch);
+    results = segment::segment_in_batches(model, tasks, settings, batch, workers);
   } catch (const std::exception&) {
     if (group.size() == 1) {
       out.push_back({group.front().job, current_failure().message, {}, {}, 0});
@@ -429,7 +429,7 @@ void segment_group(const segment::Segmenter& model, const segment::MethodSetting
     for (auto& p : group) {
       std::vector<PreparedJob> one;
       one.push_back(std::move(p));
-      segment_group(model, settings, one, batch, out);
+      segment_group(model, settings, one, batch, 1, out);
     }
     return;
   }
@@ -463,6 +463,7 @@ int run_segment(const SegmentOptions& o) {
   const segment::MethodSettings settings = resolve_method_settings(o.method, backbone_of(dir));
   const models::Placement placement = resolve_placement(o.compute);
   segment::BatchSize batch = resolve_batch_size(o.compute, placement, settings.input_size);
+  const int workers = resolve_workers(o.compute, placement);
   const std::vector<std::string> classes = read_classes(o);
   if (o.inputs.empty()) throw Error("no images: give image files or folders");
   prepare_output_dir(o.out);
@@ -475,8 +476,11 @@ int run_segment(const SegmentOptions& o) {
   check_settings_fit(o.method, model, settings);
 
   std::printf("settings: %s\n", settings.describe().c_str());
-  std::printf("model %s on %s, %zu classes, %zu images -> %s/\n", dir.c_str(), placement.describe().c_str(),
-              classes.size(), jobs.size(), o.out.c_str());
+  // Side by side only when there are images for every worker.
+  const std::string side_by_side =
+      workers > 1 && jobs.size() >= static_cast<size_t>(workers) ? ", " + std::to_string(workers) + " side by side" : "";
+  std::printf("model %s on %s, %zu classes, %zu images%s -> %s/\n", dir.c_str(), placement.describe().c_str(),
+              classes.size(), jobs.size(), side_by_side.c_str(), o.out.c_str());
   note_cpu_speed(placement);
   std::fflush(stdout);
 
@@ -493,14 +497,16 @@ int run_segment(const SegmentOptions& o) {
     return std::async(std::launch::async,
                       [&, outcomes] { write_outcomes(o, model, settings, classes, *outcomes, report); });
   };
-  std::future<PreparedGroup> next = decode(0, static_cast<size_t>(batch.value));
+  // A group is a batch for every worker (batches shrink when the GPU runs out of memory).
+  auto group_size = [&] { return static_cast<size_t>(batch.value) * static_cast<size_t>(workers); };
+  std::future<PreparedGroup> next = decode(0, group_size());
   std::future<void> writing;
   while (next.valid()) {
     PreparedGroup group = next.get();
-    if (group.end < jobs.size()) next = decode(group.end, static_cast<size_t>(batch.value));
+    if (group.end < jobs.size()) next = decode(group.end, group_size());
     auto outcomes = std::make_shared<std::vector<Outcome>>();
     for (const auto& [job, problem] : group.failed) outcomes->push_back({job, problem, {}, {}, 0});
-    segment_group(model, settings, group.ready, batch, *outcomes);
+    segment_group(model, settings, group.ready, batch, workers, *outcomes);
     if (writing.valid()) writing.get();
     writing = write(std::move(outcomes));
   }

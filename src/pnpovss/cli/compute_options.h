@@ -1,6 +1,6 @@
 // Where the model runs and how many images go through it at once: --device, --dtype and (for
-// commands that segment many images) --batch-size. These change speed and memory, not the
-// method; fp32 on any device gives the same labels.
+// commands that segment many images) --batch-size and --workers. These change speed and
+// memory, not the method; fp32 on any device gives the same labels.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -15,14 +15,16 @@ struct ComputeOptions {
   std::string device = "cpu";
   std::string dtype = "fp32";
   std::string batch_size = "auto";
+  std::string workers = "auto";
 };
 
-// Registers --device and --dtype, and --batch-size when `with_batch`.
+// Registers --device and --dtype, and --batch-size and --workers when `with_batch`.
 void add_compute_options(CLI::App* cmd, ComputeOptions& o, bool with_batch);
 
 // Parsed and checked against this build and machine; throws pnpovss::Error.
 models::Placement resolve_placement(const ComputeOptions& o);
 segment::BatchSize resolve_batch_size(const ComputeOptions& o, const models::Placement& p, int input_size);
+int resolve_workers(const ComputeOptions& o, const models::Placement& p);
 
 // Prints "note: ..." on stdout when the model runs on the CPU and the BLAS runs below this
 // CPU's speed (see models/cpu_info.h); nothing otherwise.

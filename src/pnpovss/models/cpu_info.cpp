@@ -1,21 +1,13 @@
 #include "pnpovss/models/cpu_info.h"
 
-#include <dlfcn.h>
-
 #include <cstdlib>
 #include <cstring>
 
+#include "pnpovss/models/openblas_symbol.h"
 #include "pnpovss/simd.h"
 
 namespace pnpovss::models {
 namespace {
-
-// OpenBLAS entry points, looked up in the process (libtorch loads the BLAS): absent for
-// another BLAS, and then nothing is said about it.
-template <typename Fn>
-Fn openblas_function(const char* name) {
-  return reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, name));
-}
 
 // OpenBLAS core names whose sgemm kernels use AVX-512.
 bool avx512_core(const std::string& core) {
@@ -38,8 +30,8 @@ CpuInfo cpu_info() {
   const bool avx512 = simd::cpu_has_avx512();
   info.vectors = avx512 ? "AVX-512" : simd::cpu_has_avx2() ? "AVX2" : "SSE2";
 
-  const auto corename = openblas_function<char* (*)()>("openblas_get_corename");
-  const auto config = openblas_function<char* (*)()>("openblas_get_config");
+  const auto corename = openblas_symbol<char* (*)()>("openblas_get_corename");
+  const auto config = openblas_symbol<char* (*)()>("openblas_get_config");
   if (corename == nullptr) {
     info.blas = "unknown (not OpenBLAS)";
     return info;

@@ -5,6 +5,8 @@
 #include <cstring>
 
 #include "pnpovss/error.h"
+#include "pnpovss/models/blas_threads.h"
+#include "pnpovss/parallel.h"
 
 namespace pnpovss::segment {
 
@@ -19,6 +21,18 @@ BatchSize parse_batch_size(const std::string& text, const models::Placement& pla
   if (!digits || std::stoi(text) < 1)
     throw Error("--batch-size '" + text + "' must be auto or a whole number of images from 1");
   return {std::stoi(text), false};
+}
+
+int parse_workers(const std::string& text, const models::Placement& placement) {
+  if (text == "auto") {
+    if (!placement.device.is_cpu() || models::blas_threads() == 0) return 1;
+    return resolve_threads(0);
+  }
+  const bool digits = !text.empty() && text.size() <= 4 &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  if (!digits || std::stoi(text) < 1)
+    throw Error("--workers '" + text + "' must be auto or a whole number of images from 1");
+  return std::stoi(text);
 }
 
 bool is_out_of_memory(const std::exception& e) {
@@ -48,10 +62,8 @@ std::vector<SegmentationResult> run_chunk(const BatchRun& run, const std::vector
   return out;
 }
 
-}  // namespace
-
-std::vector<SegmentationResult> run_in_batches(const BatchRun& run, const std::vector<ImageTask>& tasks,
-                                               BatchSize& size, int input_size) {
+std::vector<SegmentationResult> run_serially(const BatchRun& run, const std::vector<ImageTask>& tasks,
+                                             BatchSize& size, int input_size) {
   std::vector<SegmentationResult> out;
   size_t next = 0;
   while (next < tasks.size()) {
@@ -65,10 +77,45 @@ std::vector<SegmentationResult> run_in_batches(const BatchRun& run, const std::v
   return out;
 }
 
+std::vector<ImageTask> slice(const std::vector<ImageTask>& tasks, size_t begin, size_t end) {
+  return {tasks.begin() + static_cast<std::ptrdiff_t>(begin), tasks.begin() + static_cast<std::ptrdiff_t>(end)};
+}
+
+}  // namespace
+
+std::vector<SegmentationResult> run_in_batches(const BatchRun& run, const std::vector<ImageTask>& tasks,
+                                               BatchSize& size, int input_size, int workers) {
+  if (workers < 1) throw Error("the number of workers must be at least 1, got " + std::to_string(workers));
+  const size_t lanes = std::min(tasks.size(), static_cast<size_t>(workers));
+  if (lanes <= 1) return run_serially(run, tasks, size, input_size);
+  const size_t each = tasks.size() / lanes;
+  std::vector<std::vector<SegmentationResult>> parts(lanes);
+  std::vector<BatchSize> sizes(lanes, size);
+  {
+    const models::BlasThreadsScope one_blas_thread(1);
+    const int threads_each = std::max(1, resolve_threads(0) / static_cast<int>(lanes));
+    parallel_ranges(
+        static_cast<int64_t>(lanes), static_cast<int>(lanes),
+        [&](int64_t first, int64_t last) {
+          for (auto lane = static_cast<size_t>(first); lane < static_cast<size_t>(last); ++lane) {
+            const ThreadBudget budget(threads_each);
+            parts[lane] = run_serially(run, slice(tasks, lane * each, (lane + 1) * each), sizes[lane], input_size);
+          }
+        },
+        1);
+  }
+  for (const BatchSize& s : sizes) size.value = std::min(size.value, s.value);
+  std::vector<SegmentationResult> out;
+  for (auto& part : parts)
+    for (auto& r : part) out.push_back(std::move(r));
+  for (auto& r : run_serially(run, slice(tasks, lanes * each, tasks.size()), size, input_size)) out.push_back(std::move(r));
+  return out;
+}
+
 std::vector<SegmentationResult> segment_in_batches(const Segmenter& model, const std::vector<ImageTask>& tasks,
-                                                   const MethodSettings& settings, BatchSize& size) {
+                                                   const MethodSettings& settings, BatchSize& size, int workers) {
   return run_in_batches([&](const std::vector<ImageTask>& chunk) { return model.segment_batch(chunk, settings); },
-                        tasks, size, settings.input_size);
+                        tasks, size, settings.input_size, workers);
 }
 
 }  // namespace pnpovss::segment
