@@ -9,6 +9,18 @@
 #include "pnpovss/parallel.h"
 
 namespace pnpovss::segment {
+namespace {
+
+// The value of a count option other than auto: a whole number from 1, in at most `max_digits`.
+int count_option(const std::string& text, size_t max_digits, const char* option) {
+  const bool digits = !text.empty() && text.size() <= max_digits &&
+                      std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  if (!digits || std::stoi(text) < 1)
+    throw Error(std::string(option) + " '" + text + "' must be auto or a whole number of images from 1");
+  return std::stoi(text);
+}
+
+}  // namespace
 
 BatchSize parse_batch_size(const std::string& text, const models::Placement& placement, int input_size) {
   if (text == "auto") {
@@ -16,11 +28,7 @@ BatchSize parse_batch_size(const std::string& text, const models::Placement& pla
     const double scale = 336.0 / std::max(input_size, 1);
     return {std::max(1, static_cast<int>(32.0 * scale * scale)), true};
   }
-  const bool digits = !text.empty() && text.size() <= 6 &&
-                      std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-  if (!digits || std::stoi(text) < 1)
-    throw Error("--batch-size '" + text + "' must be auto or a whole number of images from 1");
-  return {std::stoi(text), false};
+  return {count_option(text, 6, "--batch-size"), false};
 }
 
 int parse_workers(const std::string& text, const models::Placement& placement) {
@@ -28,11 +36,7 @@ int parse_workers(const std::string& text, const models::Placement& placement) {
     if (!placement.device.is_cpu() || models::blas_threads() == 0) return 1;
     return resolve_threads(0);
   }
-  const bool digits = !text.empty() && text.size() <= 4 &&
-                      std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-  if (!digits || std::stoi(text) < 1)
-    throw Error("--workers '" + text + "' must be auto or a whole number of images from 1");
-  return std::stoi(text);
+  return count_option(text, 4, "--workers");
 }
 
 bool is_out_of_memory(const std::exception& e) {
