@@ -325,10 +325,24 @@ TEST(Workers, AWorkersErrorStopsTheRunAndAutoIsOnePerCoreOnTheCpu) {
 
   const models::Placement cpu;
   const models::Placement cuda{torch::Device(torch::kCUDA, 0), torch::kFloat32};
-  EXPECT_EQ(parse_workers("auto", cpu), models::blas_threads() > 0 ? resolve_threads(0) : 1);
-  EXPECT_EQ(parse_workers("auto", cuda), 1);
-  EXPECT_EQ(parse_workers("3", cpu), 3);
-  for (const char* bad : {"0", "-2", "", "two", "1.5", "123456"}) EXPECT_THROW(parse_workers(bad, cpu), Error) << bad;
+  const int cores = resolve_threads(0);
+  const int want = models::blas_threads() > 0 ? auto_workers(cores, 336, available_memory_bytes()) : 1;
+  EXPECT_EQ(parse_workers("auto", cpu, 336), want);
+  EXPECT_EQ(parse_workers("auto", cuda, 336), 1);
+  EXPECT_EQ(parse_workers("3", cpu, 336), 3);
+  for (const char* bad : {"0", "-2", "", "two", "1.5", "123456"})
+    EXPECT_THROW(parse_workers(bad, cpu, 336), Error) << bad;
+}
+
+TEST(Workers, AutoIsOnePerCoreWhileHalfTheFreeMemoryHoldsThem) {
+  const uint64_t gib = uint64_t{1} << 30;
+  EXPECT_EQ(auto_workers(2, 336, 24 * gib), 2);
+  EXPECT_EQ(auto_workers(64, 768, 0), 64);     // memory unknown: no limit
+  EXPECT_EQ(auto_workers(64, 768, 4 * gib), 6);  // 2 GiB / 0.3 GiB
+  EXPECT_EQ(auto_workers(64, 1536, 4 * gib), 1);  // 1.2 GiB each: one
+  EXPECT_EQ(auto_workers(16, 336, 4 * gib), 16);  // small inputs: the cores decide
+  EXPECT_EQ(auto_workers(0, 336, 4 * gib), 1);
+  EXPECT_GT(available_memory_bytes(), 0u);  // Linux says
 }
 
 TEST(Placement, ParsesDevicesAndTypesAndRefusesWhatCannotRun) {

@@ -21,8 +21,9 @@ void add_compute_options(CLI::App* cmd, ComputeOptions& o, bool with_batch) {
   if (with_batch)
     cmd->add_option("--workers", o.workers,
                     "images segmented side by side, each on its own share of the CPU cores with a single-threaded "
-                    "BLAS: auto (one per core on the CPU with OpenBLAS, about 1.25x the images per second of one; "
-                    "1 on CUDA) or a number. Each image then takes longer, so one photo gains nothing")
+                    "BLAS: auto (on the CPU with OpenBLAS one per core, as many as half the free memory holds; "
+                    "about 1.25x the images per second of one on 2 cores; 1 on CUDA) or a number. Each image then "
+                    "takes longer, so one photo gains nothing")
         ->capture_default_str();
 }
 
@@ -38,6 +39,8 @@ segment::BatchSize resolve_batch_size(const ComputeOptions& o, const models::Pla
   return segment::parse_batch_size(o.batch_size, p, input_size);
 }
 
-int resolve_workers(const ComputeOptions& o, const models::Placement& p) { return segment::parse_workers(o.workers, p); }
+int resolve_workers(const ComputeOptions& o, const models::Placement& p, int input_size) {
+  return segment::parse_workers(o.workers, p, input_size);
+}
 
 }  // namespace pnpovss::cli

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <fstream>
 
 #include "pnpovss/error.h"
 #include "pnpovss/models/blas_threads.h"
@@ -31,12 +32,31 @@ BatchSize parse_batch_size(const std::string& text, const models::Placement& pla
   return {count_option(text, 6, "--batch-size"), false};
 }
 
-int parse_workers(const std::string& text, const models::Placement& placement) {
+int parse_workers(const std::string& text, const models::Placement& placement, int input_size) {
   if (text == "auto") {
     if (!placement.device.is_cpu() || models::blas_threads() == 0) return 1;
-    return resolve_threads(0);
+    return auto_workers(resolve_threads(0), input_size, available_memory_bytes());
   }
   return count_option(text, 4, "--workers");
+}
+
+int auto_workers(int hardware_threads, int input_size, uint64_t available_bytes) {
+  int workers = std::max(1, hardware_threads);
+  if (available_bytes == 0) return workers;
+  const double side = static_cast<double>(std::max(input_size, 1)) / 768.0;
+  const double per_worker = std::max(64.0 * (1 << 20), 0.3 * (1 << 30) * side * side);
+  const double fit = 0.5 * static_cast<double>(available_bytes) / per_worker;
+  return std::max(1, std::min(workers, static_cast<int>(fit)));
+}
+
+uint64_t available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  uint64_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit)
+    if (key == "MemAvailable:") return kib * 1024;
+  return 0;
 }
 
 bool is_out_of_memory(const std::exception& e) {

@@ -3,6 +3,7 @@
 // side, one per core.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -33,10 +34,18 @@ bool is_out_of_memory(const std::exception& e);
 // runs on every core at once (2 cores, 336 px: 3.2 s per image instead of 4.0). Each image
 // still takes as long as before (about twice, with two), so this serves folders, not one photo.
 //
-// "auto" or a positive count; throws pnpovss::Error naming --workers. `auto` is one worker per
-// hardware thread on the CPU when the BLAS's thread count can be set (OpenBLAS), otherwise 1,
-// and 1 on CUDA (one image already fills the GPU's queue).
-int parse_workers(const std::string& text, const models::Placement& placement);
+// "auto" or a positive count; throws pnpovss::Error naming --workers. `auto` is auto_workers()
+// on the CPU when the BLAS's thread count can be set (OpenBLAS), otherwise 1, and 1 on CUDA
+// (one image already fills the GPU's queue).
+int parse_workers(const std::string& text, const models::Placement& placement, int input_size);
+
+// One worker per hardware thread, but no more than half of `available_bytes` holds (each
+// worker's activations: about 0.3 GiB at 768 px, scaling with the token count; 0 bytes means
+// unknown, no limit). At least 1.
+int auto_workers(int hardware_threads, int input_size, uint64_t available_bytes);
+
+// What the system could still give this process (MemAvailable of /proc/meminfo); 0 if unknown.
+uint64_t available_memory_bytes();
 
 // Segments `tasks` in batches of at most `size.value`. With size.automatic, a batch that runs
 // out of GPU memory is retried in halves and size.value keeps the smaller value for later
