@@ -163,36 +163,28 @@ expect_error "resume with other settings is refused" -- \
   eval --dataset folder --data-root "$TREES/model" --model "$MODEL" --size 64 --layer 1 --head 3 --postprocess blur --out "$killed"
 grep -q "layer" "$ERR" || report "refusal names the setting" "no 'layer' in the message"
 
-# ---- batches: the same scores as one image at a time -------------------------------------------
-"$BIN" eval --dataset folder --data-root "$TREES/model" "${TINY[@]}" --batch-size 4 --out "$WORK/batched" \
-  >"$OUT" 2>"$ERR" </dev/null
-status=$?
-problem=""
-if [ "$status" -ne 0 ]; then
-  problem="exit status $status"
-elif ! cmp -s "$single/per_class.csv" "$WORK/batched/per_class.csv"; then
-  problem="per_class.csv differs from the unbatched run"
-else
-  for f in "$single"/pred/*.png; do
-    cmp -s "$f" "$WORK/batched/pred/$(basename "$f")" || { problem="$problem $(basename "$f") differs;"; break; }
-  done
-fi
-report "--batch-size 4 gives the predictions of --batch-size 1 (exit $status)" "$problem"
-
-"$BIN" eval --dataset folder --data-root "$TREES/model" "${TINY[@]}" --workers 3 --out "$WORK/workers" \
-  >"$OUT" 2>"$ERR" </dev/null
-status=$?
-problem=""
-if [ "$status" -ne 0 ]; then
-  problem="exit status $status"
-elif ! cmp -s "$single/per_class.csv" "$WORK/workers/per_class.csv"; then
-  problem="per_class.csv differs from the run with one worker"
-else
-  for f in "$single"/pred/*.png; do
-    cmp -s "$f" "$WORK/workers/pred/$(basename "$f")" || { problem="$problem $(basename "$f") differs;"; break; }
-  done
-fi
-report "--workers 3 gives the predictions of one image at a time (exit $status)" "$problem"
+# ---- batches and workers: the same scores as one image at a time ------------------------------
+# Runs eval with the extra options into $WORK/NAME and reports whether it scored and predicted
+# exactly what the single run did.
+expect_same_as_single() {
+  local name=$1 what=$2
+  shift 2
+  "$BIN" eval --dataset folder --data-root "$TREES/model" "${TINY[@]}" "$@" --out "$WORK/$name" \
+    >"$OUT" 2>"$ERR" </dev/null
+  local status=$? problem=""
+  if [ "$status" -ne 0 ]; then
+    problem="exit status $status"
+  elif ! cmp -s "$single/per_class.csv" "$WORK/$name/per_class.csv"; then
+    problem="per_class.csv differs from the run of one image at a time"
+  else
+    for f in "$single"/pred/*.png; do
+      cmp -s "$f" "$WORK/$name/pred/$(basename "$f")" || { problem="$problem $(basename "$f") differs;"; break; }
+    done
+  fi
+  report "$what gives the predictions of one image at a time (exit $status)" "$problem"
+}
+expect_same_as_single batched "--batch-size 4" --batch-size 4
+expect_same_as_single workers "--workers 3" --workers 3
 
 # ---- shards and merge --------------------------------------------------------------------------
 for k in 0 1 2; do
