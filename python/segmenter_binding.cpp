@@ -14,6 +14,7 @@
 #include "pnpovss/cli/method_options.h"
 #include "pnpovss/error.h"
 #include "pnpovss/io/model_location.h"
+#include "pnpovss/segment/batching.h"
 #include "pnpovss/segment/pipeline.h"
 #include "pnpovss/segment/segmenter.h"
 
@@ -78,13 +79,44 @@ class PySegmenter {
       translate_errors([&] {
         model_->check_classes(classes, settings_);
         r = model_->segment(input, classes, settings_);
-        std::vector<int32_t> class_labels;
-        for (size_t k = 0; k < classes.size(); ++k) class_labels.push_back(static_cast<int32_t>(k + 1));
-        labels = segment::dataset_label_map(r, class_labels, 0, settings_.labels_official_inplace_remap);
+        labels = labels_of(r, classes);
         return 0;
       });
     }
     return translate_errors([&] { return to_result(r, std::move(labels), classes); });
+  }
+
+  // Several images, each with the shared class list or its own; batches and workers as the
+  // command line's --batch-size and --workers. The first failing image fails the call.
+  std::vector<Result> segment_many(const std::vector<py::array>& images, const py::list& classes,
+                                   const std::string& workers, const std::string& batch_size) const {
+    std::vector<io::Image> inputs;
+    for (const auto& image : images) inputs.push_back(to_image(image));
+    const std::vector<std::vector<std::string>> lists = class_lists(classes, inputs.size());
+    const models::Placement& placement = model_->placement();
+    segment::BatchSize size = translate_errors(
+        [&] { return segment::parse_batch_size(batch_size, placement, settings_.input_size); }, true);
+    const int count =
+        translate_errors([&] { return segment::parse_workers(workers, placement, settings_.input_size); }, true);
+    std::vector<segment::SegmentationResult> results;
+    std::vector<std::vector<int32_t>> labels;
+    {
+      py::gil_scoped_release release;
+      translate_errors([&] {
+        std::vector<segment::ImageTask> tasks;
+        for (size_t i = 0; i < inputs.size(); ++i) {
+          model_->check_classes(lists[i], settings_);
+          tasks.push_back({&inputs[i], &lists[i]});
+        }
+        results = segment::segment_in_batches(*model_, tasks, settings_, size, count);
+        for (size_t i = 0; i < results.size(); ++i) labels.push_back(labels_of(results[i], lists[i]));
+        return 0;
+      });
+    }
+    std::vector<Result> out;
+    for (size_t i = 0; i < results.size(); ++i)
+      out.push_back(translate_errors([&] { return to_result(results[i], std::move(labels[i]), lists[i]); }));
+    return out;
   }
 
   py::object settings() const { return json_to_python(segment::to_json(settings_)); }
@@ -92,6 +124,23 @@ class PySegmenter {
   std::string model_type() const { return model_->model_type(); }
 
  private:
+  // Labels as the label PNG has them: 0 background, k = classes[k - 1].
+  std::vector<int32_t> labels_of(const segment::SegmentationResult& r, const std::vector<std::string>& classes) const {
+    std::vector<int32_t> class_labels;
+    for (size_t k = 0; k < classes.size(); ++k) class_labels.push_back(static_cast<int32_t>(k + 1));
+    return segment::dataset_label_map(r, class_labels, 0, settings_.labels_official_inplace_remap);
+  }
+
+  // One list of names for every image, or a list of such lists, one per image.
+  static std::vector<std::vector<std::string>> class_lists(const py::list& classes, size_t images) {
+    const bool per_image = !classes.empty() && !py::isinstance<py::str>(classes[0]);
+    if (!per_image) return std::vector<std::vector<std::string>>(images, classes.cast<std::vector<std::string>>());
+    if (classes.size() != images)
+      throw py::value_error("classes holds " + std::to_string(classes.size()) + " lists for " +
+                            std::to_string(images) + " images: give one list per image, or one list of names for all");
+    return classes.cast<std::vector<std::vector<std::string>>>();
+  }
+
   static Result to_result(const segment::SegmentationResult& r, std::vector<int32_t> labels,
                           const std::vector<std::string>& classes) {
     Result out;
@@ -166,6 +215,13 @@ void register_segmenter(py::module_& m) {
            py::arg("dtype") = "fp32")
       .def("segment", &PySegmenter::segment, py::arg("image"), py::arg("classes"),
            "Segments an RGB image (uint8 array [H, W, 3]) into `classes` (list of names).")
+      .def("segment_many", &PySegmenter::segment_many, py::arg("images"), py::arg("classes"),
+           py::arg("workers") = "auto", py::arg("batch_size") = "auto",
+           "Segments a list of RGB images; `classes` is one list of names for all of them or one list per "
+           "image. Returns a list of Results in image order, the same as segment() on each. workers and "
+           "batch_size as `pnp-ovss segment --workers/--batch-size` (str: 'auto' or a count): on the CPU, "
+           "auto segments one image per core side by side, about 1.25x the images per second of one at a "
+           "time on 2 cores. The first failing image raises.")
       .def_property_readonly("settings", &PySegmenter::settings, "every resolved setting (layers and heads from 1)")
       .def_property_readonly("model_dir", &PySegmenter::model_dir)
       .def_property_readonly("model_type", &PySegmenter::model_type);

@@ -180,6 +180,52 @@ class SameAsCli(unittest.TestCase):
                                       labels_png)
 
 
+class Many(unittest.TestCase):
+    """Segmenter.segment_many equals segment() on each image, whatever the workers and batches."""
+
+    @classmethod
+    def setUpClass(cls):
+        photo = read_png(IMAGE)
+        other = read_png(os.path.join(DATA, "images", "coco_000000004016.png"))[:, :, :3]
+        cls.images = [photo, np.ascontiguousarray(photo[40:, ::-1]), other, photo[:100, :150]]
+        cls.classes = [CLASSES, ["cat", "dog"], ["sofa", "television", "lamp"], ["remote control", "cat"]]
+        cls.seg = pnpovss.Segmenter(MODEL, **TINY)
+        cls.alone = [cls.seg.segment(im, c) for im, c in zip(cls.images, cls.classes)]
+
+    def check(self, results, alone, what):
+        self.assertEqual(len(results), len(alone), what)
+        for i, (got, want) in enumerate(zip(results, alone)):
+            np.testing.assert_array_equal(got.labels, want.labels, "%s, image %d" % (what, i))
+            self.assertTrue(np.array_equal(got.scores, want.scores), "%s, image %d: scores differ" % (what, i))
+            self.assertEqual(got.channel_names, want.channel_names, what)
+
+    def test_classes_per_image_with_workers_and_batches(self):
+        for workers, batch in [("1", "1"), ("2", "1"), ("3", "1"), ("auto", "auto"), ("2", "2")]:
+            results = self.seg.segment_many(self.images, self.classes, workers=workers, batch_size=batch)
+            self.check(results, self.alone, "workers %s, batch size %s" % (workers, batch))
+
+    def test_one_class_list_for_all(self):
+        alone = [self.seg.segment(im, CLASSES) for im in self.images[:3]]
+        self.check(self.seg.segment_many(self.images[:3], CLASSES, workers="2"), alone, "shared classes")
+        self.assertEqual(self.seg.segment_many([], CLASSES), [])
+
+    def test_errors(self):
+        with self.assertRaises(ValueError) as caught:
+            self.seg.segment_many(self.images, self.classes[:2])
+        self.assertIn("one list per image", str(caught.exception))
+        for bad in ["0", "two"]:
+            with self.assertRaises(ValueError) as caught:
+                self.seg.segment_many(self.images, CLASSES, workers=bad)
+            self.assertIn("--workers", str(caught.exception))
+            with self.assertRaises(ValueError):
+                self.seg.segment_many(self.images, CLASSES, batch_size=bad)
+        with self.assertRaises(RuntimeError) as caught:
+            self.seg.segment_many(self.images[:2], [CLASSES, ["cat", "Cat"]], workers="2")
+        self.assertIn("Cat", str(caught.exception))
+        with self.assertRaises(TypeError):
+            self.seg.segment_many([self.images[0].astype(np.float32)], CLASSES)
+
+
 class Errors(unittest.TestCase):
     """Errors are Python exceptions with the command line's one-line messages."""
 
