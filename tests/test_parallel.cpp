@@ -1,13 +1,19 @@
-// Thread helpers: how many threads "0" means, with and without a ThreadBudget, and that
-// parallel_ranges covers its range exactly once.
+// Thread helpers: how many threads "0" means, with and without a ThreadBudget, that
+// parallel_ranges covers its range exactly once, and how run_side_by_side shares out work.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "pnpovss/error.h"
 #include "pnpovss/parallel.h"
+#include "pnpovss/side_by_side.h"
 
 using namespace pnpovss;
 
@@ -65,4 +71,58 @@ TEST(ParallelRanges, RethrowsAWorkersError) {
                    },
                    1),
                Error);
+}
+
+TEST(RunSideBySide, ContiguousRunsOnTheirOwnThreadsThenTheRestWithEveryCore) {
+  struct Run {
+    size_t begin, end;
+    std::thread::id thread;
+    int budget;
+  };
+  for (int workers : {1, 2, 3, 8}) {
+    std::mutex lock;
+    std::vector<Run> runs;
+    run_side_by_side(7, workers, [&](size_t begin, size_t end) {
+      const std::lock_guard<std::mutex> hold(lock);
+      runs.push_back({begin, end, std::this_thread::get_id(), resolve_threads(0)});
+    });
+    const size_t lanes = std::min<size_t>(7, static_cast<size_t>(workers));
+    const size_t each = 7 / lanes;
+    std::map<size_t, Run> by_begin;
+    for (const Run& r : runs) by_begin[r.begin] = r;
+    ASSERT_EQ(runs.size(), lanes + (lanes * each < 7 ? 1 : 0)) << workers;
+    size_t next = 0;
+    for (const auto& [begin, r] : by_begin) {  // the runs cover [0, 7) once, in order
+      EXPECT_EQ(begin, next) << workers;
+      next = r.end;
+    }
+    EXPECT_EQ(next, 7u);
+    std::map<std::thread::id, int> threads;
+    for (const Run& r : runs) ++threads[r.thread];
+    EXPECT_EQ(threads.size(), lanes) << workers;  // the leftover reuses the calling thread
+    if (lanes == 1) continue;
+    for (const Run& r : runs) {
+      const bool leftover = r.begin == lanes * each;
+      EXPECT_EQ(r.budget, leftover ? hardware_threads() : std::max(1, hardware_threads() / static_cast<int>(lanes)));
+      if (leftover) {
+        EXPECT_EQ(r.thread, std::this_thread::get_id());
+      }
+    }
+  }
+}
+
+TEST(RunSideBySide, RethrowsAfterEveryRunStoppedAndRefusesNoWorkers) {
+  std::atomic<int> finished{0};
+  EXPECT_THROW(run_side_by_side(4, 2,
+                                [&](size_t begin, size_t) {
+                                  if (begin == 0) throw Error("first run failed");
+                                  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                                  ++finished;
+                                }),
+               Error);
+  EXPECT_EQ(finished.load(), 1);  // the other run went to its end
+  EXPECT_THROW(run_side_by_side(4, 0, [](size_t, size_t) {}), Error);
+  int calls = 0;
+  run_side_by_side(0, 2, [&](size_t, size_t) { ++calls; });
+  EXPECT_EQ(calls, 0);
 }

@@ -4,10 +4,12 @@
 #include <cctype>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 
 #include "pnpovss/error.h"
 #include "pnpovss/models/blas_threads.h"
 #include "pnpovss/parallel.h"
+#include "pnpovss/side_by_side.h"
 
 namespace pnpovss::segment {
 namespace {
@@ -109,30 +111,15 @@ std::vector<ImageTask> slice(const std::vector<ImageTask>& tasks, size_t begin, 
 
 std::vector<SegmentationResult> run_in_batches(const BatchRun& run, const std::vector<ImageTask>& tasks,
                                                BatchSize& size, int input_size, int workers) {
-  if (workers < 1) throw Error("the number of workers must be at least 1, got " + std::to_string(workers));
-  const size_t lanes = std::min(tasks.size(), static_cast<size_t>(workers));
-  if (lanes <= 1) return run_serially(run, tasks, size, input_size);
-  const size_t each = tasks.size() / lanes;
-  std::vector<std::vector<SegmentationResult>> parts(lanes);
-  std::vector<BatchSize> sizes(lanes, size);
-  {
-    const models::BlasThreadsScope one_blas_thread(1);
-    const int threads_each = std::max(1, resolve_threads(0) / static_cast<int>(lanes));
-    parallel_ranges(
-        static_cast<int64_t>(lanes), static_cast<int>(lanes),
-        [&](int64_t first, int64_t last) {
-          for (auto lane = static_cast<size_t>(first); lane < static_cast<size_t>(last); ++lane) {
-            const ThreadBudget budget(threads_each);
-            parts[lane] = run_serially(run, slice(tasks, lane * each, (lane + 1) * each), sizes[lane], input_size);
-          }
-        },
-        1);
-  }
-  for (const BatchSize& s : sizes) size.value = std::min(size.value, s.value);
-  std::vector<SegmentationResult> out;
-  for (auto& part : parts)
-    for (auto& r : part) out.push_back(std::move(r));
-  for (auto& r : run_serially(run, slice(tasks, lanes * each, tasks.size()), size, input_size)) out.push_back(std::move(r));
+  std::vector<SegmentationResult> out(tasks.size());
+  std::mutex smallest;  // each run shrinks its own copy of the batch size; the call keeps the least
+  run_side_by_side(tasks.size(), workers, [&](size_t begin, size_t end) {
+    BatchSize own = size;
+    std::vector<SegmentationResult> part = run_serially(run, slice(tasks, begin, end), own, input_size);
+    std::move(part.begin(), part.end(), out.begin() + static_cast<std::ptrdiff_t>(begin));
+    const std::lock_guard<std::mutex> hold(smallest);
+    size.value = std::min(size.value, own.value);
+  });
   return out;
 }
 

@@ -28,11 +28,8 @@ BatchSize parse_batch_size(const std::string& text, const models::Placement& pla
 // True for the out-of-memory errors of libtorch's CUDA allocator (1.13 and 2.x).
 bool is_out_of_memory(const std::exception& e);
 
-// Images segmented side by side. On a CPU with a few cores one image per core, each with a
-// single-threaded BLAS, beats every product spread over all cores: nothing waits for the
-// slowest thread, and the element-wise work between products, single-threaded inside one image,
-// runs on every core at once (2 cores, 336 px: 3.2 s per image instead of 4.0). Each image
-// still takes as long as before (about twice, with two), so this serves folders, not one photo.
+// Workers: images segmented side by side on the CPU (see side_by_side.h; 2 cores, 336 px: 3.2 s
+// per image instead of 4.0, with the same results).
 //
 // "auto" or a positive count; throws pnpovss::Error naming --workers. `auto` is auto_workers()
 // on the CPU when the BLAS's thread count can be set (OpenBLAS), otherwise 1, and 1 on CUDA
@@ -49,10 +46,8 @@ uint64_t available_memory_bytes();
 
 // Segments `tasks` in batches of at most `size.value`. With size.automatic, a batch that runs
 // out of GPU memory is retried in halves and size.value keeps the smaller value for later
-// calls; otherwise that error is reported with advice. With `workers` > 1 the tasks are shared
-// out in contiguous runs, one per worker thread, while the BLAS runs single-threaded and each
-// worker's own kernels get their share of the cores; the tasks left over when they do not
-// divide evenly run afterwards on all cores. Results are in task order and equal to those of
+// calls; otherwise that error is reported with advice. With `workers` > 1 the tasks go side by
+// side in contiguous runs (run_side_by_side). Results are in task order and equal to those of
 // one worker. The first error of any worker is thrown after all have stopped.
 std::vector<SegmentationResult> segment_in_batches(const Segmenter& model, const std::vector<ImageTask>& tasks,
                                                    const MethodSettings& settings, BatchSize& size,
