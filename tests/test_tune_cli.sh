@@ -101,6 +101,20 @@ else
 fi
 report "exhaustive grid (exit $status)" "$problem"
 
+# ---- images side by side: the same rewards and best settings as one at a time ---------------------
+problem=""
+for workers in 1 2; do
+  "$BIN" tune "$LIST" "${MODELS[@]}" --exhaustive --blur-trials 1 --workers "$workers" --out "$WORK/workers_$workers" \
+    >"$OUT" 2>"$ERR" </dev/null || problem="$problem --workers $workers: exit status $?;"
+done
+grep -q '^tuning .* on 3 images (2 side by side) with ' "$OUT" || problem="$problem --workers 2 does not say so;"
+rewards() { grep -E '"(reward|max_reward|wins|images)": ' "$1/tune.json"; }
+[ -n "$(rewards "$WORK/workers_1")" ] || problem="$problem no rewards in tune.json;"
+[ "$(rewards "$WORK/workers_1")" = "$(rewards "$WORK/workers_2")" ] || problem="$problem the rewards differ;"
+cmp -s "$WORK/workers_1/best_settings.json" "$WORK/workers_2/best_settings.json" ||
+  problem="$problem best_settings.json differs;"
+report "--workers 2 gives the rewards and best settings of --workers 1" "$problem"
+
 # ---- image-level classes from a dataset's label maps ---------------------------------------------
 ds=$WORK/dataset
 "$BIN" tune --dataset folder --data-root tune/folder "${MODELS[@]}" --trials 2 --no-blur-stage --out "$ds" \

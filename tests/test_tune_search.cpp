@@ -3,11 +3,14 @@
 // best-trial selection, the exhaustive mode, and resuming from the journal.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/mapped_file.h"
@@ -26,7 +29,14 @@ namespace {
 class StubEvaluator : public TrialEvaluator {
  public:
   std::vector<TuneImage> images = {{"a.png", {"cat", "dog"}}, {"b.png", {"dog", "sky", "sea"}}};
-  int wins_calls = 0, grid_calls = 0;
+  std::atomic<int> wins_calls{0}, grid_calls{0};
+  std::mutex lock;
+  std::set<std::thread::id> threads;  // that called wins() or grid_wins()
+
+  void record_thread() {
+    const std::lock_guard<std::mutex> hold(lock);
+    threads.insert(std::this_thread::get_id());
+  }
 
   static bool stage1_win(const Candidate& c, size_t k, size_t i) {
     return (c.layer * c.head + static_cast<int>(k + i)) % 3 == 0 && c.threshold < 0.3;
@@ -43,6 +53,7 @@ class StubEvaluator : public TrialEvaluator {
   const TuneImage& image(size_t i) const override { return images.at(i); }
   std::vector<bool> wins(size_t i, const Candidate& c, MaskSource masks) override {
     ++wins_calls;
+    record_thread();
     std::vector<bool> out;
     for (size_t k = 0; k < images[i].classes.size(); ++k)
       out.push_back(masks == MaskSource::Final ? std::fabs(c.blur - 0.07) < 1e-9 : stage1_win(c, k, i));
@@ -50,6 +61,7 @@ class StubEvaluator : public TrialEvaluator {
   }
   std::vector<std::vector<bool>> grid_wins(size_t i, const SearchSpace& space) override {
     ++grid_calls;
+    record_thread();
     std::vector<std::vector<bool>> out;
     for (const Candidate& c : space.stage1_candidates()) {
       out.emplace_back();
@@ -149,7 +161,7 @@ TEST_F(TuneSearch, RandomSearchCountsRewardsAndPicksTheBest) {
   Journal journal(journal_path(), run_, false);
   const TuneResult r = run_tuning(ev, space, opt, journal);
   ASSERT_EQ(r.trials.size(), 10u + 6u);
-  EXPECT_EQ(ev.wins_calls, 16 * 2);
+  EXPECT_EQ(ev.wins_calls.load(), 16 * 2);
   const auto order = stage1_order(space, 3, 10);
   int64_t best = -1;
   int best_at = -1;
@@ -206,8 +218,8 @@ TEST_F(TuneSearch, ExhaustiveModeMatchesEveryCandidateWithOnePassPerImage) {
   opt.blur_stage = false;
   Journal journal(journal_path(), run_, false);
   const TuneResult r = run_tuning(ev, space, opt, journal);
-  EXPECT_EQ(ev.grid_calls, 2);
-  EXPECT_EQ(ev.wins_calls, 0);
+  EXPECT_EQ(ev.grid_calls.load(), 2);
+  EXPECT_EQ(ev.wins_calls.load(), 0);
   ASSERT_EQ(r.trials.size(), space.stage1_size());
   const auto candidates = space.stage1_candidates();
   int64_t best = -1;
@@ -246,14 +258,14 @@ TEST_F(TuneSearch, ResumesFromTheJournalAndExtendsTheBudget) {
     StubEvaluator ev;
     Journal journal(journal_path(), run_, false);
     first = run_tuning(ev, space, opt, journal);
-    EXPECT_EQ(ev.wins_calls, 6 * 2);
+    EXPECT_EQ(ev.wins_calls.load(), 6 * 2);
   }
   // The same run again: nothing recomputed, the same answers.
   {
     StubEvaluator ev;
     Journal journal(journal_path(), run_, false);
     const TuneResult again = run_tuning(ev, space, opt, journal);
-    EXPECT_EQ(ev.wins_calls, 0);
+    EXPECT_EQ(ev.wins_calls.load(), 0);
     ASSERT_EQ(again.trials.size(), first.trials.size());
     for (size_t n = 0; n < again.trials.size(); ++n) {
       EXPECT_TRUE(again.trials[n].resumed);
@@ -301,4 +313,53 @@ TEST_F(TuneSearch, TornLastLineIsDroppedAndOtherDamageIsAnError) {
   EXPECT_EQ(text.find("\"sta\n"), std::string::npos);
   { std::ofstream(journal_path(), std::ios::app) << "not json\n{\"kind\": \"trial\"}\n"; }
   EXPECT_THROW(Journal(journal_path(), run_, false), Error);
+}
+
+TEST_F(TuneSearch, ImagesSideBySideGiveTheSameTrialsAndJournal) {
+  const SearchSpace space = paper_space("blip", 3, 4);
+  auto run = [&](bool exhaustive, int workers, StubEvaluator& ev) {
+    TuneOptions opt;
+    opt.seed = 5;
+    opt.trials = 6;
+    opt.exhaustive = exhaustive;
+    opt.workers = workers;
+    std::filesystem::remove(journal_path());
+    Journal journal(journal_path(), run_, false);
+    return run_tuning(ev, space, opt, journal);
+  };
+  for (bool exhaustive : {false, true}) {
+    StubEvaluator one, three;
+    for (StubEvaluator* ev : {&one, &three})
+      ev->images = {{"a.png", {"cat", "dog"}}, {"b.png", {"dog", "sky", "sea"}}, {"c.png", {"sea"}},
+                    {"d.png", {"cat", "sky"}}, {"e.png", {"dog"}}, {"f.png", {"sky", "cat", "sea"}},
+                    {"g.png", {"dog", "cat"}}};
+    const TuneResult a = run(exhaustive, 1, one);
+    const TuneResult b = run(exhaustive, 3, three);
+    ASSERT_EQ(a.trials.size(), b.trials.size());
+    for (size_t n = 0; n < a.trials.size(); ++n) {
+      EXPECT_EQ(b.trials[n].tally.reward, a.trials[n].tally.reward) << n;
+      ASSERT_EQ(b.trials[n].tally.per_class.size(), a.trials[n].tally.per_class.size());
+      for (size_t k = 0; k < a.trials[n].tally.per_class.size(); ++k) {
+        EXPECT_EQ(b.trials[n].tally.per_class[k].name, a.trials[n].tally.per_class[k].name);
+        EXPECT_EQ(b.trials[n].tally.per_class[k].wins, a.trials[n].tally.per_class[k].wins);
+      }
+    }
+    EXPECT_EQ(b.best_stage1, a.best_stage1);
+    EXPECT_EQ(b.best_blur, a.best_blur);
+    EXPECT_EQ(one.threads.size(), 1u);
+    EXPECT_EQ(three.threads.size(), 3u) << (exhaustive ? "exhaustive" : "random");
+    if (exhaustive) {
+      // Every image reached the journal: a rerun computes nothing.
+      StubEvaluator again;
+      again.images = three.images;
+      Journal journal(journal_path(), run_, false);
+      TuneOptions opt;
+      opt.exhaustive = true;
+      opt.workers = 3;
+      const TuneResult c = run_tuning(again, space, opt, journal);
+      EXPECT_EQ(again.grid_calls.load(), 0);
+      EXPECT_EQ(c.trials[static_cast<size_t>(c.best_stage1)].tally.reward,
+                a.trials[static_cast<size_t>(a.best_stage1)].tally.reward);
+    }
+  }
 }

@@ -18,7 +18,7 @@ Command add_check_command(CLI::App& app) {
   auto dirs = std::make_shared<std::vector<std::string>>();
   auto compute = std::make_shared<ComputeOptions>();
   cmd->add_option("DIR", *dirs, "fixture directories (reference.json + reference.safetensors)")->required();
-  add_compute_options(cmd, *compute, false);
+  add_compute_options(cmd, *compute, ComputeOptionSet::DeviceOnly);
   return [dirs, compute]() {
     const models::Placement placement = resolve_placement(*compute);
     int passed = 0, failed = 0;

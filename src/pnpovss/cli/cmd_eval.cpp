@@ -456,7 +456,7 @@ Command add_eval_command(CLI::App& app) {
       ->capture_default_str();
   o->model_opt = cmd->add_option("-m,--model", o->model, "model directory or hub id")->capture_default_str();
   add_method_options(cmd, o->method, MethodOptionSet::All);
-  add_compute_options(cmd, o->compute, true);
+  add_compute_options(cmd, o->compute, ComputeOptionSet::WithBatchAndWorkers);
   o->class_tags_opt = cmd->add_option("--class-tags", o->class_tags,
                                       "JSON: image stem -> the classes (names or evaluation indices) to prompt");
   cmd->add_option("-o,--out", o->out, "run folder (created; rerun the same command to resume)")->capture_default_str();

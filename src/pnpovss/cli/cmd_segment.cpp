@@ -531,7 +531,7 @@ Command add_segment_command(CLI::App& app) {
                   "model directory, or hub id org/name[@revision] (downloaded into the Hugging Face cache once)")
       ->capture_default_str();
   add_method_options(cmd, o->method, MethodOptionSet::All);
-  add_compute_options(cmd, o->compute, true);
+  add_compute_options(cmd, o->compute, ComputeOptionSet::WithBatchAndWorkers);
   cmd->add_option("--class-tags", o->class_tags,
                   "JSON file: image file stem -> list of class names or 0-based indices to use for that image");
   cmd->add_option("-o,--out", o->out, "output folder (created)")->capture_default_str();

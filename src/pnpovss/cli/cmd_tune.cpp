@@ -181,6 +181,7 @@ int run_tune(const TuneCliOptions& o) {
   }
   if (o.limit > 0 && images.size() > o.limit) images.resize(o.limit);
   const models::Placement placement = resolve_placement(o.compute);
+  const int workers = resolve_workers(o.compute, placement, base.input_size);
   prepare_output_dir(o.out);
 
   const std::string scorer_dir = io::resolve_model_dir(o.scorer);
@@ -192,9 +193,12 @@ int run_tune(const TuneCliOptions& o) {
   if (!o.thresholds.empty()) space.thresholds = parse_thresholds(o.thresholds);
   for (const auto& note : space.notes) std::printf("note: %s\n", note.c_str());
   note_cpu_speed(placement);
-  std::printf("tuning %s on %zu images with %s (logit scale %.4g, %s empty image): %s search, %s masks first\n",
-              model_dir.c_str(), images.size(), scorer_dir.c_str(), scorer.logit_scale(), o.empty.c_str(),
-              o.exhaustive ? "exhaustive" : "random", o.masks.c_str());
+  const std::string side_by_side = workers > 1 && images.size() >= static_cast<size_t>(workers)
+                                       ? " (" + std::to_string(workers) + " side by side)"
+                                       : "";
+  std::printf("tuning %s on %zu images%s with %s (logit scale %.4g, %s empty image): %s search, %s masks first\n",
+              model_dir.c_str(), images.size(), side_by_side.c_str(), scorer_dir.c_str(), scorer.logit_scale(),
+              o.empty.c_str(), o.exhaustive ? "exhaustive" : "random", o.masks.c_str());
   std::fflush(stdout);
 
   const nlohmann::json run = run_description(o, model_dir, scorer_dir, scorer.logit_scale(), base, images, space);
@@ -212,6 +216,7 @@ int run_tune(const TuneCliOptions& o) {
     std::printf("note: no blur stage: the post-processing '%s' with blur %g does not blur\n",
                 segment::to_string(base.post_mode).c_str(), base.post_blur);
   options.base_blur = base.post_blur;
+  options.workers = workers;
 
   ProgressDisplay progress;
   tune::TuneObserver observer;
@@ -269,7 +274,7 @@ Command add_tune_command(CLI::App& app) {
   cmd->add_option("-o,--out", o->out, "output folder (created; a rerun resumes from its journal)")
       ->capture_default_str();
   add_method_options(cmd, o->method, MethodOptionSet::WithoutSearched);
-  add_compute_options(cmd, o->compute, false);
+  add_compute_options(cmd, o->compute, ComputeOptionSet::WithWorkers);
   cmd->add_option("--masks", o->masks, "masks of the layer/head/threshold stage: gradcam | dropout | final")
       ->capture_default_str();
   cmd->add_option("--thresholds", o->thresholds,

@@ -7,18 +7,18 @@
 
 namespace pnpovss::cli {
 
-void add_compute_options(CLI::App* cmd, ComputeOptions& o, bool with_batch) {
+void add_compute_options(CLI::App* cmd, ComputeOptions& o, ComputeOptionSet set) {
   cmd->add_option("--device", o.device, "cpu, cuda or cuda:N: where the model runs (the Dense CRF stays on the CPU)")
       ->capture_default_str();
   cmd->add_option("--dtype", o.dtype,
                   "fp32 (exact), bf16 or fp16 (CUDA only): the model's arithmetic; maps then differ slightly")
       ->capture_default_str();
-  if (with_batch)
+  if (set == ComputeOptionSet::WithBatchAndWorkers)
     cmd->add_option("--batch-size", o.batch_size,
                     "images per model pass: auto (1 on the CPU; on CUDA 32 at 336 px, fewer for larger sizes, "
                     "halved on out-of-memory) or a number")
         ->capture_default_str();
-  if (with_batch)
+  if (set != ComputeOptionSet::DeviceOnly)
     cmd->add_option("--workers", o.workers,
                     "images segmented side by side, each on its own share of the CPU cores with a single-threaded "
                     "BLAS: auto (on the CPU with OpenBLAS one per core, as many as half the free memory holds; "

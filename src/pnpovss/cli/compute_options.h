@@ -18,8 +18,11 @@ struct ComputeOptions {
   std::string workers = "auto";
 };
 
-// Registers --device and --dtype, and --batch-size and --workers when `with_batch`.
-void add_compute_options(CLI::App* cmd, ComputeOptions& o, bool with_batch);
+// Which of them a command takes besides --device and --dtype.
+enum class ComputeOptionSet { DeviceOnly, WithWorkers, WithBatchAndWorkers };
+
+// Registers --device and --dtype, and --batch-size and --workers as `set` says.
+void add_compute_options(CLI::App* cmd, ComputeOptions& o, ComputeOptionSet set);
 
 // Parsed and checked against this build and machine; throws pnpovss::Error.
 models::Placement resolve_placement(const ComputeOptions& o);

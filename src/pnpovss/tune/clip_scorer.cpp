@@ -55,6 +55,7 @@ torch::Tensor ClipScorer::masks_to_input(const torch::Tensor& masks, int height,
 }
 
 torch::Tensor ClipScorer::text_embeddings(const std::vector<std::string>& names) const {
+  const std::lock_guard<std::mutex> hold(text_cache_lock_);
   std::vector<std::string> missing;
   for (const auto& n : names)
     if (!text_cache_.count(n)) missing.push_back(n);

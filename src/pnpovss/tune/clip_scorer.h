@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,7 @@ class ClipScorer : public MaskScorer {
   std::shared_ptr<text::ClipTokenizer> tokenizer_;
   models::ClipPreprocessConfig preprocess_;
   double scale_ = 100.0;
+  mutable std::mutex text_cache_lock_;  // images are scored side by side
   mutable std::map<std::string, torch::Tensor> text_cache_;
 };
 

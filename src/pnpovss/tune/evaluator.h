@@ -6,6 +6,7 @@
 
 #include <torch/types.h>
 
+#include <atomic>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -24,7 +25,8 @@ std::string to_string(MaskSource v);
 MaskSource parse_mask_source(const std::string& name);  // gradcam | dropout | final
 
 // What the search needs: per image and setting, which classes' masks win. Tests substitute
-// evaluators with known answers.
+// evaluators with known answers. With TuneOptions::workers above 1, wins() and grid_wins() are
+// called from several threads at once, each for other images.
 class TrialEvaluator {
  public:
   virtual ~TrialEvaluator() = default;
@@ -74,7 +76,7 @@ class PipelineEvaluator : public TrialEvaluator {
   const MaskScorer& scorer_;
   segment::MethodSettings base_;
   std::vector<Prepared> images_;
-  size_t requested_ = 0, scored_ = 0;
+  std::atomic<size_t> requested_{0}, scored_{0};
 };
 
 }  // namespace pnpovss::tune

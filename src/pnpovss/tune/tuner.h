@@ -25,6 +25,7 @@ struct TuneOptions {
   bool exhaustive = false;  // stage 1 over every layer x head x threshold, one pass per image
   bool blur_stage = true;
   double base_blur = 0.05;  // the blur of stage 1 trials (it only matters for final masks)
+  int workers = 1;          // images evaluated side by side (run_side_by_side); same results
 };
 
 // What the CLI shows while tuning.
@@ -47,9 +48,10 @@ struct TuneResult {
 // Best = the highest reward; among equal rewards the earliest trial (visiting order).
 int best_index(const std::vector<TrialRecord>& trials, const std::string& stage);
 
-// The reward of `setting` summed over every image of `evaluator`.
+// The reward of `setting` summed over every image of `evaluator`, with `workers` images side by
+// side (the sum is taken in image order all the same).
 TrialRecord evaluate_trial(TrialEvaluator& evaluator, const std::string& stage, MaskSource masks,
-                           const Candidate& setting, const TuneObserver& observer);
+                           const Candidate& setting, const TuneObserver& observer, int workers = 1);
 
 TuneResult run_tuning(TrialEvaluator& evaluator, const SearchSpace& space, const TuneOptions& options,
                       Journal& journal, const TuneObserver& observer = {});
