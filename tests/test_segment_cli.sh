@@ -161,15 +161,20 @@ done
 report "folder with --workers 2 equals --workers 1" "$problem"
 
 # ---- info: the model and what the CPU path runs on ----------------------------------------------
-"$BIN" info "$MODEL" >"$OUT" 2>"$ERR" </dev/null
+env -u OPENBLAS_THREAD_TIMEOUT "$BIN" info "$MODEL" >"$OUT" 2>"$ERR" </dev/null
 status=$?
 problem=""
 if [ "$status" -ne 0 ]; then
   problem="exit status $status"
 elif ! grep -q 'BlipForImageTextRetrieval' "$OUT"; then
   problem="no model type line"
-elif ! grep -qE '^cpu +(AVX-512|AVX2|SSE2) vectors, BLAS (OpenBLAS [0-9.]+ \(.+ kernels\)|unknown)' "$OUT"; then
+elif ! grep -qE '^cpu +(AVX-512|AVX2|SSE2) vectors, BLAS (OpenBLAS [0-9.]+ \(.+ kernels.*\)|unknown)' "$OUT"; then
   problem="no cpu line naming the vectors and the BLAS"
+elif grep -q 'BLAS OpenBLAS' "$OUT" && ! grep -q 'kernels, idle threads poll 2^4 cycles)' "$OUT"; then
+  problem="the executable did not ask OpenBLAS's idle threads to sleep at once"
+elif grep -q 'BLAS OpenBLAS' "$OUT" &&
+  ! OPENBLAS_THREAD_TIMEOUT=12 "$BIN" info "$MODEL" 2>/dev/null | grep -q 'idle threads poll 2^12 cycles)'; then
+  problem="OPENBLAS_THREAD_TIMEOUT given by the user was not kept"
 fi
 report "info reports the model and the CPU's vectors and BLAS (exit $status)" "$problem"
 

@@ -1,6 +1,7 @@
 #include "pnpovss/models/blas_threads.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "pnpovss/models/openblas_symbol.h"
 
@@ -14,6 +15,21 @@ GetThreads openblas_get() { return openblas_symbol<GetThreads>("openblas_get_num
 SetThreads openblas_set() { return openblas_symbol<SetThreads>("openblas_set_num_threads"); }
 
 }  // namespace
+
+bool sleep_idle_blas_threads() {
+  if (std::getenv("OPENBLAS_THREAD_TIMEOUT") != nullptr) return false;  // the user's choice
+  using Call = void (*)();
+  using Status = int (*)();
+  const auto read_env = openblas_symbol<Call>("openblas_read_env");
+  const auto stop_threads = openblas_symbol<Status>("blas_thread_shutdown_");
+  const auto start_threads = openblas_symbol<Status>("blas_thread_init");
+  if (read_env == nullptr || stop_threads == nullptr || start_threads == nullptr) return false;
+  setenv("OPENBLAS_THREAD_TIMEOUT", "4", /*overwrite=*/0);
+  read_env();
+  stop_threads();
+  start_threads();
+  return true;
+}
 
 int blas_threads() {
   const GetThreads get = openblas_get();

@@ -37,7 +37,11 @@ CpuInfo cpu_info() {
     return info;
   }
   const std::string core = corename();
-  info.blas = version_of(config ? config() : nullptr) + " (" + core + " kernels)";
+  // How long idle BLAS threads poll before sleeping, when set (the executables set it: see
+  // sleep_idle_blas_threads in blas_threads.h); OpenBLAS reads it from this same environment.
+  const char* timeout = std::getenv("OPENBLAS_THREAD_TIMEOUT");
+  const std::string polling = timeout && *timeout ? ", idle threads poll 2^" + std::string(timeout) + " cycles" : "";
+  info.blas = version_of(config ? config() : nullptr) + " (" + core + " kernels" + polling + ")";
   info.blas_warning = blas_speed_warning(avx512, core, std::getenv("OPENBLAS_CORETYPE"));
   return info;
 }

@@ -12,7 +12,8 @@ namespace pnpovss::models {
 
 struct CpuInfo {
   std::string vectors;       // "AVX-512", "AVX2" or "SSE2"
-  std::string blas;          // e.g. "OpenBLAS 0.3.21 (Cooperlake kernels)"; "unknown" if not OpenBLAS
+  std::string blas;          // e.g. "OpenBLAS 0.3.21 (Cooperlake kernels, idle threads poll 2^4 cycles)";
+                             // "unknown (not OpenBLAS)" for another BLAS
   std::string blas_warning;  // empty, or why the BLAS runs below this CPU's speed and what to do
 };
 
