@@ -220,7 +220,7 @@ void register_segmenter(py::module_& m) {
            "Segments a list of RGB images; `classes` is one list of names for all of them or one list per "
            "image. Returns a list of Results in image order, the same as segment() on each. workers and "
            "batch_size as `pnp-ovss segment --workers/--batch-size` (str: 'auto' or a count): on the CPU, "
-           "auto segments one image per core side by side, about 1.25x the images per second of one at a "
+           "auto segments one image per core side by side, about 1.2x the images per second of one at a "
            "time on 2 cores. The first failing image raises.")
       .def_property_readonly("settings", &PySegmenter::settings, "every resolved setting (layers and heads from 1)")
       .def_property_readonly("model_dir", &PySegmenter::model_dir)

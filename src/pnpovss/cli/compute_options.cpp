@@ -22,7 +22,7 @@ void add_compute_options(CLI::App* cmd, ComputeOptions& o, ComputeOptionSet set)
     cmd->add_option("--workers", o.workers,
                     "images segmented side by side, each on its own share of the CPU cores with a single-threaded "
                     "BLAS: auto (on the CPU with OpenBLAS one per core, as many as half the free memory holds; "
-                    "about 1.25x the images per second of one on 2 cores; 1 on CUDA) or a number. Each image then "
+                    "about 1.2x the images per second of one on 2 cores; 1 on CUDA) or a number. Each image then "
                     "takes longer, so one photo gains nothing")
         ->capture_default_str();
 }

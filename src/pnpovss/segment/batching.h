@@ -29,7 +29,7 @@ BatchSize parse_batch_size(const std::string& text, const models::Placement& pla
 bool is_out_of_memory(const std::exception& e);
 
 // Workers: images segmented side by side on the CPU (see side_by_side.h; 2 cores, 336 px: 3.2 s
-// per image instead of 4.0, with the same results).
+// per image instead of 3.8, with the same results).
 //
 // "auto" or a positive count; throws pnpovss::Error naming --workers. `auto` is auto_workers()
 // on the CPU when the BLAS's thread count can be set (OpenBLAS), otherwise 1, and 1 on CUDA
