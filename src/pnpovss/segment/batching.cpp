@@ -112,12 +112,16 @@ std::vector<ImageTask> slice(const std::vector<ImageTask>& tasks, size_t begin, 
 std::vector<SegmentationResult> run_in_batches(const BatchRun& run, const std::vector<ImageTask>& tasks,
                                                BatchSize& size, int input_size, int workers) {
   std::vector<SegmentationResult> out(tasks.size());
-  std::mutex smallest;  // each run shrinks its own copy of the batch size; the call keeps the least
+  std::mutex lock;  // each run shrinks its own copy of the batch size; the call keeps the least
+  auto copy_of_size = [&] {
+    const std::lock_guard<std::mutex> hold(lock);
+    return size;
+  };
   run_side_by_side(tasks.size(), workers, [&](size_t begin, size_t end) {
-    BatchSize own = size;
+    BatchSize own = copy_of_size();
     std::vector<SegmentationResult> part = run_serially(run, slice(tasks, begin, end), own, input_size);
     std::move(part.begin(), part.end(), out.begin() + static_cast<std::ptrdiff_t>(begin));
-    const std::lock_guard<std::mutex> hold(smallest);
+    const std::lock_guard<std::mutex> hold(lock);
     size.value = std::min(size.value, own.value);
   });
   return out;
