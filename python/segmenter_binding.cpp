@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -97,7 +98,7 @@ class PySegmenter {
     segment::BatchSize size = translate_errors(
         [&] { return segment::parse_batch_size(batch_size, placement, settings_.input_size); }, true);
     const int count =
-        translate_errors([&] { return segment::parse_workers(workers, placement, settings_.input_size); }, true);
+        translate_errors([&] { return segment::parse_workers(workers, placement, load_of(lists)); }, true);
     std::vector<segment::SegmentationResult> results;
     std::vector<std::vector<int32_t>> labels;
     {
@@ -124,6 +125,12 @@ class PySegmenter {
   std::string model_type() const { return model_->model_type(); }
 
  private:
+  segment::WorkerLoad load_of(const std::vector<std::vector<std::string>>& lists) const {
+    segment::WorkerLoad load{settings_.input_size, 1};
+    for (const auto& classes : lists) load.classes = std::max(load.classes, classes.size());
+    return load;
+  }
+
   // Labels as the label PNG has them: 0 background, k = classes[k - 1].
   std::vector<int32_t> labels_of(const segment::SegmentationResult& r, const std::vector<std::string>& classes) const {
     std::vector<int32_t> class_labels;

@@ -326,22 +326,27 @@ TEST(Workers, AWorkersErrorStopsTheRunAndAutoIsOnePerCoreOnTheCpu) {
   const models::Placement cpu;
   const models::Placement cuda{torch::Device(torch::kCUDA, 0), torch::kFloat32};
   const int cores = resolve_threads(0);
-  const int want = models::blas_threads() > 0 ? auto_workers(cores, 336, available_memory_bytes()) : 1;
-  EXPECT_EQ(parse_workers("auto", cpu, 336), want);
-  EXPECT_EQ(parse_workers("auto", cuda, 336), 1);
-  EXPECT_EQ(parse_workers("3", cpu, 336), 3);
+  const WorkerLoad load{336, 5};
+  const int want = models::blas_threads() > 0 ? auto_workers(cores, load, available_memory_bytes()) : 1;
+  EXPECT_EQ(parse_workers("auto", cpu, load), want);
+  EXPECT_EQ(parse_workers("auto", cuda, load), 1);
+  EXPECT_EQ(parse_workers("3", cpu, load), 3);
   for (const char* bad : {"0", "-2", "", "two", "1.5", "123456"})
-    EXPECT_THROW(parse_workers(bad, cpu, 336), Error) << bad;
+    EXPECT_THROW(parse_workers(bad, cpu, load), Error) << bad;
 }
 
 TEST(Workers, AutoIsOnePerCoreWhileHalfTheFreeMemoryHoldsThem) {
   const uint64_t gib = uint64_t{1} << 30;
-  EXPECT_EQ(auto_workers(2, 336, 24 * gib), 2);
-  EXPECT_EQ(auto_workers(64, 768, 0), 64);     // memory unknown: no limit
-  EXPECT_EQ(auto_workers(64, 768, 4 * gib), 6);  // 2 GiB / 0.3 GiB
-  EXPECT_EQ(auto_workers(64, 1536, 4 * gib), 1);  // 1.2 GiB each: one
-  EXPECT_EQ(auto_workers(16, 336, 4 * gib), 16);  // small inputs: the cores decide
-  EXPECT_EQ(auto_workers(0, 336, 4 * gib), 1);
+  EXPECT_EQ(auto_workers(2, {336, 5}, 24 * gib), 2);
+  EXPECT_EQ(auto_workers(64, {768, 1}, 0), 64);       // memory unknown: no limit
+  EXPECT_EQ(auto_workers(64, {768, 1}, 4 * gib), 6);  // 2 GiB / 0.32 GiB
+  EXPECT_EQ(auto_workers(64, {1536, 1}, 4 * gib), 1);  // 1.2 GiB each: one
+  EXPECT_EQ(auto_workers(16, {336, 3}, 4 * gib), 16);  // small inputs: the cores decide
+  EXPECT_EQ(auto_workers(0, {336, 3}, 4 * gib), 1);
+  // ADE-150's classes: 2.4 GiB each (2.3 GiB measured for the post-processing of one image).
+  EXPECT_EQ(auto_workers(2, {336, 150}, 24 * gib), 2);
+  EXPECT_EQ(auto_workers(2, {336, 150}, 8 * gib), 1);
+  EXPECT_NEAR(static_cast<double>(worker_bytes({336, 150})) / gib, 2.40, 0.01);
   EXPECT_GT(available_memory_bytes(), 0u);  // Linux says
 }
 

@@ -421,7 +421,8 @@ int run_eval(const EvalOptions& o) {
     };
     batched = std::make_unique<BatchedPredictions>(*model, settings, dataset, classes_of,
                                                    resolve_batch_size(o.compute, placement, settings.input_size),
-                                                   resolve_workers(o.compute, placement, settings.input_size));
+                                                   resolve_workers(o.compute, placement,
+                                                                   {settings.input_size, all_classes.size()}));
     predict = [&](const eval::Sample& s, const eval::LabelMap& gt) { return batched->predict(s, gt); };
     if (batched->group_size() > 1)
       prefetch = [&](const std::vector<const eval::Sample*>& group) { batched->prefetch(group); };

@@ -463,8 +463,8 @@ int run_segment(const SegmentOptions& o) {
   const segment::MethodSettings settings = resolve_method_settings(o.method, backbone_of(dir));
   const models::Placement placement = resolve_placement(o.compute);
   segment::BatchSize batch = resolve_batch_size(o.compute, placement, settings.input_size);
-  const int workers = resolve_workers(o.compute, placement, settings.input_size);
   const std::vector<std::string> classes = read_classes(o);
+  const int workers = resolve_workers(o.compute, placement, {settings.input_size, classes.size()});
   if (o.inputs.empty()) throw Error("no images: give image files or folders");
   prepare_output_dir(o.out);
   const auto tags = read_class_tags(o.class_tags, classes);

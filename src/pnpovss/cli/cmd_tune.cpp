@@ -181,7 +181,9 @@ int run_tune(const TuneCliOptions& o) {
   }
   if (o.limit > 0 && images.size() > o.limit) images.resize(o.limit);
   const models::Placement placement = resolve_placement(o.compute);
-  const int workers = resolve_workers(o.compute, placement, base.input_size);
+  size_t most_classes = 1;
+  for (const auto& image : images) most_classes = std::max(most_classes, image.classes.size());
+  const int workers = resolve_workers(o.compute, placement, {base.input_size, most_classes});
   prepare_output_dir(o.out);
 
   const std::string scorer_dir = io::resolve_model_dir(o.scorer);

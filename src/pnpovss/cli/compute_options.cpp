@@ -39,8 +39,8 @@ segment::BatchSize resolve_batch_size(const ComputeOptions& o, const models::Pla
   return segment::parse_batch_size(o.batch_size, p, input_size);
 }
 
-int resolve_workers(const ComputeOptions& o, const models::Placement& p, int input_size) {
-  return segment::parse_workers(o.workers, p, input_size);
+int resolve_workers(const ComputeOptions& o, const models::Placement& p, const segment::WorkerLoad& load) {
+  return segment::parse_workers(o.workers, p, load);
 }
 
 }  // namespace pnpovss::cli

@@ -27,7 +27,7 @@ void add_compute_options(CLI::App* cmd, ComputeOptions& o, ComputeOptionSet set)
 // Parsed and checked against this build and machine; throws pnpovss::Error.
 models::Placement resolve_placement(const ComputeOptions& o);
 segment::BatchSize resolve_batch_size(const ComputeOptions& o, const models::Placement& p, int input_size);
-int resolve_workers(const ComputeOptions& o, const models::Placement& p, int input_size);
+int resolve_workers(const ComputeOptions& o, const models::Placement& p, const segment::WorkerLoad& load);
 
 // Prints "note: ..." on stdout when the model runs on the CPU and the BLAS runs below this
 // CPU's speed (see models/cpu_info.h); nothing otherwise.

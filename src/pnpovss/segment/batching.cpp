@@ -34,21 +34,26 @@ BatchSize parse_batch_size(const std::string& text, const models::Placement& pla
   return {count_option(text, 6, "--batch-size"), false};
 }
 
-int parse_workers(const std::string& text, const models::Placement& placement, int input_size) {
+int parse_workers(const std::string& text, const models::Placement& placement, const WorkerLoad& load) {
   if (text == "auto") {
     if (!placement.device.is_cpu() || models::blas_threads() == 0) return 1;
-    return auto_workers(resolve_threads(0), input_size, available_memory_bytes());
+    return auto_workers(resolve_threads(0), load, available_memory_bytes());
   }
   return count_option(text, 4, "--workers");
 }
 
-int auto_workers(int hardware_threads, int input_size, uint64_t available_bytes) {
-  int workers = std::max(1, hardware_threads);
+uint64_t worker_bytes(const WorkerLoad& load) {
+  const double side = static_cast<double>(std::max(load.input_size, 1)) / 768.0;
+  const double model = 0.3 * (1 << 30) * side * side;
+  const double post = 16.0 * (1 << 20) * static_cast<double>(std::max<size_t>(load.classes, 1));
+  return static_cast<uint64_t>(model + post);
+}
+
+int auto_workers(int hardware_threads, const WorkerLoad& load, uint64_t available_bytes) {
+  const int workers = std::max(1, hardware_threads);
   if (available_bytes == 0) return workers;
-  const double side = static_cast<double>(std::max(input_size, 1)) / 768.0;
-  const double per_worker = std::max(64.0 * (1 << 20), 0.3 * (1 << 30) * side * side);
-  const double fit = 0.5 * static_cast<double>(available_bytes) / per_worker;
-  return std::max(1, std::min(workers, static_cast<int>(fit)));
+  const double fit = 0.5 * static_cast<double>(available_bytes) / static_cast<double>(worker_bytes(load));
+  return std::max(1, std::min(workers, static_cast<int>(std::min(fit, 1e6))));
 }
 
 uint64_t available_memory_bytes() {

@@ -31,15 +31,26 @@ bool is_out_of_memory(const std::exception& e);
 // Workers: images segmented side by side on the CPU (see side_by_side.h; 2 cores, 336 px: 3.2 s
 // per image instead of 3.8, with the same results).
 //
+// What one worker holds at once: the model's activations for its image and, in
+// post-processing, that image's class maps.
+struct WorkerLoad {
+  int input_size = 336;
+  size_t classes = 1;  // the most any image is prompted with
+};
+
 // "auto" or a positive count; throws pnpovss::Error naming --workers. `auto` is auto_workers()
 // on the CPU when the BLAS's thread count can be set (OpenBLAS), otherwise 1, and 1 on CUDA
 // (one image already fills the GPU's queue).
-int parse_workers(const std::string& text, const models::Placement& placement, int input_size);
+int parse_workers(const std::string& text, const models::Placement& placement, const WorkerLoad& load);
 
-// One worker per hardware thread, but no more than half of `available_bytes` holds (each
-// worker's activations: about 0.3 GiB at 768 px, scaling with the token count; 0 bytes means
+// One worker per hardware thread, but no more than half of `available_bytes` holds (0 bytes:
 // unknown, no limit). At least 1.
-int auto_workers(int hardware_threads, int input_size, uint64_t available_bytes);
+int auto_workers(int hardware_threads, const WorkerLoad& load, uint64_t available_bytes);
+
+// The memory one worker needs, measured at fp32: the model's activations, 0.3 GiB at 768 px
+// and scaling with the token count, plus 16 MiB per class for blurring and the Dense CRF of a
+// 640x480 image (2.3 GiB for ADE-150's 150 classes).
+uint64_t worker_bytes(const WorkerLoad& load);
 
 // What the system could still give this process (MemAvailable of /proc/meminfo); 0 if unknown.
 uint64_t available_memory_bytes();
