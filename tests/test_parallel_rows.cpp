@@ -1,0 +1,59 @@
+// The row-parallel element-wise steps of the CPU vision layers give libtorch's own results bit
+// for bit, with any number of threads and row counts that do not divide evenly.
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "pnpovss/models/parallel_rows.h"
+#include "pnpovss/parallel.h"
+
+using namespace pnpovss;
+using namespace pnpovss::models;
+
+namespace {
+
+void expect_same_bits(const torch::Tensor& got, const torch::Tensor& want, const char* what) {
+  ASSERT_EQ(got.sizes(), want.sizes()) << what;
+  EXPECT_TRUE(torch::equal(got, want)) << what << ": max difference " << (got - want).abs().max().item<double>();
+}
+
+}  // namespace
+
+TEST(ParallelRows, SameBitsAsLibtorchWithAnyThreadCount) {
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(3);
+  for (int threads : {2, 3, 5})
+    for (int64_t tokens : {1, 17, 442}) {
+      const ThreadBudget budget(threads);
+      const torch::Tensor x = torch::randn({2, tokens, 64});
+      const torch::Tensor y = torch::randn({2, tokens, 64});
+      ASSERT_TRUE(use_parallel_rows(x));
+      const torch::Tensor w = torch::randn({96, 64}) * 0.1, b = torch::randn({96});
+      const torch::Tensor g = torch::randn({64}), beta = torch::randn({64});
+      expect_same_bits(rows_linear(x, w, b), torch::linear(x, w, b), "linear");
+      expect_same_bits(rows_layer_norm(x, g, beta, 1e-5), torch::layer_norm(x, {64}, g, beta, 1e-5), "layer norm");
+      expect_same_bits(rows_gelu(x * 3), torch::gelu(x * 3), "gelu");
+      expect_same_bits(rows_add(x, y), x + y, "add");
+    }
+}
+
+TEST(ParallelRows, OnlyForInferenceOnContiguousFp32WithThreadsToSpare) {
+  const torch::Tensor x = torch::randn({4, 8});
+  {
+    const ThreadBudget budget(2);
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(use_parallel_rows(x));
+    EXPECT_FALSE(use_parallel_rows(x.t()));
+    EXPECT_FALSE(use_parallel_rows(x.to(torch::kBFloat16)));
+  }
+  {
+    const ThreadBudget budget(2);
+    torch::AutoGradMode grad(true);
+    EXPECT_FALSE(use_parallel_rows(x));  // autograd cannot follow writes into buffers
+  }
+  {
+    const ThreadBudget budget(1);
+    torch::NoGradGuard no_grad;
+    EXPECT_FALSE(use_parallel_rows(x));  // one worker of several: nothing to spread
+  }
+}
