@@ -1,5 +1,6 @@
-// Float vectors for the CPU kernels (Dense CRF, fused attention), with GCC/Clang vector
-// extensions: Vec<W> holds W floats (4: SSE2, 8: AVX2, 16: AVX-512). The helpers are always
+// Vectors for the CPU kernels (Dense CRF, fused attention, blur), with GCC/Clang vector
+// extensions: VectorOf<T, W> holds W values of T; Vec<W> holds W floats (4: SSE2, 8: AVX2,
+// 16: AVX-512) and the matching int32 lanes. The helpers are always
 // inlined, so they take the instruction set of the function they are inlined into (the kernels
 // compile one entry point per width with __attribute__((target(...))) and choose at run time).
 // Files that include this compile with -Wno-psabi: GCC notes the calling convention of wide
@@ -28,22 +29,17 @@ inline bool cpu_has_avx512() {
   return yes;
 }
 
+template <typename T, int W>
+struct VectorType {
+  typedef T type __attribute__((vector_size(sizeof(T) * W)));
+};
+template <typename T, int W>
+using VectorOf = typename VectorType<T, W>::type;
+
 template <int W>
-struct Vec;
-template <>
-struct Vec<4> {
-  typedef float F __attribute__((vector_size(16)));
-  typedef int32_t I __attribute__((vector_size(16)));
-};
-template <>
-struct Vec<8> {
-  typedef float F __attribute__((vector_size(32)));
-  typedef int32_t I __attribute__((vector_size(32)));
-};
-template <>
-struct Vec<16> {
-  typedef float F __attribute__((vector_size(64)));
-  typedef int32_t I __attribute__((vector_size(64)));
+struct Vec {
+  using F = VectorOf<float, W>;
+  using I = VectorOf<int32_t, W>;
 };
 
 template <int W>

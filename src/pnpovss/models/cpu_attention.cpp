@@ -15,13 +15,7 @@ namespace {
 
 // Everything below is inlined into the entry points compiled for AVX-512 (W = 16) or AVX2
 // with FMA (W = 8), so no vector crosses a call.
-using ::pnpovss::simd::cpu_has_avx2_fma;
-using ::pnpovss::simd::cpu_has_avx512;
-using ::pnpovss::simd::load;
-using ::pnpovss::simd::packet_exp;
-using ::pnpovss::simd::splat_value;
-using ::pnpovss::simd::store;
-using ::pnpovss::simd::Vec;
+using namespace ::pnpovss::simd;  // the kernels below are written in simd.h's vocabulary
 
 // Register blocking of the products: R rows of the left operand times J vectors of columns,
 // R * J accumulators (24 of AVX-512's 32 registers, 12 of AVX2's 16).

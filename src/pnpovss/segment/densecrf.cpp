@@ -24,11 +24,7 @@ namespace {
 // inlined, a pixel's labels stay in registers. W = 4 is plain SSE2; W = 8 is compiled for AVX2
 // only (no FMA) and chosen at run time. Every operation is lane-wise IEEE arithmetic without
 // fused multiply-add, so both widths give bit-identical results.
-using ::pnpovss::simd::load;
-using ::pnpovss::simd::packet_exp;
-using ::pnpovss::simd::splat_value;
-using ::pnpovss::simd::store;
-using ::pnpovss::simd::Vec;
+using namespace ::pnpovss::simd;  // the kernels below are written in simd.h's vocabulary
 
 // Helpers that take or return 8-float vectors are only ever inlined into functions compiled
 // for AVX2, so the non-AVX calling convention GCC warns about is never used.
