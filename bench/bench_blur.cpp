@@ -6,14 +6,12 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "bench_util.h"
 #include "pnpovss/segment/postprocess.h"
-#include "pnpovss/simd.h"
 
 using namespace pnpovss;
 
@@ -37,9 +35,7 @@ int main(int argc, char** argv) {
     return true;
   });
   const double sigma = blur * static_cast<double>(std::max(width, height));  // relative to the long side
-  std::vector<int> widths = {2};
-  if (simd::cpu_has_avx2()) widths.push_back(4);
-  if (simd::cpu_has_avx512()) widths.push_back(8);
+  const std::vector<int> widths = segment::blur_lane_widths();
   std::printf("%ldx%ld, sigma %.1f px (%zu taps), %d runs, median\n", static_cast<long>(width),
               static_cast<long>(height), sigma, segment::gaussian_kernel(sigma).size(), runs);
   torch::manual_seed(0);
@@ -47,14 +43,8 @@ int main(int argc, char** argv) {
     const torch::Tensor stack = torch::rand({c, height, width});
     std::printf("%4ld channels:", static_cast<long>(c));
     for (int lanes : widths) {
-      std::vector<double> seconds;
-      for (int r = 0; r < runs; ++r) {
-        const auto start = std::chrono::steady_clock::now();
-        segment::gaussian_filter_channels(stack, sigma, lanes);
-        seconds.push_back(bench::seconds_since(start));
-      }
-      std::sort(seconds.begin(), seconds.end());
-      std::printf("  %d doubles/vector %.3f s", lanes, seconds[seconds.size() / 2]);
+      const bench::Timing t = bench::time_runs(runs, [&] { segment::gaussian_filter_channels(stack, sigma, lanes); });
+      std::printf("  %d doubles/vector %.3f s", lanes, t.median);
     }
     std::printf("\n");
   }

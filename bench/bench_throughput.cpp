@@ -132,13 +132,11 @@ struct RunResult {
 };
 
 // "min A s, median B s over N groups" of the per-image wall times (one per group).
-std::string min_median(std::vector<double> v) {
+std::string min_median(const std::vector<double>& v) {
   if (v.empty()) return "no images";
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  const double median = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  const bench::Timing t = bench::summarize(v);
   char text[96];
-  std::snprintf(text, sizeof text, "min %.3f s, median %.3f s over %zu groups", v.front(), median, n);
+  std::snprintf(text, sizeof text, "min %.3f s, median %.3f s over %zu groups", t.min, t.median, v.size());
   return text;
 }
 

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pnpovss/models/blas_threads.h"
@@ -107,6 +108,15 @@ struct Timing {
   double min = 0, median = 0;
 };
 
+// The least and the median of `seconds` (the mean of the middle two for an even count); zeros
+// when empty.
+inline Timing summarize(std::vector<double> seconds) {
+  if (seconds.empty()) return {};
+  std::sort(seconds.begin(), seconds.end());
+  const size_t n = seconds.size();
+  return {seconds.front(), n % 2 ? seconds[n / 2] : 0.5 * (seconds[n / 2 - 1] + seconds[n / 2])};
+}
+
 // One warm-up call, then `runs` timed calls.
 template <typename F>
 Timing time_runs(int runs, F&& f) {
@@ -117,8 +127,7 @@ Timing time_runs(int runs, F&& f) {
     f();
     t.push_back(seconds_since(start));
   }
-  std::sort(t.begin(), t.end());
-  return {t.front(), t[t.size() / 2]};
+  return summarize(std::move(t));
 }
 
 }  // namespace bench

@@ -337,9 +337,8 @@ torch::Tensor direct_gaussian_filter(const torch::Tensor& stack, double sigma) {
 TEST(PostprocessBlur, EqualsDirectSeparableCorrelation) {
   torch::manual_seed(7);
   // Every vector width this CPU runs (2 doubles: SSE2; 4: AVX2; 8: AVX-512), each bit for bit.
-  std::vector<int> widths = {2};
-  if (::pnpovss::simd::cpu_has_avx2()) widths.push_back(4);
-  if (::pnpovss::simd::cpu_has_avx512()) widths.push_back(8);
+  const std::vector<int> widths = blur_lane_widths();
+  EXPECT_EQ(widths.back() == 8, ::pnpovss::simd::cpu_has_avx512());  // the widest is among them
   // Odd and even sizes, rows narrower and wider than a block of 4 vectors; the large sigma
   // reaches past the plane, so borders reflect repeatedly.
   for (const auto& size : {std::vector<int64_t>{2, 37, 53}, std::vector<int64_t>{1, 16, 10},

@@ -50,21 +50,9 @@ int64_t reflect_index(int64_t i, int64_t n) {
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 template <int L>
-struct Lanes;
-template <>
-struct Lanes<2> {
-  typedef double D __attribute__((vector_size(16)));
-  typedef float F __attribute__((vector_size(8)));
-};
-template <>
-struct Lanes<4> {
-  typedef double D __attribute__((vector_size(32)));
-  typedef float F __attribute__((vector_size(16)));
-};
-template <>
-struct Lanes<8> {
-  typedef double D __attribute__((vector_size(64)));
-  typedef float F __attribute__((vector_size(32)));
+struct Lanes {
+  using D = ::pnpovss::simd::VectorOf<double, L>;
+  using F = ::pnpovss::simd::VectorOf<float, L>;
 };
 
 // Output columns [x, x + B * L) of one row: B vectors of sums kept in registers while every tap
@@ -127,11 +115,6 @@ __attribute__((target("avx2"))) void filter_columns_avx2(const float* in, float*
 __attribute__((target("avx512f"))) void filter_columns_avx512(const float* in, float* out, int64_t rows,
                                                               int64_t cols, const std::vector<double>& kernel) {
   filter_columns_impl<8>(in, out, rows, cols, kernel);
-}
-
-// The widest vector of doubles this CPU runs.
-int widest_blur_lanes() {
-  return ::pnpovss::simd::cpu_has_avx512() ? 8 : ::pnpovss::simd::cpu_has_avx2() ? 4 : 2;
 }
 
 void filter_columns(const float* in, float* out, int64_t rows, int64_t cols, const std::vector<double>& kernel,
@@ -208,10 +191,18 @@ std::vector<double> gaussian_kernel(double sigma, double truncate) {
   return weights;
 }
 
+std::vector<int> blur_lane_widths() {
+  std::vector<int> widths = {2};
+  if (::pnpovss::simd::cpu_has_avx2()) widths.push_back(4);
+  if (::pnpovss::simd::cpu_has_avx512()) widths.push_back(8);
+  return widths;
+}
+
 torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma, int lanes) {
-  if (lanes == 0) lanes = widest_blur_lanes();
+  const int widest = blur_lane_widths().back();
+  if (lanes == 0) lanes = widest;
   if (lanes != 2 && lanes != 4 && lanes != 8) throw Error("Gaussian blur: lanes must be 0, 2, 4 or 8");
-  if (lanes > widest_blur_lanes())
+  if (lanes > widest)
     throw Error("Gaussian blur: " + std::to_string(lanes) + " doubles per vector need a CPU with " +
                 (lanes == 8 ? "AVX-512" : "AVX2"));
   torch::Tensor out = cpu_float(stack).clone();

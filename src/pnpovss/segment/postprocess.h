@@ -46,6 +46,8 @@ std::vector<double> gaussian_kernel(double sigma, double truncate = 4.0);
 // float32 as scipy does for float32 input. `lanes` (doubles per vector: 2, 4 with AVX2, 8 with
 // AVX-512; 0 = the widest this CPU has) changes the speed only: every width gives the same bits.
 torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma, int lanes = 0);
+// The `lanes` values this CPU runs, narrowest first: 2, then 4 with AVX2, then 8 with AVX-512.
+std::vector<int> blur_lane_widths();
 
 // Steps 5.1-5.4: `final_maps` [K, P, P] -> the channel stack at height x width.
 ChannelStack build_channel_stack(const torch::Tensor& final_maps, int64_t height, int64_t width,
