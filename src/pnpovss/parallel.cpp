@@ -11,7 +11,16 @@
 namespace pnpovss {
 
 namespace {
+
 thread_local int budget = 0;  // 0: no ThreadBudget on this thread
+
+// Asked once: each std::thread::hardware_concurrency() reads a file under /sys (5 us), and the
+// kernels ask per layer.
+int hardware_threads() {
+  static const int count = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  return count;
+}
+
 }  // namespace
 
 ThreadBudget::ThreadBudget(int threads) : previous_(budget) { budget = std::max(1, threads); }
@@ -21,9 +30,7 @@ ThreadBudget::~ThreadBudget() { budget = previous_; }
 int resolve_threads(int threads) {
   if (threads < 0) throw Error("thread count must be >= 0 (0 = all hardware threads), got " + std::to_string(threads));
   if (threads > 0) return threads;
-  if (budget > 0) return budget;
-  const unsigned hw = std::thread::hardware_concurrency();
-  return hw == 0 ? 1 : static_cast<int>(hw);
+  return budget > 0 ? budget : hardware_threads();
 }
 
 void parallel_ranges(int64_t n, int threads, const std::function<void(int64_t, int64_t)>& fn,
