@@ -122,6 +122,11 @@ TEST(RunSideBySide, RethrowsAfterEveryRunStoppedAndRefusesNoWorkers) {
                Error);
   EXPECT_EQ(finished.load(), 1);  // the other run went to its end
   EXPECT_THROW(run_side_by_side(4, 0, [](size_t, size_t) {}), Error);
+  // What the command line reports: fewer images than workers leave some idle.
+  EXPECT_EQ(side_by_side_lanes(7, 3), 3u);
+  EXPECT_EQ(side_by_side_lanes(2, 4), 2u);
+  EXPECT_EQ(side_by_side_lanes(5, 1), 1u);
+  EXPECT_EQ(side_by_side_lanes(0, 2), 0u);
   int calls = 0;
   run_side_by_side(0, 2, [&](size_t, size_t) { ++calls; });
   EXPECT_EQ(calls, 0);

@@ -9,9 +9,11 @@
 
 namespace pnpovss {
 
+size_t side_by_side_lanes(size_t n, int workers) { return std::min(n, static_cast<size_t>(std::max(workers, 1))); }
+
 void run_side_by_side(size_t n, int workers, const std::function<void(size_t begin, size_t end)>& fn) {
   if (workers < 1) throw Error("the number of workers must be at least 1, got " + std::to_string(workers));
-  const size_t lanes = std::min(n, static_cast<size_t>(workers));
+  const size_t lanes = side_by_side_lanes(n, workers);
   if (lanes <= 1) {
     if (n > 0) fn(0, n);
     return;

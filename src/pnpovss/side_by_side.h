@@ -19,4 +19,7 @@ namespace pnpovss {
 // must be safe to call from several threads at once.
 void run_side_by_side(size_t n, int workers, const std::function<void(size_t begin, size_t end)>& fn);
 
+// The runs that go side by side for n items: min(workers, n) (at most 1 means none do).
+size_t side_by_side_lanes(size_t n, int workers);
+
 }  // namespace pnpovss

@@ -176,9 +176,9 @@ eval::Prediction predict_with_model(const segment::Segmenter& model, const segme
 }
 
 // Predictions computed a group ahead (--batch-size or --workers above 1): a group of samples
-// goes through the model at once, a batch per worker; predict() hands out its results and falls back to one image at a time for
-// any sample the batch could not compute (unreadable image, a failure of the whole batch),
-// which then fails alone with its own message.
+// goes through the model at once, a batch per worker; predict() hands out its results and
+// falls back to one image at a time for any sample the group could not compute (unreadable
+// image, a failure of the whole batch), which then fails alone with its own message.
 class BatchedPredictions {
  public:
   BatchedPredictions(const segment::Segmenter& model, const segment::MethodSettings& settings, const eval::Dataset& d,

@@ -42,6 +42,7 @@
 #include "pnpovss/segment/prompt.h"
 #include "pnpovss/segment/segmenter.h"
 #include "pnpovss/segment/settings.h"
+#include "pnpovss/side_by_side.h"
 #include "pnpovss/text/wordpiece.h"
 #include "pnpovss/text/ascii.h"
 
@@ -476,9 +477,8 @@ int run_segment(const SegmentOptions& o) {
   check_settings_fit(o.method, model, settings);
 
   std::printf("settings: %s\n", settings.describe().c_str());
-  // Side by side only when there are images for every worker.
-  const std::string side_by_side =
-      workers > 1 && jobs.size() >= static_cast<size_t>(workers) ? ", " + std::to_string(workers) + " side by side" : "";
+  const size_t lanes = side_by_side_lanes(jobs.size(), workers);
+  const std::string side_by_side = lanes > 1 ? ", " + std::to_string(lanes) + " side by side" : "";
   std::printf("model %s on %s, %zu classes, %zu images%s -> %s/\n", dir.c_str(), placement.describe().c_str(),
               classes.size(), jobs.size(), side_by_side.c_str(), o.out.c_str());
   note_cpu_speed(placement);

@@ -28,6 +28,7 @@
 #include "pnpovss/io/png_writer.h"
 #include "pnpovss/segment/segmenter.h"
 #include "pnpovss/segment/settings.h"
+#include "pnpovss/side_by_side.h"
 #include "pnpovss/tune/clip_scorer.h"
 #include "pnpovss/tune/dataset_input.h"
 #include "pnpovss/tune/evaluator.h"
@@ -195,9 +196,8 @@ int run_tune(const TuneCliOptions& o) {
   if (!o.thresholds.empty()) space.thresholds = parse_thresholds(o.thresholds);
   for (const auto& note : space.notes) std::printf("note: %s\n", note.c_str());
   note_cpu_speed(placement);
-  const std::string side_by_side = workers > 1 && images.size() >= static_cast<size_t>(workers)
-                                       ? " (" + std::to_string(workers) + " side by side)"
-                                       : "";
+  const size_t lanes = side_by_side_lanes(images.size(), workers);
+  const std::string side_by_side = lanes > 1 ? " (" + std::to_string(lanes) + " side by side)" : "";
   std::printf("tuning %s on %zu images%s with %s (logit scale %.4g, %s empty image): %s search, %s masks first\n",
               model_dir.c_str(), images.size(), side_by_side.c_str(), scorer_dir.c_str(), scorer.logit_scale(),
               o.empty.c_str(), o.exhaustive ? "exhaustive" : "random", o.masks.c_str());
