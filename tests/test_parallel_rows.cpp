@@ -50,6 +50,14 @@ TEST(ParallelRows, OnlyForInferenceOnContiguousFp32WithThreadsToSpare) {
     const ThreadBudget budget(2);
     torch::AutoGradMode grad(true);
     EXPECT_FALSE(use_parallel_rows(x));  // autograd cannot follow writes into buffers
+    // ... so the functions are libtorch's own there, and gradients flow through them.
+    const torch::Tensor leaf = x.clone().requires_grad_(true);
+    const torch::Tensor w = torch::randn({3, 8}), b = torch::randn({3});
+    const torch::Tensor normed = rows_layer_norm(leaf, {}, {}, 1e-5);
+    const torch::Tensor y = rows_add(rows_gelu(rows_linear(normed, w, b)), torch::ones({4, 3}));
+    ASSERT_TRUE(y.requires_grad());
+    y.sum().backward();
+    EXPECT_TRUE(leaf.grad().defined());
   }
   {
     const ThreadBudget budget(1);

@@ -265,13 +265,11 @@ torch::Tensor BlipItm::positions_for_grid(int64_t grid_h, int64_t grid_w, Positi
 torch::Tensor BlipItm::vision_layer(const VisionLayer& layer, const torch::Tensor& x) const {
   const auto& vc = config_.vision;
   const int64_t B = x.size(0), N = x.size(1), D = x.size(2), H = vc.num_attention_heads;
-  const bool rows = use_parallel_rows(x);
+  // The element-wise steps spread over the cores when they may (parallel_rows.h).
   auto norm = [&](const LayerNorm& n, const torch::Tensor& t) {
-    return rows ? rows_layer_norm(t, n.weight, n.bias, vc.layer_norm_eps) : apply(n, t, vc.layer_norm_eps);
+    return rows_layer_norm(t, n.weight, n.bias, vc.layer_norm_eps);
   };
-  auto linear = [&](const Linear& l, const torch::Tensor& t) {
-    return rows ? rows_linear(t, l.weight, l.bias) : apply(l, t);
-  };
+  auto linear = [&](const Linear& l, const torch::Tensor& t) { return rows_linear(t, l.weight, l.bias); };
   // q, k and v are contiguous row blocks of the fused qkv projection.
   torch::Tensor qkv = linear(layer.qkv, norm(layer.norm1, x)).view({B, N, 3, H, D / H}).permute({2, 0, 3, 1, 4});
   torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
@@ -291,13 +289,8 @@ torch::Tensor BlipItm::vision_layer(const VisionLayer& layer, const torch::Tenso
     torch::Tensor probs = torch::softmax(torch::matmul(q, k.transpose(-1, -2)).mul_(scale), -1);
     context = merge_heads(torch::matmul(probs, v));
   }
-  if (rows) {
-    const torch::Tensor h = rows_add(x, linear(layer.projection, context));
-    return rows_add(h, linear(layer.fc2, rows_gelu(linear(layer.fc1, norm(layer.norm2, h)))));
-  }
-  torch::Tensor h = x + apply(layer.projection, context);
-  torch::Tensor mlp = apply(layer.fc2, torch::gelu(apply(layer.fc1, apply(layer.norm2, h, vc.layer_norm_eps))));
-  return h + mlp;
+  const torch::Tensor h = rows_add(x, linear(layer.projection, context));
+  return rows_add(h, linear(layer.fc2, rows_gelu(linear(layer.fc1, norm(layer.norm2, h)))));
 }
 
 torch::Tensor BlipItm::encode_image(const torch::Tensor& pixel_values, PositionResize resize) const {

@@ -5,15 +5,18 @@
 // 336-px image. Each range runs the same libtorch operation as the whole tensor would, so
 // the results are the same bits.
 //
-// For inference on the CPU in fp32 (use_parallel_rows() says when); tensors are [..., D],
-// contiguous. Threads: resolve_threads(0), so side-by-side workers keep to their share.
+// Tensors are [..., D]. Each function runs over row ranges when use_parallel_rows() holds for
+// its input (inference on the CPU in fp32, more than one thread), and is libtorch's own
+// operation otherwise (autograd, other devices and types, one worker of several), so callers
+// need no second path. Threads: resolve_threads(0), so side-by-side workers keep to their share.
 #pragma once
 
 #include <torch/types.h>
 
 namespace pnpovss::models {
 
-// True when `x` is a contiguous fp32 CPU tensor, autograd is off and more than one thread may run.
+// True when `x` is a contiguous fp32 CPU tensor, autograd is off and more than one thread may
+// run.
 bool use_parallel_rows(const torch::Tensor& x);
 
 torch::Tensor rows_layer_norm(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias,
