@@ -2,9 +2,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <mutex>
+#include <numeric>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "pnpovss/error.h"
@@ -21,24 +22,25 @@ void notify_start(const TuneObserver& o, const std::string& stage, size_t done, 
   if (o.on_start) o.on_start(stage, done, total, what);
 }
 
-// The observer's image notices from images evaluated side by side: one at a time, numbered in
-// the order they start.
-class ImageNotices {
- public:
-  ImageNotices(const TuneObserver& observer, std::string stage, size_t total)
-      : observer_(observer), stage_(std::move(stage)), total_(total) {}
-  void started(const std::string& path) {
-    const std::lock_guard<std::mutex> hold(lock_);
-    notify_start(observer_, stage_, started_++, total_, path);
-  }
-
- private:
-  const TuneObserver& observer_;
-  const std::string stage_;
-  const size_t total_;
-  std::mutex lock_;
-  size_t started_ = 0;
-};
+// fn(i) for the image indices `images`, side by side (run_side_by_side). The observer hears of
+// each image as it starts, one notice at a time, numbered in starting order from `first` of
+// all the evaluator's images.
+void each_image(const TrialEvaluator& evaluator, const std::vector<size_t>& images, int workers,
+                const TuneObserver& observer, const std::string& stage, size_t first,
+                const std::function<void(size_t)>& fn) {
+  std::mutex notice_lock;
+  size_t started = first;
+  run_side_by_side(images.size(), workers, [&](size_t begin, size_t end) {
+    for (size_t k = begin; k < end; ++k) {
+      const size_t i = images[k];
+      {
+        const std::lock_guard<std::mutex> hold(notice_lock);
+        notify_start(observer, stage, started++, evaluator.num_images(), evaluator.image(i).path);
+      }
+      fn(i);
+    }
+  });
+}
 
 // Stage 1 by trying every candidate on each image from one model pass per image.
 std::vector<TrialRecord> exhaustive_stage(TrialEvaluator& evaluator, const SearchSpace& space, const TuneOptions& opt,
@@ -51,35 +53,33 @@ std::vector<TrialRecord> exhaustive_stage(TrialEvaluator& evaluator, const Searc
     trials[c].setting = candidates[c];
     trials[c].setting.blur = opt.base_blur;
   }
-  // The images not in the journal yet, side by side; each goes to the journal as it finishes.
+  // The images in the journal are read back; the others run side by side, each journaled as it
+  // finishes.
   const size_t n = evaluator.num_images();
   std::vector<std::vector<std::vector<bool>>> fresh(n);
   std::vector<double> seconds(n);
   std::vector<size_t> todo;
   for (size_t i = 0; i < n; ++i) {
     const std::vector<std::vector<bool>>* done = journal.grid_image(i);
-    if (done == nullptr || done->size() != candidates.size()) todo.push_back(i);
+    if (done == nullptr || done->size() != candidates.size())
+      todo.push_back(i);
+    else
+      notify_start(observer, kStageLayerHead, i - todo.size(), n, evaluator.image(i).path);
   }
-  ImageNotices notices(observer, kStageLayerHead, n);
-  for (size_t i = 0; i < n; ++i)
-    if (!std::binary_search(todo.begin(), todo.end(), i)) notices.started(evaluator.image(i).path);
   std::mutex journal_lock;
-  run_side_by_side(todo.size(), opt.workers, [&](size_t begin, size_t end) {
-    for (size_t t = begin; t < end; ++t) {
-      const size_t i = todo[t];
-      notices.started(evaluator.image(i).path);
-      const auto start = Clock::now();
-      fresh[i] = evaluator.grid_wins(i, space);
-      seconds[i] = seconds_since(start);
-      const std::lock_guard<std::mutex> hold(journal_lock);
-      journal.append_grid_image(i, evaluator.image(i).path, fresh[i], seconds[i]);
-    }
+  each_image(evaluator, todo, opt.workers, observer, kStageLayerHead, n - todo.size(), [&](size_t i) {
+    const auto start = Clock::now();
+    fresh[i] = evaluator.grid_wins(i, space);
+    seconds[i] = seconds_since(start);
+    const std::lock_guard<std::mutex> hold(journal_lock);
+    journal.append_grid_image(i, evaluator.image(i).path, fresh[i], seconds[i]);
   });
+  std::vector<bool> computed(n, false);
+  for (size_t i : todo) computed[i] = true;
   for (size_t i = 0; i < n; ++i) {
     const TuneImage& image = evaluator.image(i);
-    const bool computed = std::binary_search(todo.begin(), todo.end(), i);
-    const std::vector<std::vector<bool>>& wins = computed ? fresh[i] : *journal.grid_image(i);
-    result.grid_seconds += computed ? seconds[i] : journal.grid_image_seconds(i);
+    const std::vector<std::vector<bool>>& wins = computed[i] ? fresh[i] : *journal.grid_image(i);
+    result.grid_seconds += computed[i] ? seconds[i] : journal.grid_image_seconds(i);
     for (size_t c = 0; c < candidates.size(); ++c) {
       if (wins[c].size() != image.classes.size())
         throw Error("journal '" + journal.path() + "': image " + std::to_string(i) +
@@ -119,14 +119,11 @@ TrialRecord evaluate_trial(TrialEvaluator& evaluator, const std::string& stage, 
   t.masks = masks;
   t.setting = setting;
   const size_t n = evaluator.num_images();
+  std::vector<size_t> all(n);
+  std::iota(all.begin(), all.end(), size_t{0});
   std::vector<std::vector<bool>> wins(n);
-  ImageNotices notices(observer, stage + ":image", n);
-  run_side_by_side(n, workers, [&](size_t begin, size_t end) {
-    for (size_t i = begin; i < end; ++i) {
-      notices.started(evaluator.image(i).path);
-      wins[i] = evaluator.wins(i, setting, masks);
-    }
-  });
+  each_image(evaluator, all, workers, observer, stage + ":image", 0,
+             [&](size_t i) { wins[i] = evaluator.wins(i, setting, masks); });
   for (size_t i = 0; i < n; ++i) t.tally.add(evaluator.image(i).classes, wins[i]);
   t.seconds = seconds_since(start);
   return t;
@@ -152,7 +149,8 @@ TuneResult run_tuning(TrialEvaluator& evaluator, const SearchSpace& space, const
       Candidate c = order[n];
       c.blur = opt.base_blur;
       notify_start(observer, kStageLayerHead, n, order.size(), "");
-      result.trials.push_back(run_or_resume(evaluator, journal, kStageLayerHead, opt.masks, c, observer, opt.workers));
+      result.trials.push_back(
+          run_or_resume(evaluator, journal, kStageLayerHead, opt.masks, c, observer, opt.workers));
       report(kStageLayerHead);
     }
   }
