@@ -51,7 +51,10 @@ TensorCheck unknown(const std::string& name, const std::string& why) {
 
 class BridgeTowerChecker {
  public:
-  explicit BridgeTowerChecker(const Fixture& fx) : fx_(fx), model_(BridgeTowerItm::load(fx.dir())) {}
+  BridgeTowerChecker(const Fixture& fx, const models::Placement& placement)
+      : fx_(fx), model_(BridgeTowerItm::load(fx.dir())) {
+    if (!placement.is_default()) model_.to(placement);
+  }
 
   // nullopt for the inputs, which check_bridgetower_inputs covers.
   std::optional<TensorCheck> check(const std::string& name) {
@@ -99,9 +102,9 @@ bool is_bridgetower_itm_fixture(const Fixture& fixture) {
   return fixture.reference().value("model", std::string()) == "BridgeTowerForImageAndTextRetrieval";
 }
 
-std::vector<TensorCheck> check_bridgetower_itm_fixture(const Fixture& fixture) {
+std::vector<TensorCheck> check_bridgetower_itm_fixture(const Fixture& fixture, const models::Placement& placement) {
   std::vector<TensorCheck> checks;
-  BridgeTowerChecker checker(fixture);
+  BridgeTowerChecker checker(fixture, placement);
   for (const auto& name : fixture.tensor_names())
     if (auto c = checker.check(name)) checks.push_back(*c);
   return checks;

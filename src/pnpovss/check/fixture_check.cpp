@@ -42,7 +42,7 @@ FixtureReport run_fixture_check(const std::string& dir, const models::Placement&
   if (is_bridgetower_itm_fixture(fixture)) {
     report.kind = "bridgetower_itm";
     report.checks = check_bridgetower_inputs(fixture);
-    auto model_checks = check_bridgetower_itm_fixture(fixture);
+    auto model_checks = check_bridgetower_itm_fixture(fixture, placement);
     report.checks.insert(report.checks.end(), model_checks.begin(), model_checks.end());
     return report;
   }

@@ -1,7 +1,6 @@
 #include "pnpovss/models/blip_itm.h"
 
 #include <torch/torch.h>
-#include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>
@@ -24,11 +23,6 @@ torch::Tensor apply(const LayerNorm& n, const torch::Tensor& x, double eps) {
   return torch::layer_norm(x, {x.size(-1)}, n.weight, n.bias, eps);
 }
 
-// [B, T, H*dh] -> [B, H, T, dh]
-torch::Tensor split_heads(const torch::Tensor& x, int64_t heads) {
-  return x.view({x.size(0), x.size(1), heads, x.size(2) / heads}).permute({0, 2, 1, 3});
-}
-
 // softmax(q k^T * scale) v for q, k, v [B, H, N, dh] -> [B, N, H*dh], one head at a time: on
 // the CPU, libtorch's batched matmul is about three times slower than a matrix product per
 // head, and one head's N x N scores stay in cache between the two products and the softmax
@@ -48,11 +42,6 @@ torch::Tensor vision_attention_per_head(const torch::Tensor& q, const torch::Ten
       at::mm_out(out, probs, v[b][h]);
     }
   return context;
-}
-
-// [B, H, T, dh] -> [B, T, H*dh]
-torch::Tensor merge_heads(const torch::Tensor& x) {
-  return x.permute({0, 2, 1, 3}).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
 }
 
 // Names and shapes of one linear layer's parameters.
@@ -273,12 +262,8 @@ torch::Tensor BlipItm::vision_layer(const VisionLayer& layer, const torch::Tenso
   // q, k and v are contiguous row blocks of the fused qkv projection.
   torch::Tensor qkv = linear(layer.qkv, norm(layer.norm1, x)).view({B, N, 3, H, D / H}).permute({2, 0, 3, 1, 4});
   torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
-  torch::Tensor context;
-#if TORCH_VERSION_MAJOR >= 2
-  // On a GPU the fused kernel never writes the [B, H, N, N] probabilities to memory, which the
-  // vision tower does not need (its scale is also 1/sqrt(head size)).
-  if (placement_.device.is_cuda()) context = merge_heads(at::scaled_dot_product_attention(q, k, v));
-#endif
+  // On a GPU, libtorch's fused kernel (the scale is 1/sqrt(head size) there too).
+  torch::Tensor context = fused_gpu_attention(q, k, v);
   const double scale = std::pow(static_cast<double>(D / H), -0.5);
   // The fused kernel and the per-head path write into buffers, which autograd cannot follow:
   // the reference-cost mode (set_full_backward) keeps the batched products. The per-head path

@@ -30,16 +30,6 @@ torch::Tensor apply(const LayerNorm& n, const torch::Tensor& x, double eps) {
   return torch::layer_norm(x, {x.size(-1)}, n.weight, n.bias, eps);
 }
 
-// [B, T, H*dh] -> [B, H, T, dh]
-torch::Tensor split_heads(const torch::Tensor& x, int64_t heads) {
-  return x.view({x.size(0), x.size(1), heads, x.size(2) / heads}).permute({0, 2, 1, 3});
-}
-
-// [B, H, T, dh] -> [B, T, H*dh]
-torch::Tensor merge_heads(const torch::Tensor& x) {
-  return x.permute({0, 2, 1, 3}).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
-}
-
 // ---- parameter table ----------------------------------------------------------------------
 
 const std::string kVisual = "bridgetower.vision_model.visual";
@@ -232,6 +222,56 @@ BridgeTowerItm BridgeTowerItm::from_tensors(const BridgeTowerConfig& config, io:
   return m;
 }
 
+template <typename F>
+void BridgeTowerItm::for_each_weight(F&& f) {
+  auto linear = [&](Linear& l) {
+    f(l.weight);
+    f(l.bias);
+  };
+  auto norm = [&](LayerNorm& n) {
+    f(n.weight);
+    f(n.bias);
+  };
+  auto attention = [&](Attention& a) {
+    for (Linear* x : {&a.query, &a.key, &a.value, &a.output}) linear(*x);
+    norm(a.norm);
+  };
+  for (torch::Tensor* t : {&class_embedding_, &patch_weight_, &position_embedding_}) f(*t);
+  norm(ln_pre_);
+  norm(ln_post_);
+  for (auto& b : vision_blocks_) {
+    norm(b.ln_1);
+    norm(b.ln_2);
+    for (Linear* x : {&b.in_proj, &b.out_proj, &b.c_fc, &b.c_proj}) linear(*x);
+  }
+  for (torch::Tensor* t : {&word_embeddings_, &position_embeddings_, &text_token_type_, &token_type_}) f(*t);
+  norm(text_embed_norm_);
+  for (auto& l : text_layers_) {
+    attention(l.self_attention);
+    linear(l.intermediate);
+    linear(l.output);
+    norm(l.output_norm);
+  }
+  for (auto* side : {&text_cross_, &image_cross_})
+    for (auto& l : *side) {
+      attention(l.self_attention);
+      attention(l.cross_attention);
+      linear(l.intermediate);
+      linear(l.output);
+      norm(l.output_norm);
+    }
+  for (LayerNorm* n : {&text_input_norm_, &image_input_norm_}) norm(*n);
+  for (auto* links : {&text_links_, &image_links_})
+    for (auto& n : *links) norm(n);
+  for (Linear* x : {&text_transform_, &image_transform_, &text_pooler_, &image_pooler_, &itm_head_}) linear(*x);
+}
+
+void BridgeTowerItm::to(const Placement& p) {
+  check_placement(p);
+  for_each_weight([&](torch::Tensor& t) { t = t.to(p.device, p.dtype); });
+  placement_ = p;
+}
+
 int64_t BridgeTowerItm::parameter_count() const {
   int64_t n = 0;
   for (const auto& spec : bridgetower_itm_parameters(config_)) {
@@ -249,15 +289,21 @@ torch::Tensor BridgeTowerItm::positions_for_grid(int64_t grid_h, int64_t grid_w)
   if (grid_h == side && grid_w == side) return position_embedding_;
   const int64_t width = position_embedding_.size(1);
   torch::Tensor cls = position_embedding_.narrow(0, 0, 1);
-  torch::Tensor grid = position_embedding_.narrow(0, 1, side * side).reshape({1, side, side, width}).permute({0, 3, 1, 2});
+  // Resized in float32 whatever the model's type (not every libtorch has bicubic for bf16).
+  torch::Tensor grid = position_embedding_.narrow(0, 1, side * side)
+                           .to(torch::kFloat32)
+                           .reshape({1, side, side, width})
+                           .permute({0, 3, 1, 2});
   torch::Tensor resized =
       at::upsample_bicubic2d(grid.contiguous(), {grid_h, grid_w}, false, c10::nullopt, c10::nullopt);
-  return torch::cat({cls, resized.permute({0, 2, 3, 1}).reshape({grid_h * grid_w, width})}, 0);
+  resized = resized.permute({0, 2, 3, 1}).reshape({grid_h * grid_w, width}).to(placement_.dtype);
+  return torch::cat({cls, resized}, 0);
 }
 
 torch::Tensor BridgeTowerItm::vision_embeddings(const torch::Tensor& pixels) const {
   const auto& vc = config_.vision;
-  torch::Tensor patches = torch::conv2d(pixels.to(torch::kFloat32), patch_weight_, {}, vc.patch_size);
+  const torch::Tensor input = pixels.to(placement_.device, placement_.dtype);
+  torch::Tensor patches = torch::conv2d(input, patch_weight_, {}, vc.patch_size);
   const int64_t grid_h = patches.size(2), grid_w = patches.size(3);
   patches = patches.flatten(2).transpose(1, 2);  // [B, P, Dv]
   torch::Tensor cls = class_embedding_.view({1, 1, vc.hidden_size}).expand({pixels.size(0), 1, vc.hidden_size});
@@ -274,7 +320,9 @@ torch::Tensor BridgeTowerItm::vision_block(const VisionBlock& block, const torch
                           .permute({2, 0, 3, 1, 4});
   const double scale = 1.0 / std::sqrt(static_cast<double>(D / H));
   const torch::Tensor q = qkv[0] * scale;  // scaled before the product, as the reference does
-  torch::Tensor context = fused_cpu_attention(q, qkv[1], qkv[2], 1.0);
+  // libtorch's fused kernel on a GPU scales by 1/sqrt(head size) itself, so it takes q unscaled.
+  torch::Tensor context = fused_gpu_attention(qkv[0], qkv[1], qkv[2]);
+  if (!context.defined()) context = fused_cpu_attention(q, qkv[1], qkv[2], 1.0);
   if (!context.defined())
     context = merge_heads(torch::matmul(torch::softmax(torch::matmul(q, qkv[1].transpose(-1, -2)), -1), qkv[2]));
   torch::Tensor h = x + apply(block.out_proj, context);
@@ -285,8 +333,9 @@ torch::Tensor BridgeTowerItm::vision_block(const VisionBlock& block, const torch
 
 // ---- text tower and attention layers ------------------------------------------------------
 
-torch::Tensor BridgeTowerItm::text_embeddings(const torch::Tensor& ids) const {
+torch::Tensor BridgeTowerItm::text_embeddings(const torch::Tensor& input_ids) const {
   const auto& tc = config_.text;
+  const torch::Tensor ids = input_ids.to(placement_.device);
   // RoBERTa positions: real tokens count up from pad + 1, padding stays at pad.
   torch::Tensor real = ids.ne(tc.pad_token_id).to(torch::kInt64);
   torch::Tensor positions = torch::cumsum(real, 1) * real + tc.pad_token_id;
@@ -329,12 +378,21 @@ torch::Tensor BridgeTowerItm::cross_layer(const CrossLayer& layer, const torch::
 // ---- fusion ---------------------------------------------------------------------------------
 
 namespace {
-// get_extended_attention_mask: (1 - mask) * finfo(float32).min, broadcast over heads and queries.
-torch::Tensor extended_mask(const torch::Tensor& attention_mask) {
-  torch::Tensor m = attention_mask.to(torch::kFloat32).unsqueeze(1).unsqueeze(1);
-  return (1.0 - m) * std::numeric_limits<float>::lowest();
+double lowest_value(torch::ScalarType dtype) {
+  switch (dtype) {
+    case torch::kBFloat16: return static_cast<float>(std::numeric_limits<c10::BFloat16>::lowest());
+    case torch::kHalf: return static_cast<float>(std::numeric_limits<c10::Half>::lowest());
+    default: return std::numeric_limits<float>::lowest();
+  }
 }
 }  // namespace
+
+// get_extended_attention_mask: (1 - mask) * finfo(dtype).min. Computed in float32, where the
+// lowest value of every supported type is exact, then converted.
+torch::Tensor BridgeTowerItm::extended_mask(const torch::Tensor& attention_mask) const {
+  torch::Tensor m = attention_mask.to(placement_.device, torch::kFloat32).unsqueeze(1).unsqueeze(1);
+  return ((1.0 - m) * lowest_value(placement_.dtype)).to(placement_.dtype);
+}
 
 void BridgeTowerItm::check_inputs(const torch::Tensor& pixels, const torch::Tensor& ids,
                                   const torch::Tensor& mask) const {

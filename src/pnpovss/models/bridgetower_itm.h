@@ -22,6 +22,7 @@
 
 #include "pnpovss/io/tensor_bridge.h"
 #include "pnpovss/models/bridgetower_config.h"
+#include "pnpovss/models/placement.h"
 #include "pnpovss/models/weights.h"
 
 namespace pnpovss::models {
@@ -53,6 +54,12 @@ class BridgeTowerItm {
 
   const BridgeTowerConfig& config() const { return config_; }
   int64_t parameter_count() const;
+
+  // Moves every weight to `p` (a copy for another device or type; the loaded weights stay
+  // memory-mapped for cpu/fp32). Inputs may then live anywhere: each method moves them, and
+  // returns results on the model's device and type.
+  void to(const Placement& p);
+  const Placement& placement() const { return placement_; }
 
   // One forward pass without gradients. pixel_values [B, 3, H, W] (normalised; the patch grid
   // is H // patch x W // patch as the reference's convolution gives it; another grid than the
@@ -109,6 +116,11 @@ class BridgeTowerItm {
   };
   using ProbsHook = std::function<torch::Tensor(int64_t layer, const torch::Tensor& probs)>;
 
+  template <typename F>
+  void for_each_weight(F&& f);
+  // The additive key mask of the reference, (1 - mask) * lowest value of the model's type,
+  // broadcast over heads and queries: [B, 1, 1, T] on the model's device.
+  torch::Tensor extended_mask(const torch::Tensor& attention_mask) const;
   void check_inputs(const torch::Tensor& pixels, const torch::Tensor& ids, const torch::Tensor& mask) const;
   torch::Tensor vision_embeddings(const torch::Tensor& pixels) const;
   torch::Tensor vision_block(const VisionBlock& block, const torch::Tensor& x) const;
@@ -126,6 +138,7 @@ class BridgeTowerItm {
             BridgeTowerOutputs& out) const;
 
   BridgeTowerConfig config_;
+  Placement placement_;
   // Vision
   torch::Tensor class_embedding_, patch_weight_, position_embedding_;
   LayerNorm ln_pre_, ln_post_;

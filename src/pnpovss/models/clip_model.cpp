@@ -32,16 +32,6 @@ torch::Tensor activation(const torch::Tensor& x, const std::string& act) {
   return 0.5 * x * (1.0 + torch::tanh(k * (x + 0.044715 * torch::pow(x, 3.0))));
 }
 
-// [B, T, H*dh] -> [B, H, T, dh]
-torch::Tensor split_heads(const torch::Tensor& x, int64_t heads) {
-  return x.view({x.size(0), x.size(1), heads, x.size(2) / heads}).permute({0, 2, 1, 3});
-}
-
-// [B, H, T, dh] -> [B, T, H*dh]
-torch::Tensor merge_heads(const torch::Tensor& x) {
-  return x.permute({0, 2, 1, 3}).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
-}
-
 void add_linear(std::vector<ParameterSpec>& specs, const std::string& prefix, int64_t out, int64_t in) {
   specs.push_back({prefix + ".weight", {out, in}});
   specs.push_back({prefix + ".bias", {out}});

@@ -1,10 +1,19 @@
 #include "pnpovss/models/vision_attention.h"
 
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include "pnpovss/models/cpu_attention.h"
 
 namespace pnpovss::models {
+
+torch::Tensor split_heads(const torch::Tensor& x, int64_t heads) {
+  return x.view({x.size(0), x.size(1), heads, x.size(2) / heads}).permute({0, 2, 1, 3});
+}
+
+torch::Tensor merge_heads(const torch::Tensor& x) {
+  return x.permute({0, 2, 1, 3}).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)});
+}
 
 torch::Tensor fused_cpu_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                                   double scale) {
@@ -22,6 +31,17 @@ torch::Tensor fused_cpu_attention(const torch::Tensor& q, const torch::Tensor& k
   fused_attention(AttentionShape{B, H, N, dh}, operand(q), operand(k), operand(v), context.data_ptr<float>(),
                   N * H * dh, H * dh, static_cast<float>(scale));
   return context;
+}
+
+torch::Tensor fused_gpu_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v) {
+#if TORCH_VERSION_MAJOR >= 2
+  if (q.device().is_cuda()) return merge_heads(at::scaled_dot_product_attention(q, k, v));
+#else
+  (void)q;
+  (void)k;
+  (void)v;
+#endif
+  return {};
 }
 
 }  // namespace pnpovss::models
