@@ -38,14 +38,19 @@ step build-bench 300 cmake --build build-gpu -j"$(nproc)" --target bench_through
   grep -E "error|Error" "$log" | head -20
 
 bin=build-gpu/pnp-ovss
-step parity-cuda-fp32 120 "$bin" check tests/data/blip_itm tests/data/pipeline tests/data/pipeline_paper --device cuda
-step parity-cuda-bf16 120 "$bin" check tests/data/blip_itm --device cuda --dtype bf16  # expected to exceed fp32 tolerances
+step parity-cuda-fp32 120 "$bin" check tests/data/blip_itm tests/data/bridgetower_itm tests/data/pipeline \
+  tests/data/pipeline_paper --device cuda
+# Expected to exceed the fp32 tolerances; the errors show the size of bf16 rounding.
+step parity-cuda-bf16 120 "$bin" check tests/data/blip_itm tests/data/bridgetower_itm --device cuda --dtype bf16
 tiny=(--model tests/data/blip_itm --size 64 --layer 2 --head 3)
 images="tests/data/images/coco_000000039769.png tests/data/images/coco_000000004016.png"
 step segment-cuda 120 "$bin" segment $images --classes "cat, remote control, couch" \
   "${tiny[@]}" --device cuda --batch-size 4 --out "$out/segment_cuda"
 step segment-cpu 120 "$bin" segment $images --classes "cat, remote control, couch" \
   "${tiny[@]}" --out "$out/segment_cpu"
+step segment-bridgetower-cuda 120 "$bin" segment $images --classes "cat, remote control, couch" \
+  --model tests/data/bridgetower_itm --size 64 --layer 1 --head 3 --device cuda --dtype bf16 --batch-size 2 \
+  --out "$out/segment_bridgetower_cuda"
 # Informational: fp32 on the GPU may round differently at near-tie pixels.
 step segment-same-labels 30 bash -c "for f in $out/segment_cpu/*.labels.png; do cmp \"\$f\" \"$out/segment_cuda/\$(basename \"\$f\")\" && echo \"identical \$(basename \"\$f\")\"; done"
 

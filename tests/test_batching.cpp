@@ -21,13 +21,12 @@
 #include "pnpovss/models/placement.h"
 #include "pnpovss/parallel.h"
 #include "pnpovss/segment/batching.h"
-#include "pnpovss/segment/blip_backbone.h"
+#include "pnpovss/segment/segmenter.h"
 #include "pnpovss/segment/densecrf.h"
 #include "pnpovss/segment/pipeline.h"
 #include "pnpovss/segment/postprocess.h"
 #include "pnpovss/segment/prompt.h"
 #include "pnpovss/segment/settings.h"
-#include "pnpovss/text/wordpiece.h"
 
 using namespace pnpovss;
 using namespace pnpovss::segment;
@@ -38,26 +37,33 @@ const std::string kData = PNPOVSS_TEST_DATA;
 // The pipeline fixtures' float tolerance (tests/data/pipeline/reference.json: every map).
 const check::Tolerance kMapTolerance{2e-5, 1e-3};
 
+// The tiny models: BLIP (3 text layers, 4 heads) and BridgeTower (2 cross-modal layers, 4
+// heads), each on a 4 x 4 grid.
+const std::vector<std::string> kModels = {"blip_itm", "bridgetower_itm"};
+
 struct Fixture {
-  BlipBackbone backbone = BlipBackbone::load(kData + "/blip_itm");
-  std::unique_ptr<PromptTokenizer> tokenizer =
-      prompt_tokenizer(text::WordPieceTokenizer::from_dir(kData + "/blip_itm"));
+  Segmenter model;
+  const Backbone& backbone = model.backbone();
+  const PromptTokenizer* tokenizer = &model.tokenizer();
   std::vector<io::Image> images;
   std::vector<std::vector<std::string>> classes = {
       {"cat", "remote control", "couch"}, {"cat", "dog"}, {"sofa", "television", "lamp", "window", "potted plant"}};
-  MethodSettings settings = preset("paper", "blip");
+  MethodSettings settings;
 
-  Fixture() {
+  explicit Fixture(const std::string& name = "blip_itm", const models::Placement& placement = {})
+      : model(Segmenter::load(kData + "/" + name, PositionResize::SizeBased, placement)),
+        settings(preset("paper", model.model_type())) {
     const io::Image photo = io::decode_image_file(kData + "/images/coco_000000039769.png");
     images.push_back(photo);
     images.push_back(io::center_crop(photo, 200, 150));
     images.push_back(io::decode_image_file(kData + "/images/coco_000000004016.png"));
     fit(settings);
   }
-  // The tiny model: 3 text layers, 4 heads, a 4 x 4 grid.
+  // The last layer's maps are all zero: only its first text token reaches the ITM head, so the
+  // class tokens' gradients vanish. The layer below it has maps for every class.
   void fit(MethodSettings& s) const {
     s.input_size = static_cast<int>(4 * backbone.patch_size());
-    s.attention_layer = 1;
+    s.attention_layer = static_cast<int>(backbone.num_text_layers()) - 2;
     s.attention_head = 2;
   }
   std::vector<ImageTask> tasks() const {
@@ -127,8 +133,11 @@ void expect_same_result(const SegmentationResult& batched, const SegmentationRes
   EXPECT_EQ(batched.channel_names, alone.channel_names) << what;
 }
 
-TEST(Batching, BatchOfDifferentImagesAndClassListsEqualsOneAtATime) {
-  Fixture f;
+class Batching : public ::testing::TestWithParam<std::string> {};
+INSTANTIATE_TEST_SUITE_P(Models, Batching, ::testing::ValuesIn(kModels));
+
+TEST_P(Batching, BatchOfDifferentImagesAndClassListsEqualsOneAtATime) {
+  Fixture f(GetParam());
   const auto batched = segment_images(f.backbone, *f.tokenizer, f.tasks(), f.settings);
   ASSERT_EQ(batched.size(), f.images.size());
   for (size_t i = 0; i < f.images.size(); ++i) {
@@ -139,9 +148,9 @@ TEST(Batching, BatchOfDifferentImagesAndClassListsEqualsOneAtATime) {
   EXPECT_NE(batched[0].prompt.input_ids.size(), batched[1].prompt.input_ids.size());
 }
 
-TEST(Batching, OfficialPresetBatchEqualsOneAtATime) {
-  Fixture f;
-  f.settings = preset("official", "blip");
+TEST_P(Batching, OfficialPresetBatchEqualsOneAtATime) {
+  Fixture f(GetParam());
+  f.settings = preset("official", f.model.model_type());
   f.fit(f.settings);
   const auto batched = segment_images(f.backbone, *f.tokenizer, f.tasks(), f.settings);
   for (size_t i = 0; i < f.images.size(); ++i)
@@ -149,8 +158,8 @@ TEST(Batching, OfficialPresetBatchEqualsOneAtATime) {
                        f.images[i], f.settings, "official image" + std::to_string(i));
 }
 
-TEST(Batching, PaddedPromptsGiveEachImageItsOwnAttention) {
-  Fixture f;
+TEST_P(Batching, PaddedPromptsGiveEachImageItsOwnAttention) {
+  Fixture f(GetParam());
   const int64_t s = f.settings.input_size;
   const torch::Tensor pixels = torch::randn({2, 3, s, s}, torch::TensorOptions().dtype(torch::kFloat32));
   const Prompt short_prompt = build_prompt(*f.tokenizer, {"cat"}, ClassNameStyle::Natural, FirstToken::Enc,
@@ -170,8 +179,8 @@ TEST(Batching, PaddedPromptsGiveEachImageItsOwnAttention) {
   }
 }
 
-TEST(Batching, BatchErrorsAreClear) {
-  Fixture f;
+TEST_P(Batching, BatchErrorsAreClear) {
+  Fixture f(GetParam());
   const Prompt p = build_prompt(*f.tokenizer, {"cat"}, ClassNameStyle::Natural, FirstToken::Enc, 0);
   const int64_t s = f.settings.input_size;
   EXPECT_THROW(f.backbone.attention_and_gradient_batch(torch::zeros({2, 3, s, s}), {&p}, 0, 0), Error);
@@ -258,10 +267,9 @@ TEST(Workers, SideBySideEqualsOneAtATime) {
   tasks.push_back(tasks[0]);
   std::vector<SegmentationResult> alone;
   for (const auto& t : tasks) alone.push_back(segment_image(f.backbone, *f.tokenizer, *t.image, *t.classes, f.settings));
-  const auto model = Segmenter::load(kData + "/blip_itm", f.settings.input_position_resize, models::Placement());
   for (int workers : {2, 3}) {
     BatchSize size{1, true};
-    const auto results = segment_in_batches(model, tasks, f.settings, size, workers);
+    const auto results = segment_in_batches(f.model, tasks, f.settings, size, workers);
     ASSERT_EQ(results.size(), tasks.size());
     for (size_t i = 0; i < tasks.size(); ++i)
       expect_same_result(results[i], alone[i], *tasks[i].image, f.settings,
@@ -381,12 +389,14 @@ TEST(Placement, ParsesDevicesAndTypesAndRefusesWhatCannotRun) {
 // bf16 keeps 8 bits of mantissa, and the tiny random model amplifies rounding, so only gross
 // errors (a wrong mask, garbage weights, a type left behind) are caught here; the full-size
 // comparison is bench_throughput --compare on a GPU.
-TEST(Placement, Bf16OnTheCpuRunsAndStaysCloseToFp32) {
-  Fixture f;
-  BlipBackbone bf16 = BlipBackbone::load(kData + "/blip_itm", PositionResize::SizeBased,
-                                         models::Placement{torch::kCPU, torch::kBFloat16});
+class Bf16 : public ::testing::TestWithParam<std::string> {};
+INSTANTIATE_TEST_SUITE_P(Models, Bf16, ::testing::ValuesIn(kModels));
+
+TEST_P(Bf16, OnTheCpuRunsAndStaysCloseToFp32) {
+  Fixture f(GetParam());
+  const Fixture bf16(GetParam(), models::Placement{torch::kCPU, torch::kBFloat16});
   const auto exact = segment_image(f.backbone, *f.tokenizer, f.images[0], f.classes[0], f.settings);
-  const auto reduced = segment_image(bf16, *f.tokenizer, f.images[0], f.classes[0], f.settings);
+  const auto reduced = segment_image(bf16.backbone, *f.tokenizer, f.images[0], f.classes[0], f.settings);
   ASSERT_EQ(exact.labels.size(), reduced.labels.size());
   const auto& a = exact.dropout.iterations[0];
   const auto& b = reduced.dropout.iterations[0];

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `pnp-ovss segment` and `pnp-ovss info` end to end with the tiny random-weight BridgeTower model
 # (tests/data/bridgetower_itm: 2 cross-modal layers, 4 heads, patch 16): the outputs of one image
-# (label PNG, overlay, JSON record, --save-maps), and bad layer/head values (one "error: ..." line
-# on stderr, non-zero exit).
+# (label PNG, overlay, JSON record, --save-maps), a bf16 batch of two images, and bad layer/head
+# values (one "error: ..." line on stderr, non-zero exit).
 #
 # Usage: tests/test_bridgetower_cli.sh PATH/TO/pnp-ovss TEST_DATA_DIR
 set -u
@@ -71,6 +71,25 @@ else
   [ "$size" = "00000280000001e0" ] || problem="$problem label PNG is not 640 x 480 ($size);"
 fi
 report "record and label PNG have the image's size and the classes" "$problem"
+
+# ---- two images in one bf16 batch ---------------------------------------------------------------
+batch=$WORK/batch
+"$BIN" segment "$IMAGE" images/coco_000000004016.png --classes "$CLASSES" "${TINY[@]}" --dtype bf16 \
+  --batch-size 2 --out "$batch" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+elif ! grep -qE '^segmented 2 images, 0 failed' "$OUT"; then
+  problem="no summary line for 2 images"
+else
+  for stem in "$STEM" coco_000000004016; do
+    [ -s "$batch/$stem.labels.png" ] || problem="$problem missing $stem.labels.png;"
+    grep -q '"device": "cpu/bf16"' "$batch/$stem.json" 2>/dev/null ||
+      problem="$problem $stem.json does not say cpu/bf16;"
+  done
+fi
+report "BridgeTower segments a bf16 batch of two images (exit $status)" "$problem"
 
 # ---- info -------------------------------------------------------------------------------------
 "$BIN" info "$MODEL" >"$OUT" 2>"$ERR" </dev/null

@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+
 namespace pnpovss::segment {
 
 torch::Tensor prompt_row(const std::vector<int64_t>& values) {
@@ -14,6 +16,37 @@ void check_batch(const torch::Tensor& pixels, const std::vector<const Prompt*>& 
   for (const Prompt* p : prompts)
     if (p == nullptr || p->input_ids.empty() || p->input_ids.size() != p->attention_mask.size())
       throw Error("every image of a batch needs a prompt with one mask value per token");
+}
+
+PaddedPrompts padded_prompts(const std::vector<const Prompt*>& prompts, int64_t pad_id) {
+  size_t longest = 0;
+  for (const Prompt* p : prompts) longest = std::max(longest, p->input_ids.size());
+  const auto B = static_cast<int64_t>(prompts.size()), T = static_cast<int64_t>(longest);
+  PaddedPrompts out{torch::full({B, T}, pad_id, torch::kInt64), torch::zeros({B, T}, torch::kInt64)};
+  auto iv = out.ids.accessor<int64_t, 2>();
+  auto mv = out.mask.accessor<int64_t, 2>();
+  for (int64_t b = 0; b < B; ++b)
+    for (size_t t = 0; t < prompts[b]->input_ids.size(); ++t) {
+      iv[b][static_cast<int64_t>(t)] = prompts[b]->input_ids[t];
+      mv[b][static_cast<int64_t>(t)] = prompts[b]->attention_mask[t];
+    }
+  return out;
+}
+
+torch::Tensor cpu_float(const torch::Tensor& t) { return t.to(torch::kCPU, torch::kFloat32); }
+
+std::vector<HeadAttentionGradient> head_of_each_image(const torch::Tensor& logits, const torch::Tensor& probs,
+                                                      const torch::Tensor& grads, int64_t head,
+                                                      const std::vector<const Prompt*>& prompts) {
+  const torch::Tensor all_logits = cpu_float(logits);
+  const torch::Tensor head_probs = cpu_float(probs.select(1, head));
+  const torch::Tensor head_grads = cpu_float(grads.select(1, head));
+  std::vector<HeadAttentionGradient> out;
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    const auto i = static_cast<int64_t>(b), T = static_cast<int64_t>(prompts[b]->input_ids.size());
+    out.push_back({all_logits[i], head_probs[i].narrow(0, 0, T), head_grads[i].narrow(0, 0, T)});
+  }
+  return out;
 }
 
 std::vector<HeadAttentionGradient> Backbone::attention_and_gradient_batch(const torch::Tensor& pixels,

@@ -36,6 +36,20 @@ struct HeadAttentionGradient {
 torch::Tensor prompt_row(const std::vector<int64_t>& values);
 // Throws pnpovss::Error unless pixels is [B, 3, S, S] with one well-formed prompt per image.
 void check_batch(const torch::Tensor& pixels, const std::vector<const Prompt*>& prompts);
+// The prompts padded on the right to the longest with `pad_id`: ids [B, T] and mask [B, T]
+// int64, the padding masked out.
+struct PaddedPrompts {
+  torch::Tensor ids, mask;
+};
+PaddedPrompts padded_prompts(const std::vector<const Prompt*>& prompts, int64_t pad_id);
+// A model's result as the method reads it: float32 on the CPU.
+torch::Tensor cpu_float(const torch::Tensor& t);
+// A batch's results split per image: logits [B, 2], probs and grads [B, H, T, N] of one layer
+// on the model's device -> one entry per image with head `head`, its own prompt's T rows, in
+// float32 on the CPU (one copy of the chosen head for the whole batch).
+std::vector<HeadAttentionGradient> head_of_each_image(const torch::Tensor& logits, const torch::Tensor& probs,
+                                                      const torch::Tensor& grads, int64_t head,
+                                                      const std::vector<const Prompt*>& prompts);
 
 class Backbone {
  public:

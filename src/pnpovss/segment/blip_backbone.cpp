@@ -2,7 +2,6 @@
 
 #include <torch/torch.h>
 
-#include <algorithm>
 #include <utility>
 
 #include "pnpovss/error.h"
@@ -24,30 +23,6 @@ BlipBackbone BlipBackbone::load(const std::string& dir, PositionResize resize, c
   if (!placement.is_default()) model.to(placement);
   return BlipBackbone(std::move(model), preprocess, resize);
 }
-
-namespace {
-
-torch::Tensor cpu_float(const torch::Tensor& t) { return t.to(torch::kCPU, torch::kFloat32); }
-
-// Prompts padded on the right to the longest: ids [B, T] (pad id 0, BERT's [PAD]; masked, so
-// its value does not matter) and mask [B, T].
-std::pair<torch::Tensor, torch::Tensor> padded_prompts(const std::vector<const Prompt*>& prompts) {
-  size_t longest = 0;
-  for (const Prompt* p : prompts) longest = std::max(longest, p->input_ids.size());
-  const auto B = static_cast<int64_t>(prompts.size()), T = static_cast<int64_t>(longest);
-  torch::Tensor ids = torch::zeros({B, T}, torch::kInt64), mask = torch::zeros({B, T}, torch::kInt64);
-  auto iv = ids.accessor<int64_t, 2>();
-  auto mv = mask.accessor<int64_t, 2>();
-  for (int64_t b = 0; b < B; ++b)
-    for (size_t t = 0; t < prompts[b]->input_ids.size(); ++t) {
-      iv[b][static_cast<int64_t>(t)] = prompts[b]->input_ids[t];
-      mv[b][static_cast<int64_t>(t)] = prompts[b]->attention_mask[t];
-    }
-  return {ids, mask};
-}
-
-}  // namespace
-
 
 int64_t BlipBackbone::patch_size() const { return model_.config().vision.patch_size; }
 int64_t BlipBackbone::num_text_layers() const { return model_.config().text.num_hidden_layers; }
@@ -78,19 +53,11 @@ std::vector<HeadAttentionGradient> BlipBackbone::attention_and_gradient_batch(co
                                                                               int64_t layer, int64_t head) const {
   check_batch(pixels, prompts);
   if (head < 0 || head >= num_heads()) throw Error("BLIP backbone: head out of range");
-  const auto [ids, mask] = padded_prompts(prompts);
+  // BERT's [PAD] (id 0); masked, so its value does not matter.
+  const auto [ids, mask] = padded_prompts(prompts, 0);
   const torch::Tensor image = model_.encode_image(pixels, resize_);
-  auto capture = model_.itm_attention_gradients(ids, mask, image, {layer});
-  // One copy to the CPU of the chosen head for the whole batch.
-  const torch::Tensor logits = cpu_float(capture.itm_logits);
-  const torch::Tensor probs = cpu_float(capture.probs[0].select(1, head));
-  const torch::Tensor grads = cpu_float(capture.grads[0].select(1, head));
-  std::vector<HeadAttentionGradient> out;
-  for (size_t b = 0; b < prompts.size(); ++b) {
-    const auto i = static_cast<int64_t>(b), T = static_cast<int64_t>(prompts[b]->input_ids.size());
-    out.push_back({logits[i], probs[i].narrow(0, 0, T), grads[i].narrow(0, 0, T)});
-  }
-  return out;
+  const auto capture = model_.itm_attention_gradients(ids, mask, image, {layer});
+  return head_of_each_image(capture.itm_logits, capture.probs[0], capture.grads[0], head, prompts);
 }
 
 }  // namespace pnpovss::segment

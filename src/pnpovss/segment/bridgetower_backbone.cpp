@@ -12,11 +12,13 @@ namespace pnpovss::segment {
 BridgeTowerBackbone::BridgeTowerBackbone(models::BridgeTowerItm model, io::ImagePreprocessConfig preprocess)
     : model_(std::move(model)), preprocess_(preprocess) {}
 
-BridgeTowerBackbone BridgeTowerBackbone::load(const std::string& dir) {
+BridgeTowerBackbone BridgeTowerBackbone::load(const std::string& dir, const models::Placement& placement) {
   const std::string config = dir + "/preprocessor_config.json";
   io::ImagePreprocessConfig preprocess;  // CLIP mean and std, as BridgeTowerImageProcessor
   if (io::file_exists(config)) preprocess = io::ImagePreprocessConfig::from_file(config);
-  return BridgeTowerBackbone(models::BridgeTowerItm::load(dir), preprocess);
+  models::BridgeTowerItm model = models::BridgeTowerItm::load(dir);
+  if (!placement.is_default()) model.to(placement);
+  return BridgeTowerBackbone(std::move(model), preprocess);
 }
 
 int64_t BridgeTowerBackbone::patch_size() const { return model_.config().vision.patch_size; }
@@ -35,11 +37,20 @@ std::vector<AttentionGradient> BridgeTowerBackbone::attention_and_gradients(cons
   const auto capture = model_.itm_attention_gradients(pixels, ids, mask, layers);
   std::vector<AttentionGradient> out(layers.size());
   for (size_t i = 0; i < layers.size(); ++i) {
-    out[i].itm_logits = capture.itm_logits[0];
-    out[i].probs = capture.probs[i][0];
-    out[i].grads = capture.grads[i][0];
+    out[i].itm_logits = cpu_float(capture.itm_logits[0]);
+    out[i].probs = cpu_float(capture.probs[i][0]);
+    out[i].grads = cpu_float(capture.grads[i][0]);
   }
   return out;
+}
+
+std::vector<HeadAttentionGradient> BridgeTowerBackbone::attention_and_gradient_batch(
+    const torch::Tensor& pixels, const std::vector<const Prompt*>& prompts, int64_t layer, int64_t head) const {
+  check_batch(pixels, prompts);
+  if (head < 0 || head >= num_heads()) throw Error("BridgeTower backbone: head out of range");
+  const auto [ids, mask] = padded_prompts(prompts, model_.config().text.pad_token_id);
+  const auto capture = model_.itm_attention_gradients(pixels, ids, mask, {layer});
+  return head_of_each_image(capture.itm_logits, capture.probs[0], capture.grads[0], head, prompts);
 }
 
 }  // namespace pnpovss::segment

@@ -11,6 +11,7 @@
 
 #include "pnpovss/io/preprocess.h"
 #include "pnpovss/models/bridgetower_itm.h"
+#include "pnpovss/models/placement.h"
 #include "pnpovss/segment/backbone.h"
 
 namespace pnpovss::segment {
@@ -22,8 +23,9 @@ class BridgeTowerBackbone : public Backbone {
   // preprocessor_config.json (CLIP's when absent); throws pnpovss::Error. The position table
   // follows another input grid by bicubic resizing to the target size (see
   // BridgeTowerItm::positions_for_grid) whatever MethodSettings::input_position_resize says:
-  // transformers v4.43.4 has no interpolation of its own for BridgeTower.
-  static BridgeTowerBackbone load(const std::string& dir);
+  // transformers v4.43.4 has no interpolation of its own for BridgeTower. The model runs on
+  // `placement`'s device and type.
+  static BridgeTowerBackbone load(const std::string& dir, const models::Placement& placement = {});
 
   const models::BridgeTowerItm& model() const { return model_; }
 
@@ -35,6 +37,11 @@ class BridgeTowerBackbone : public Backbone {
   std::vector<AttentionGradient> attention_and_gradients(const torch::Tensor& pixels, const torch::Tensor& ids,
                                                          const torch::Tensor& mask,
                                                          const std::vector<int64_t>& layers) const override;
+  // One forward and one backward for the whole batch; the prompts are padded with <pad> and
+  // masked, and RoBERTa's positions skip the padding, so each image's result is its own.
+  std::vector<HeadAttentionGradient> attention_and_gradient_batch(const torch::Tensor& pixels,
+                                                                  const std::vector<const Prompt*>& prompts,
+                                                                  int64_t layer, int64_t head) const override;
 
  private:
   models::BridgeTowerItm model_;

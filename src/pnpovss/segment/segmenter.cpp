@@ -33,11 +33,8 @@ Segmenter Segmenter::load(const std::string& model_dir, PositionResize resize, c
     return s;
   }
   if (s.model_type_ == "bridgetower") {
-    if (!placement.is_default())
-      throw Error(model_dir + ": BridgeTower runs on the CPU in fp32 only (asked for " + placement.describe() +
-                  "); use --device cpu --dtype fp32, or a BLIP checkpoint on the GPU");
     s.tokenizer_ = prompt_tokenizer(text::RobertaTokenizer::from_dir(model_dir));
-    s.backbone_ = std::make_unique<BridgeTowerBackbone>(BridgeTowerBackbone::load(model_dir));
+    s.backbone_ = std::make_unique<BridgeTowerBackbone>(BridgeTowerBackbone::load(model_dir, placement));
     return s;
   }
   throw Error(model_dir + ": model type \"" + s.model_type_ +
