@@ -1,6 +1,9 @@
 // Dense CRF timing and memory on synthetic PnP-OVSS-like inputs (a photo-like image and soft
 // score maps in [0, 1]), plus the lattice's deviation from exact dense Gaussian filtering.
-//   bench_densecrf [runs] [--no-large] [--image FILE]   (FILE: a photo to time the CRF on its colours)
+//   bench_densecrf [runs] [--no-large] [--image FILE] [--labels N,N,...] [--width 4|8]
+// FILE: a photo to time the CRF on its colours, with 4 and 21 labels unless --labels says
+// otherwise (150 and 171 are ADE20K's and COCO-Stuff's class counts). --width forces the
+// vector width of the timed runs (the CRF's own choice is dense_crf_vector_width).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -89,8 +92,11 @@ double peak_rss_mib() {
   return usage.ru_maxrss / 1024.0;  // KiB on Linux
 }
 
+int g_vector_width = 0;  // --width: 0 lets the CRF choose
+
 void time_case(const Input& in, int threads, int runs) {
   DenseCrfParams p;
+  p.vector_width = g_vector_width;
   p.threads = threads;
   std::vector<double> seconds;
   for (int r = 0; r < runs; ++r) {
@@ -196,14 +202,38 @@ int main(int argc, char** argv) {
   const int runs = argc > 1 ? std::max(1, std::atoi(argv[1])) : 5;
   bool large = true;
   std::string photo;
+  std::vector<int> photo_labels = {4, 21};
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--no-large") {
       large = false;
     } else if (a == "--image" && i + 1 < argc) {
       photo = argv[++i];
+    } else if (a == "--labels" && i + 1 < argc) {
+      photo_labels.clear();
+      for (const char* p = argv[++i]; *p != '\0';) {
+        char* end = nullptr;
+        const long n = std::strtol(p, &end, 10);
+        if (end == p || n < 2 || n > 1000) {
+          photo_labels.clear();
+          break;
+        }
+        photo_labels.push_back(static_cast<int>(n));
+        p = *end == ',' ? end + 1 : end;
+      }
+      if (photo_labels.empty()) {
+        std::fprintf(stderr, "--labels: a comma-separated list of label counts in 2..1000\n");
+        return 2;
+      }
+    } else if (a == "--width" && i + 1 < argc) {
+      g_vector_width = std::atoi(argv[++i]);
+      if (g_vector_width != 4 && g_vector_width != 8) {
+        std::fprintf(stderr, "--width: 4 or 8\n");
+        return 2;
+      }
     } else {
-      std::fprintf(stderr, "usage: bench_densecrf [runs] [--no-large] [--image FILE]\n");
+      std::fprintf(stderr,
+                   "usage: bench_densecrf [runs] [--no-large] [--image FILE] [--labels N,N,...] [--width 4|8]\n");
       return 2;
     }
   }
@@ -212,15 +242,17 @@ int main(int argc, char** argv) {
       // A photo's colours make a far larger bilateral lattice than the synthetic scene (about
       // one vertex per pixel against one per six), so its timing is the one users see.
       const pnpovss::io::Image image = pnpovss::io::decode_image_file(photo);
-      for (int labels : {4, 21}) {
+      for (int labels : photo_labels) {
         Input in = make_input(image.height, image.width, labels, 3);
         in.rgb = image.rgb;
-        std::printf("photo %s: ", photo.c_str());
+        std::printf("photo %s, %d floats per vector: ", photo.c_str(),
+                    g_vector_width != 0 ? g_vector_width : pnpovss::segment::dense_crf_vector_width(labels));
         time_case(in, 2, runs);
       }
     }
-    std::printf("vectors: %s\n", pnpovss::simd::cpu_has_avx2() ? "AVX2 (8 floats; 4 where that pads the labels less)"
-                                                                : "SSE2 (4 floats)");
+    std::printf("vectors: %s\n", pnpovss::simd::cpu_has_avx2()
+                                    ? "AVX2 (8 floats; 4 where that pads the labels over 10% further)"
+                                    : "SSE2 (4 floats)");
     const Input voc = make_input(375, 500, 21, 1);
     time_case(voc, 1, runs);
     time_case(voc, 2, runs);

@@ -247,7 +247,7 @@ TEST(DenseCrf, ResultsDoNotDependOnThreadsOrVectorWidth) {
   // 2257 pixels: not a multiple of 4 (padding vertices) and enough for the two-thread pipeline;
   // label counts that fill vectors of 4 and 8 exactly, partly, and beyond the unrolled sizes.
   const bool avx2 = pnpovss::simd::cpu_has_avx2();
-  for (int labels : {2, 6, 8, 21, 70}) {
+  for (int labels : {2, 6, 8, 21, 70, 171}) {
     const Scene s = make_scene(61, 37, labels, 11);
     DenseCrfParams p;
     p.threads = 1;
@@ -264,6 +264,22 @@ TEST(DenseCrf, ResultsDoNotDependOnThreadsOrVectorWidth) {
       }
     }
   }
+}
+
+TEST(DenseCrf, VectorWidthIsEightUnlessItPadsTheRowMuchFurther) {
+  const bool avx2 = pnpovss::simd::cpu_has_avx2();
+  // labels -> width with AVX2 (rows of 4-float and 8-float vectors in the comments)
+  const std::pair<int, int> expected[] = {
+      {1, 4}, {4, 4},     // 4 vs 8
+      {12, 4},            // 12 vs 16: 33% more
+      {20, 4}, {28, 4},   // 20 vs 24, 28 vs 32: 20% and 14% more
+      {21, 8}, {24, 8},   // equal rows
+      {44, 8},            // 44 vs 48: 9% more
+      {59, 8}, {81, 8},   // Pascal Context (60 vs 64), COCO-Object (84 vs 88)
+      {150, 8}, {171, 8}  // ADE20K, COCO-Stuff (172 vs 176)
+  };
+  for (const auto& [labels, width] : expected)
+    EXPECT_EQ(pnpovss::segment::dense_crf_vector_width(labels), avx2 ? width : 4) << labels << " labels";
 }
 
 TEST(DenseCrf, CloseToExactDenseGaussianFiltering) {

@@ -23,9 +23,9 @@ struct DenseCrfParams {
   float bilateral_srgb = 5.0f;    // appearance kernel colour std, raw 0..255 units
   float bilateral_weight = 10.0f; // its Potts weight (0 leaves the kernel out)
   int threads = 0;                // 0: all hardware threads; results do not depend on it
-  int vector_width = 0;           // 0: AVX2's 8 floats when the CPU has them, unless 4-float
-                                  // rows pad the labels less; 4 (SSE2) or 8 (AVX2) forces one.
-                                  // Results do not depend on it either (tests compare both).
+  int vector_width = 0;           // 0: dense_crf_vector_width(labels); 4 (SSE2) or 8 (AVX2)
+                                  // forces one. Results do not depend on it either (tests
+                                  // compare both).
 };
 
 struct DenseCrfResult {
@@ -40,6 +40,11 @@ struct DenseCrfResult {
 //   rgb:   height x width x 3 bytes (HWC, row-major), the raw image colours
 //   unary: labels x height x width energies (-log p), e.g. from unary_from_probabilities
 // Throws pnpovss::Error on empty or inconsistent input, non-finite unaries or bad parameters.
+// The vector width (4 or 8 floats) the CRF uses for `labels` when DenseCrfParams leaves it to
+// the machine: 8 when the CPU has AVX2, unless 8-float rows would be more than 10% longer
+// than 4-float rows (12, 20 or 28 labels).
+int dense_crf_vector_width(int labels);
+
 DenseCrfResult dense_crf(const uint8_t* rgb, int height, int width, const float* unary, int labels,
                          const DenseCrfParams& params = {});
 // Same, checking the buffer sizes as well.
