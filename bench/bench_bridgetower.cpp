@@ -2,19 +2,24 @@
 //
 //   bench_bridgetower [--manifest tests/data/manifests/BridgeTower__bridgetower-large-itm-mlm-itc.json]
 //                     [--cache DIR] [--runs N] [--tokens T] [--layer L] [--size S] [--threads N]
+//                     [--device cpu|cuda[:N]] [--dtype fp32|bf16|fp16]
 //
 // Prints, for the checkpoint's own input size (294 for bridgetower-large, the size its position
 // table was trained for) and for --size when given: the whole forward pass without gradients
 // (ITM logits), the forward pass plus the backward pass from the match logit to the cross-modal
 // text layer L (1-based; what one GradCAM pass of the method costs), and peak resident memory.
-// Weights are written once to a safetensors file in the cache folder and memory-mapped.
+// Weights are written once to a safetensors file in the cache folder and memory-mapped (then
+// copied to the device and type when those are not cpu/fp32). Each timed call ends with the
+// results copied to the CPU, so GPU work is waited for.
 #include <torch/torch.h>
 
 #include <cstdio>
 #include <string>
 
 #include "bench_util.h"
+#include "pnpovss/error.h"
 #include "pnpovss/models/bridgetower_itm.h"
+#include "pnpovss/models/placement.h"
 #include "pnpovss/models/random_checkpoint.h"
 
 using namespace pnpovss;
@@ -31,6 +36,7 @@ struct Args {
   int layer = 2;
   int size = 0;     // an extra input size; 0: the checkpoint's only
   int threads = 0;  // libtorch threads; 0: one (see bench_util.h)
+  std::string device = "cpu", dtype = "fp32";
 };
 
 Args parse(int argc, char** argv) {
@@ -43,6 +49,8 @@ Args parse(int argc, char** argv) {
     else if (k == "--layer") a.layer = std::stoi(v);
     else if (k == "--size") a.size = std::stoi(v);
     else if (k == "--threads") a.threads = std::stoi(v);
+    else if (k == "--device") a.device = v;
+    else if (k == "--dtype") a.dtype = v;
     else return false;
     return true;
   });
@@ -73,11 +81,20 @@ int main(int argc, char** argv) {
   const auto config = models::BridgeTowerConfig::from_json(manifest.config, args.manifest);
   ensure_checkpoint(config, args.cache);
   bench::set_threads(args.threads);
-  const auto model = models::BridgeTowerItm::load(args.cache);
-  std::printf("model: random weights with the shapes of %s\n", manifest.checkpoint.c_str());
+  models::Placement placement;
+  try {
+    placement = models::parse_placement(args.device, args.dtype);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  }
+  auto model = models::BridgeTowerItm::load(args.cache);
+  if (!placement.is_default()) model.to(placement);
+  std::printf("model: random weights with the shapes of %s, on %s\n", manifest.checkpoint.c_str(),
+              placement.describe().c_str());
   std::printf("threads: %d (torch intra-op)\n", torch::get_num_threads());
-  std::printf("parameters: %.1f M, weights %.2f GiB (memory-mapped)\n", model.parameter_count() / 1e6,
-              model.parameter_count() * 4.0 / (1 << 30));
+  std::printf("parameters: %.1f M, checkpoint weights %.2f GiB (memory-mapped%s)\n", model.parameter_count() / 1e6,
+              model.parameter_count() * 4.0 / (1 << 30), placement.is_default() ? "" : ", then copied");
 
   torch::manual_seed(0);
   const int64_t T = args.tokens;
@@ -91,8 +108,10 @@ int main(int argc, char** argv) {
   std::printf("\n%-6s %-8s %-8s %-16s %-24s\n", "size", "grid", "tokens", "forward s", "forward+backward to L s");
   for (int64_t size : sizes) {
     const torch::Tensor pixels = torch::randn({1, 3, size, size});
-    const auto forward = time_runs(args.runs, [&] { model.forward(pixels, ids, mask); });
-    const auto both = time_runs(args.runs, [&] { model.itm_attention_gradients(pixels, ids, mask, {args.layer - 1}); });
+    const auto forward = time_runs(args.runs, [&] { model.forward(pixels, ids, mask).itm_logits.cpu(); });
+    const auto both = time_runs(args.runs, [&] {
+      model.itm_attention_gradients(pixels, ids, mask, {args.layer - 1}).grads[0].cpu();
+    });
     const int64_t grid = size / config.vision.patch_size;
     char grid_col[32];
     std::snprintf(grid_col, sizeof grid_col, "%lldx%lld", static_cast<long long>(grid), static_cast<long long>(grid));

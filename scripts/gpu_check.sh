@@ -34,7 +34,7 @@ step configure 300 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_PR
   -DPNPOVSS_BUILD_TESTS=OFF -DPNPOVSS_WITH_MPI=OFF || { tail -40 "$log"; exit 1; }
 step build 420 cmake --build build-gpu -j"$(nproc)" --target pnp-ovss ||
   { grep -E "error|Error" "$log" | head -40; exit 1; }
-step build-bench 300 cmake --build build-gpu -j"$(nproc)" --target bench_throughput ||
+step build-bench 300 cmake --build build-gpu -j"$(nproc)" --target bench_throughput bench_bridgetower ||
   grep -E "error|Error" "$log" | head -20
 
 bin=build-gpu/pnp-ovss
@@ -60,4 +60,8 @@ step bench-336 300 "$bench" --device cuda --dtypes fp32,bf16 --sizes 336 --batch
   --compare 8 --threads "$threads"
 step bench-768 240 "$bench" --device cuda --dtypes fp32,bf16 --sizes 768 --batch-sizes 1,8,16 --images 32 \
   --compare 4 --threads "$threads"
-grep -E "^===|passed|images/s|agree|^cuda|identical" "$log"
+# BridgeTower: one forward and one forward + backward (one GradCAM pass) at 294 and 576 px.
+for dtype in fp32 bf16; do
+  step "bench-bridgetower-$dtype" 90 build-gpu/bench/bench_bridgetower --device cuda --dtype "$dtype" --runs 5 --size 576
+done
+grep -E "^===|passed|images/s|agree|^cuda|identical|^(294|576) " "$log"
