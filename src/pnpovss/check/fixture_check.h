@@ -15,7 +15,8 @@ struct FixtureReport {
 };
 
 // Throws pnpovss::Error when `dir` is not a fixture of a supported kind. `placement` moves the
-// BLIP model of blip_itm and pipeline fixtures (every other kind runs on the CPU in fp32).
+// model of blip_itm, bridgetower_itm and pipeline fixtures (CLIP and the Dense CRF run on the
+// CPU in fp32).
 FixtureReport run_fixture_check(const std::string& dir, const models::Placement& placement = {});
 
 }  // namespace pnpovss::check

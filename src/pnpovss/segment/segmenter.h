@@ -22,8 +22,7 @@ class Segmenter {
   // with io::resolve_model_dir first). `resize` is how the position table follows the input
   // grid (MethodSettings::input_position_resize). Throws pnpovss::Error for an unknown model
   // type or a broken checkpoint.
-  // `placement`: the device and type the model runs in (BLIP: any that check_placement
-  // accepts; BridgeTower: cpu/fp32 only).
+  // `placement`: the device and type the model runs in (any that check_placement accepts).
   static Segmenter load(const std::string& model_dir, PositionResize resize = PositionResize::SizeBased,
                         const models::Placement& placement = {});
 
