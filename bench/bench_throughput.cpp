@@ -5,11 +5,13 @@
 //
 //   bench_throughput [--device cpu|cuda[:N]] [--dtypes fp32,bf16] [--sizes 336,768]
 //                    [--batch-sizes 1,8,32] [--workers 1,2] [--images 16] [--iterations 4]
-//                    [--postprocess none|blur|blur+crf] [--compare N] [--threads N]
-//                    [--manifest M] [--cache DIR]
+//                    [--postprocess none|blur|blur+crf] [--overlap auto,off] [--compare N]
+//                    [--threads N] [--manifest M] [--cache DIR]
 //
 // With several workers, a batch per worker runs side by side (segment::run_in_batches), and
 // the wall time per image is that of each group of batch x workers images over its size.
+// --overlap auto post-processes each batch while the model runs the next where
+// segment_in_batches does (a GPU with one worker; groups of four batches); off never does.
 //
 // The images are crops of the bundled photo of different sizes, each with one of several class
 // lists of different lengths, so batches mix prompt lengths and output sizes.
@@ -53,6 +55,7 @@ struct Args {
   int images = 8;
   int iterations = 4;
   std::string postprocess = "none";
+  std::vector<std::string> overlap = {"auto"};
   int compare = 0;  // images compared with unbatched fp32 (0: none)
   int threads = 0;
 };
@@ -78,11 +81,17 @@ Args parse(int argc, char** argv) {
     else if (k == "--images") a.images = std::stoi(v);
     else if (k == "--iterations") a.iterations = std::stoi(v);
     else if (k == "--postprocess") a.postprocess = v;
+    else if (k == "--overlap") a.overlap = split(v);
     else if (k == "--compare") a.compare = std::stoi(v);
     else if (k == "--threads") a.threads = std::stoi(v);
     else return false;
     return true;
   });
+  for (const auto& mode : a.overlap)
+    if (mode != "auto" && mode != "off") {
+      std::fprintf(stderr, "--overlap: auto or off (or both: auto,off), got '%s'\n", mode.c_str());
+      std::exit(2);
+    }
   return a;
 }
 
@@ -141,20 +150,29 @@ std::string min_median(const std::vector<double>& v) {
 }
 
 RunResult run_all(const segment::Backbone& backbone, const segment::PromptTokenizer& tok, const Workload& w,
-                  int64_t batch, int64_t workers, const segment::MethodSettings& settings) {
+                  int64_t batch, int64_t workers, const segment::MethodSettings& settings, bool overlap = false) {
   RunResult out;
   const auto start = std::chrono::steady_clock::now();
-  const auto group = static_cast<size_t>(batch * workers);
+  const auto group = static_cast<size_t>(overlap ? 4 * batch : batch * workers);
   auto run_batch = [&](const std::vector<segment::ImageTask>& tasks) {
     return segment::segment_images(backbone, tok, tasks, settings);
   };
+  const segment::BatchStages stages{
+      [&](const std::vector<segment::ImageTask>& tasks) {
+        return segment::model_stage(backbone, tok, tasks, settings);
+      },
+      [&](const std::vector<segment::ImageTask>& tasks, std::vector<segment::SegmentationResult>& results) {
+        segment::postprocess_stage(tasks, results, settings);
+      }};
   for (size_t i = 0; i < w.tasks.size(); i += group) {
     const size_t end = std::min(w.tasks.size(), i + group);
     std::vector<segment::ImageTask> chunk(w.tasks.begin() + static_cast<std::ptrdiff_t>(i),
                                           w.tasks.begin() + static_cast<std::ptrdiff_t>(end));
     const auto group_start = std::chrono::steady_clock::now();
     segment::BatchSize size{static_cast<int>(batch), false};
-    auto results = segment::run_in_batches(run_batch, chunk, size, settings.input_size, static_cast<int>(workers));
+    auto results = overlap ? segment::run_overlapped(stages, chunk, size, settings.input_size)
+                           : segment::run_in_batches(run_batch, chunk, size, settings.input_size,
+                                                     static_cast<int>(workers));
     out.per_image_s.push_back(bench::seconds_since(group_start) / static_cast<double>(chunk.size()));
     for (auto& r : results) {
       for (const auto& t : r.timings) {
@@ -220,19 +238,24 @@ int main(int argc, char** argv) {
       }
       for (int64_t batch : args.batch_sizes) {
         for (int64_t workers : args.workers) {
-          const auto warm_up = static_cast<int>(std::min<int64_t>(batch * workers, args.images));
-          run_all(backbone, *tok, make_workload(photo, warm_up), batch, workers, settings);
-          reset_gpu_peak(device);
-          const RunResult r = run_all(backbone, *tok, work, batch, workers, settings);
-          const double n = static_cast<double>(work.tasks.size());
-          // model s/img sums each image's own time, which side by side overlaps the others'.
-          std::printf("%-10s %-5s %-5lld %-6lld %-8lld %-9.2f %-11.4f %-11.4f %-9.2f %.2f\n", device.str().c_str(),
-                      dtype_text.c_str(), static_cast<long long>(size), static_cast<long long>(batch),
-                      static_cast<long long>(workers), n / r.seconds, r.dropout_s / n, r.post_s / n,
-                      bench::peak_rss_gib(), gpu_peak_gib(device));
-          std::printf("    wall time per image: %s\n", min_median(r.per_image_s).c_str());
-          if (args.compare > 0) compare(r, reference[size], std::min(args.compare, args.images));
-          std::fflush(stdout);
+          for (const std::string& mode : args.overlap) {
+            const bool overlap =
+                mode == "auto" && segment::overlaps_postprocessing(placement, static_cast<int>(workers));
+            const auto warm_up = static_cast<int>(std::min<int64_t>(batch * workers, args.images));
+            run_all(backbone, *tok, make_workload(photo, warm_up), batch, workers, settings);
+            reset_gpu_peak(device);
+            const RunResult r = run_all(backbone, *tok, work, batch, workers, settings, overlap);
+            const double n = static_cast<double>(work.tasks.size());
+            // model s/img sums each image's own time, which side by side overlaps the others'.
+            std::printf("%-10s %-5s %-5lld %-6lld %-8lld %-9.2f %-11.4f %-11.4f %-9.2f %.2f\n", device.str().c_str(),
+                        dtype_text.c_str(), static_cast<long long>(size), static_cast<long long>(batch),
+                        static_cast<long long>(workers), n / r.seconds, r.dropout_s / n, r.post_s / n,
+                        bench::peak_rss_gib(), gpu_peak_gib(device));
+            std::printf("    wall time per image: %s%s\n", min_median(r.per_image_s).c_str(),
+                        overlap ? " (post-processing overlapped with the next batch)" : "");
+            if (args.compare > 0) compare(r, reference[size], std::min(args.compare, args.images));
+            std::fflush(stdout);
+          }
         }
       }
     }

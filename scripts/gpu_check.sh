@@ -60,6 +60,9 @@ step bench-336 300 "$bench" --device cuda --dtypes fp32,bf16 --sizes 336 --batch
   --compare 8 --threads "$threads"
 step bench-768 240 "$bench" --device cuda --dtypes fp32,bf16 --sizes 768 --batch-sizes 1,8,16 --images 32 \
   --compare 4 --threads "$threads"
+# Post-processing (blur) on the CPU while the GPU runs the next batch, against one after the other.
+step bench-overlap 150 "$bench" --device cuda --dtypes bf16 --sizes 336 --batch-sizes 32 --images 128 \
+  --postprocess blur --overlap auto,off --threads "$threads"
 # BridgeTower: one forward and one forward + backward (one GradCAM pass) at 294 and 576 px.
 for dtype in fp32 bf16; do
   step "bench-bridgetower-$dtype" 90 build-gpu/bench/bench_bridgetower --device cuda --dtype "$dtype" --runs 5 --size 576

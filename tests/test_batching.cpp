@@ -6,6 +6,8 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -257,6 +259,129 @@ TEST(BatchSize, FixedSizeReportsOutOfMemoryWithAdvice) {
                },
                               tasks, automatic, 336),
                Error);
+}
+
+// ---- post-processing overlapped with the next batch's model pass ----------------------------------
+
+TEST(Overlap, TwoStagesGiveWhatSegmentImagesGives) {
+  Fixture f;
+  std::vector<ImageTask> tasks = f.tasks();
+  tasks.push_back(tasks[0]);
+  tasks.push_back(tasks[2]);
+  const BatchStages stages{
+      [&](const std::vector<ImageTask>& chunk) { return model_stage(f.backbone, *f.tokenizer, chunk, f.settings); },
+      [&](const std::vector<ImageTask>& chunk, std::vector<SegmentationResult>& results) {
+        postprocess_stage(chunk, results, f.settings);
+      }};
+  BatchSize overlapped_size{2, false}, plain_size{2, false};
+  const auto overlapped = run_overlapped(stages, tasks, overlapped_size, f.settings.input_size);
+  const auto plain = run_in_batches(
+      [&](const std::vector<ImageTask>& chunk) { return segment_images(f.backbone, *f.tokenizer, chunk, f.settings); },
+      tasks, plain_size, f.settings.input_size);
+  ASSERT_EQ(overlapped.size(), tasks.size());
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    // The same batches through the same code: bit for bit.
+    EXPECT_EQ(overlapped[i].labels, plain[i].labels) << i;
+    EXPECT_TRUE(torch::equal(overlapped[i].maps.stack, plain[i].maps.stack)) << i;
+    EXPECT_EQ(overlapped[i].channel_names, plain[i].channel_names) << i;
+    EXPECT_EQ(overlapped[i].width, tasks[i].image->width) << i;
+  }
+}
+
+// Stand-in stages over numbered images (width = number). With `await_overlap`, the model stage
+// of batch k > 0 waits up to 10 s for the post-processing of batch k - 1 to start, which only
+// happens when the two overlap. The post-processing marks each result and counts how many run
+// at once.
+struct OverlapProbe {
+  std::mutex lock;
+  std::condition_variable changed;
+  int batches_modelled = 0, postprocess_started = 0, running = 0, most_at_once = 0;
+  bool await_overlap = false, waited_in_vain = false;
+  size_t fail_postprocess_of = SIZE_MAX, oom_above = SIZE_MAX;
+
+  std::vector<SegmentationResult> model(const std::vector<ImageTask>& chunk) {
+    if (chunk.size() > oom_above) throw std::runtime_error("CUDA out of memory. Tried to allocate 1.00 GiB");
+    std::unique_lock<std::mutex> hold(lock);
+    const int k = batches_modelled++;
+    const auto previous_started = [&] { return postprocess_started >= k; };
+    if (await_overlap && k > 0 && !changed.wait_for(hold, std::chrono::seconds(10), previous_started))
+      waited_in_vain = true;
+    std::vector<SegmentationResult> out(chunk.size());
+    for (size_t i = 0; i < chunk.size(); ++i) out[i].width = chunk[i].image->width;
+    return out;
+  }
+  void postprocess(const std::vector<ImageTask>& chunk, std::vector<SegmentationResult>& results) {
+    {
+      const std::lock_guard<std::mutex> hold(lock);
+      ++postprocess_started;
+      most_at_once = std::max(most_at_once, ++running);
+    }
+    changed.notify_all();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    for (auto& r : results) r.height = 1;  // post-processed
+    const std::lock_guard<std::mutex> hold(lock);
+    --running;
+    if (static_cast<size_t>(chunk.front().image->width) == fail_postprocess_of) throw Error("bad post-processing");
+  }
+  BatchStages stages() {
+    return {[this](const std::vector<ImageTask>& c) { return model(c); },
+            [this](const std::vector<ImageTask>& c, std::vector<SegmentationResult>& r) { postprocess(c, r); }};
+  }
+};
+
+TEST(Overlap, PostprocessingRunsWhileTheModelRunsTheNextBatch) {
+  const auto images = numbered_images(7);
+  std::vector<ImageTask> tasks;
+  for (const auto& im : images) tasks.push_back({&im, nullptr});
+  OverlapProbe probe;
+  probe.await_overlap = true;
+  BatchSize size{2, false};
+  const auto results = run_overlapped(probe.stages(), tasks, size, 336);
+  ASSERT_EQ(results.size(), 7u);
+  for (int i = 0; i < 7; ++i) {
+    EXPECT_EQ(results[static_cast<size_t>(i)].width, i + 1);  // task order
+    EXPECT_EQ(results[static_cast<size_t>(i)].height, 1);     // every batch post-processed
+  }
+  EXPECT_EQ(probe.batches_modelled, 4);
+  EXPECT_FALSE(probe.waited_in_vain) << "a model pass never saw the previous batch's post-processing start";
+  EXPECT_EQ(probe.most_at_once, 1);
+}
+
+TEST(Overlap, ErrorsOfEitherStageArriveAndOutOfMemoryHalvesTheBatch) {
+  const auto images = numbered_images(6);
+  std::vector<ImageTask> tasks;
+  for (const auto& im : images) tasks.push_back({&im, nullptr});
+  {
+    OverlapProbe probe;
+    probe.fail_postprocess_of = 3;  // the second batch of two
+    BatchSize size{2, false};
+    EXPECT_THROW(run_overlapped(probe.stages(), tasks, size, 336), Error);
+  }
+  {
+    OverlapProbe probe;
+    probe.oom_above = 1;
+    BatchSize fixed{2, false};
+    EXPECT_THROW(run_overlapped(probe.stages(), tasks, fixed, 336), Error);  // with advice, as run_in_batches
+  }
+  OverlapProbe probe;
+  probe.oom_above = 2;
+  BatchSize automatic{4, true};
+  const auto results = run_overlapped(probe.stages(), tasks, automatic, 336);
+  ASSERT_EQ(results.size(), 6u);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(results[static_cast<size_t>(i)].width, i + 1);
+  EXPECT_EQ(automatic.value, 2);
+}
+
+TEST(Overlap, OnlyOnAGpuWithOneWorkerWhichThenTakesFourBatchesPerGroup) {
+  const models::Placement cpu;
+  const models::Placement cuda{torch::Device(torch::kCUDA, 0), torch::kBFloat16};
+  EXPECT_FALSE(overlaps_postprocessing(cpu, 1));
+  EXPECT_TRUE(overlaps_postprocessing(cuda, 1));
+  EXPECT_FALSE(overlaps_postprocessing(cuda, 2));
+  EXPECT_EQ(images_per_group({3, true}, 2, cpu), 6u);
+  EXPECT_EQ(images_per_group({1, true}, 1, cpu), 1u);
+  EXPECT_EQ(images_per_group({32, true}, 1, cuda), 128u);
+  EXPECT_EQ(images_per_group({3, true}, 2, cuda), 6u);
 }
 
 TEST(Workers, SideBySideEqualsOneAtATime) {

@@ -175,10 +175,10 @@ eval::Prediction predict_with_model(const segment::Segmenter& model, const segme
   return to_prediction(model.segment(image, prompt.names, settings), settings, d, prompt, sample.image);
 }
 
-// Predictions computed a group ahead (--batch-size or --workers above 1): a group of samples
-// goes through the model at once, a batch per worker; predict() hands out its results and
-// falls back to one image at a time for any sample the group could not compute (unreadable
-// image, a failure of the whole batch), which then fails alone with its own message.
+// Predictions computed a group ahead (--batch-size or --workers above 1, or a GPU): a group of
+// samples goes through the model at once (segment::images_per_group); predict() hands out
+// its results and falls back to one image at a time for any sample the group could not compute
+// (unreadable image, a failure of the whole batch), which then fails alone with its own message.
 class BatchedPredictions {
  public:
   BatchedPredictions(const segment::Segmenter& model, const segment::MethodSettings& settings, const eval::Dataset& d,
@@ -191,7 +191,9 @@ class BatchedPredictions {
         batch_(batch),
         workers_(workers) {}
 
-  int group_size() const { return batch_.value * workers_; }
+  int group_size() const {
+    return static_cast<int>(segment::images_per_group(batch_, workers_, model_.placement()));
+  }
 
   void prefetch(const std::vector<const eval::Sample*>& group) {
     ready_.clear();

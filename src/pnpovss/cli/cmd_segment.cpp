@@ -497,8 +497,9 @@ int run_segment(const SegmentOptions& o) {
     return std::async(std::launch::async,
                       [&, outcomes] { write_outcomes(o, model, settings, classes, *outcomes, report); });
   };
-  // A group is a batch for every worker (batches shrink when the GPU runs out of memory).
-  auto group_size = [&] { return static_cast<size_t>(batch.value) * static_cast<size_t>(workers); };
+  // A group: a batch for every worker, or on a GPU several batches, post-processed while the
+  // model runs the next (batches shrink when the GPU runs out of memory).
+  auto group_size = [&] { return segment::images_per_group(batch, workers, placement); };
   std::future<PreparedGroup> next = decode(0, group_size());
   std::future<void> writing;
   while (next.valid()) {

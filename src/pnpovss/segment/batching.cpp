@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <mutex>
 
 #include "pnpovss/error.h"
@@ -132,8 +133,53 @@ std::vector<SegmentationResult> run_in_batches(const BatchRun& run, const std::v
   return out;
 }
 
+std::vector<SegmentationResult> run_overlapped(const BatchStages& stages, const std::vector<ImageTask>& tasks,
+                                               BatchSize& size, int input_size) {
+  std::vector<SegmentationResult> out;
+  out.reserve(tasks.size());
+  // Declared after `out`, so that leaving early (an error of the model stage) first waits for
+  // the post-processing still running: a future of std::async blocks when destroyed.
+  std::future<std::vector<SegmentationResult>> finishing;
+  auto collect = [&] {
+    for (auto& r : finishing.get()) out.push_back(std::move(r));
+  };
+  size_t next = 0;
+  while (next < tasks.size()) {
+    const size_t count = std::min(tasks.size() - next, static_cast<size_t>(std::max(size.value, 1)));
+    std::vector<ImageTask> chunk = slice(tasks, next, next + count);
+    std::vector<SegmentationResult> modelled = run_chunk(stages.model, chunk, size, input_size);
+    if (finishing.valid()) collect();
+    finishing = std::async(std::launch::async, [&stages, chunk = std::move(chunk), r = std::move(modelled)]() mutable {
+      stages.postprocess(chunk, r);
+      return std::move(r);
+    });
+    next += count;
+  }
+  if (finishing.valid()) collect();
+  return out;
+}
+
+bool overlaps_postprocessing(const models::Placement& placement, int workers) {
+  return workers == 1 && !placement.device.is_cpu();
+}
+
+size_t images_per_group(const BatchSize& size, int workers, const models::Placement& placement) {
+  const auto batch = static_cast<size_t>(std::max(size.value, 1));
+  return overlaps_postprocessing(placement, workers) ? 4 * batch : batch * static_cast<size_t>(std::max(workers, 1));
+}
+
 std::vector<SegmentationResult> segment_in_batches(const Segmenter& model, const std::vector<ImageTask>& tasks,
                                                    const MethodSettings& settings, BatchSize& size, int workers) {
+  if (overlaps_postprocessing(model.placement(), workers)) {
+    const BatchStages stages{
+        [&](const std::vector<ImageTask>& chunk) {
+          return model_stage(model.backbone(), model.tokenizer(), chunk, settings);
+        },
+        [&](const std::vector<ImageTask>& chunk, std::vector<SegmentationResult>& results) {
+          postprocess_stage(chunk, results, settings);
+        }};
+    return run_overlapped(stages, tasks, size, settings.input_size);
+  }
   return run_in_batches([&](const std::vector<ImageTask>& chunk) { return model.segment_batch(chunk, settings); },
                         tasks, size, settings.input_size, workers);
 }

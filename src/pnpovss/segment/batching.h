@@ -70,4 +70,26 @@ using BatchRun = std::function<std::vector<SegmentationResult>(const std::vector
 std::vector<SegmentationResult> run_in_batches(const BatchRun& run, const std::vector<ImageTask>& tasks,
                                                BatchSize& size, int input_size, int workers = 1);
 
+// A batch in two stages (model_stage and postprocess_stage of pipeline.h, or stand-ins).
+struct BatchStages {
+  BatchRun model;
+  std::function<void(const std::vector<ImageTask>&, std::vector<SegmentationResult>&)> postprocess;
+};
+
+// run_in_batches with one worker, where each batch is post-processed on a thread of its own
+// while the model runs the next batch (one post-processing at a time; it uses libtorch's
+// threads). Out-of-memory halving applies to the model stage. Results are in task order and
+// equal to run_in_batches'; the first error of either stage is thrown once neither runs.
+std::vector<SegmentationResult> run_overlapped(const BatchStages& stages, const std::vector<ImageTask>& tasks,
+                                               BatchSize& size, int input_size);
+
+// Whether segment_in_batches overlaps post-processing with the model: on a GPU with one
+// worker. On the CPU both stages would compete for the same cores.
+bool overlaps_postprocessing(const models::Placement& placement, int workers);
+
+// The images a front end that works in groups (segment, eval) hands to segment_in_batches at
+// once: a batch per worker on the CPU; four batches on a GPU, so that the post-processing of
+// all but the group's last batch overlaps a model pass.
+size_t images_per_group(const BatchSize& size, int workers, const models::Placement& placement);
+
 }  // namespace pnpovss::segment

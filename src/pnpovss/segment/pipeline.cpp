@@ -159,8 +159,8 @@ SegmentationResult run_from_pixels(const Backbone& backbone, const PromptTokeniz
   return r;
 }
 
-std::vector<SegmentationResult> segment_images(const Backbone& backbone, const PromptTokenizer& tokenizer,
-                                               const std::vector<ImageTask>& tasks, const MethodSettings& settings) {
+std::vector<SegmentationResult> model_stage(const Backbone& backbone, const PromptTokenizer& tokenizer,
+                                            const std::vector<ImageTask>& tasks, const MethodSettings& settings) {
   settings.validate();
   if (tasks.empty()) return {};
   std::vector<SegmentationResult> results;
@@ -187,11 +187,23 @@ std::vector<SegmentationResult> segment_images(const Backbone& backbone, const P
     results[i].dropout = std::move(dropouts[i]);
     results[i].timings.push_back({"dropout", dropout_seconds});
   }
+  return results;
+}
+
+void postprocess_stage(const std::vector<ImageTask>& tasks, std::vector<SegmentationResult>& results,
+                       const MethodSettings& settings) {
+  if (results.size() != tasks.size()) throw Error("post-processing needs one result per image");
   // Images are post-processed side by side on libtorch's intra-op threads (each one's own
   // operations then run single-threaded); with one thread, as on the CPU path, in order.
   at::parallel_for(0, static_cast<int64_t>(tasks.size()), 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) finish_result(results[i], *tasks[i].image, *tasks[i].classes, settings);
   });
+}
+
+std::vector<SegmentationResult> segment_images(const Backbone& backbone, const PromptTokenizer& tokenizer,
+                                               const std::vector<ImageTask>& tasks, const MethodSettings& settings) {
+  std::vector<SegmentationResult> results = model_stage(backbone, tokenizer, tasks, settings);
+  postprocess_stage(tasks, results, settings);
   return results;
 }
 

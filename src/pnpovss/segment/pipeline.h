@@ -88,6 +88,15 @@ struct ImageTask {
 // image's input fails the whole batch.
 std::vector<SegmentationResult> segment_images(const Backbone& backbone, const PromptTokenizer& tokenizer,
                                                const std::vector<ImageTask>& tasks, const MethodSettings& settings);
+// segment_images in its two stages, so that a caller can overlap them (segment_in_batches on a
+// GPU post-processes one batch on the CPU while the model runs the next): the model stage
+// (preprocessing, prompts, Salience DropOut for the whole batch) leaves each result without
+// its channel stack and labels; the post-processing stage completes results[i] from tasks[i]
+// (channel stack, blur, argmax or Dense CRF, labels), images side by side on libtorch's threads.
+std::vector<SegmentationResult> model_stage(const Backbone& backbone, const PromptTokenizer& tokenizer,
+                                            const std::vector<ImageTask>& tasks, const MethodSettings& settings);
+void postprocess_stage(const std::vector<ImageTask>& tasks, std::vector<SegmentationResult>& results,
+                       const MethodSettings& settings);
 
 // The result's channels relabelled with dataset ids: `background_label` for the background
 // channel (when used) and class_labels[k] for classes[k]. With `official_inplace` (setting
