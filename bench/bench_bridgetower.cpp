@@ -18,6 +18,7 @@
 
 #include "bench_util.h"
 #include "pnpovss/error.h"
+#include "pnpovss/models/blas_threads.h"
 #include "pnpovss/models/bridgetower_itm.h"
 #include "pnpovss/models/placement.h"
 #include "pnpovss/models/random_checkpoint.h"
@@ -77,6 +78,7 @@ void ensure_checkpoint(const models::BridgeTowerConfig& config, const std::strin
 
 int main(int argc, char** argv) {
   const Args args = parse(argc, argv);
+  models::sleep_idle_blas_threads();  // as the command line does
   const auto manifest = models::read_manifest(args.manifest);
   const auto config = models::BridgeTowerConfig::from_json(manifest.config, args.manifest);
   ensure_checkpoint(config, args.cache);
