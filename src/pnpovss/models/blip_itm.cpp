@@ -180,14 +180,8 @@ int64_t BlipItm::parameter_count() const {
 
 template <typename F>
 void BlipItm::for_each_weight(F&& f) {
-  auto linear = [&](Linear& l) {
-    f(l.weight);
-    f(l.bias);
-  };
-  auto norm = [&](LayerNorm& n) {
-    f(n.weight);
-    f(n.bias);
-  };
+  auto linear = [&](auto& l) { f(l.weight); f(l.bias); };  // and LayerNorm: a weight and a bias each
+  auto& norm = linear;
   for (torch::Tensor* t : {&class_embedding_, &position_embedding_, &patch_weight_, &patch_bias_}) f(*t);
   for (auto& l : vision_layers_) {
     norm(l.norm1);

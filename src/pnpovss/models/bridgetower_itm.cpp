@@ -224,14 +224,8 @@ BridgeTowerItm BridgeTowerItm::from_tensors(const BridgeTowerConfig& config, io:
 
 template <typename F>
 void BridgeTowerItm::for_each_weight(F&& f) {
-  auto linear = [&](Linear& l) {
-    f(l.weight);
-    f(l.bias);
-  };
-  auto norm = [&](LayerNorm& n) {
-    f(n.weight);
-    f(n.bias);
-  };
+  auto linear = [&](auto& l) { f(l.weight); f(l.bias); };  // and LayerNorm: a weight and a bias each
+  auto& norm = linear;
   auto attention = [&](Attention& a) {
     for (Linear* x : {&a.query, &a.key, &a.value, &a.output}) linear(*x);
     norm(a.norm);
