@@ -60,7 +60,7 @@ double gemm_gflops() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int bench_main(int argc, char** argv) {
   const Args args = parse(argc, argv);
   const auto bench_model = bench::prepare_model(args.manifest, args.cache, args.threads);
   const auto& model = bench_model.model;
@@ -98,4 +98,8 @@ int main(int argc, char** argv) {
               "GradCAM pass)\n",
               args.runs, args.layer);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return bench::guarded_main([&] { return bench_main(argc, argv); });
 }

@@ -15,7 +15,7 @@
 
 using namespace pnpovss;
 
-int main(int argc, char** argv) {
+int bench_main(int argc, char** argv) {
   int64_t width = 640, height = 480;
   std::vector<int64_t> channels = {4, 21, 60, 172};
   double blur = 0.05;
@@ -49,4 +49,8 @@ int main(int argc, char** argv) {
     std::printf("\n");
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return bench::guarded_main([&] { return bench_main(argc, argv); });
 }

@@ -123,7 +123,7 @@ void run(const models::BlipItm& model, const text::WordPieceTokenizer& tok, cons
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int bench_main(int argc, char** argv) {
   const Args args = parse(argc, argv);
   auto bench_model = bench::prepare_model(args.manifest, args.cache, args.threads);
   auto& model = bench_model.model;
@@ -140,4 +140,8 @@ int main(int argc, char** argv) {
   model.set_full_backward(true);
   for (int64_t size : args.full_backward_sizes) run(model, tok, photo, size, args, "full (ref.)");
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return bench::guarded_main([&] { return bench_main(argc, argv); });
 }

@@ -204,7 +204,7 @@ void compare(const RunResult& run, const RunResult& reference, int count) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int bench_main(int argc, char** argv) {
   const Args args = parse(argc, argv);
   auto bench_model = bench::prepare_model(args.manifest, args.cache, args.threads);
   const auto tok = segment::prompt_tokenizer(
@@ -261,4 +261,8 @@ int main(int argc, char** argv) {
     }
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return bench::guarded_main([&] { return bench_main(argc, argv); });
 }

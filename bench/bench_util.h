@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +21,18 @@
 #include "pnpovss/models/random_checkpoint.h"
 
 namespace bench {
+
+// Runs a benchmark's body: an error (a bad option value, an unreadable file, settings the model
+// refuses) becomes one "error: ..." line and exit status 1 instead of an abort.
+template <typename Body>
+int guarded_main(Body&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
 
 inline std::string default_manifest() {
   return std::string(PNPOVSS_SOURCE_DIR) + "/tests/data/manifests/Salesforce__blip-itm-large-flickr.json";
