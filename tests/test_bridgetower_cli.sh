@@ -24,7 +24,7 @@ for need in "$BIN" "$MODEL/model.safetensors" "$MODEL/vocab.json" "$IMAGE"; do
     exit 2
   fi
 done
-TINY=(--model "$MODEL" --size 64 --layer 2 --head 3)
+TINY=(--model "$MODEL" --size 64 --layer 1 --head 3)
 CLASSES="cat, couch, remote control"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pnpovss_bridgetower_cli.XXXXXX")
@@ -41,7 +41,7 @@ if [ "$status" -ne 0 ]; then
   problem="exit status $status"
 elif ! grep -qE "^\[1/1\] $IMAGE [0-9]+\.[0-9] s$" "$ERR"; then
   problem="no progress line '[1/1] $IMAGE N.N s' on stderr"
-elif ! grep -qE '^settings: preset=paper .*size=64 layer=2 head=3 ' "$OUT"; then
+elif ! grep -qE '^settings: preset=paper .*size=64 layer=1 head=3 ' "$OUT"; then
   problem="no 'settings: ...' line with the overrides on stdout"
 elif ! grep -qE '^segmented 1 images, 0 failed, [0-9.]+ s$' "$OUT"; then
   problem="no summary line"
@@ -63,9 +63,13 @@ else
   # The photo is 640 x 480 (tests/data/images/README.md); the label PNG has its size.
   grep -q '"width": 640' "$record" || problem="$problem width is not 640;"
   grep -q '"height": 480' "$record" || problem="$problem height is not 480;"
-  for name in '"name": "cat"' '"name": "couch"' '"name": "remote control"' '"attention_layer_1based": 2'; do
+  for name in '"name": "cat"' '"name": "couch"' '"name": "remote control"' '"attention_layer_1based": 1'; do
     grep -q "$name" "$record" || problem="$problem no $name;"
   done
+  # Layer 1 has a map for every class (the last layer's class tokens get no gradient), so more
+  # than one label covers pixels.
+  covering=$(grep -oE '"pixel_share": [0-9.e-]+' "$record" | grep -cvE ': 0(\.0)?$')
+  [ "$covering" -ge 2 ] || problem="$problem only $covering label(s) cover pixels;"
   # PNG header: 8-byte signature, IHDR length and type, then width and height (big-endian).
   size=$(od -An -tx1 -j16 -N8 "$single/$STEM.labels.png" | tr -d ' \n')
   [ "$size" = "00000280000001e0" ] || problem="$problem label PNG is not 640 x 480 ($size);"
