@@ -1,12 +1,16 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/checkpoint.h"
+#include "pnpovss/io/mapped_file.h"
 #include "pnpovss/io/safetensors.h"
+#include "resident_memory.h"
 
 using pnpovss::Error;
 using pnpovss::io::DType;
@@ -25,6 +29,7 @@ std::vector<uint8_t> make_file(const std::string& header, size_t data_bytes) {
 SafetensorsFile parse(const std::vector<uint8_t>& bytes) {
   return SafetensorsFile::parse(bytes.data(), bytes.size(), "test");
 }
+
 
 }  // namespace
 
@@ -102,4 +107,29 @@ TEST(Checkpoint, OpensModelDirectoryAndRejectsEmptyOne) {
   auto ckpt = pnpovss::io::Checkpoint::open_dir(std::string(PNPOVSS_TEST_DATA) + "/blip_itm");
   EXPECT_NE(ckpt.find("itm_head.weight"), nullptr);
   EXPECT_THROW(pnpovss::io::Checkpoint::open_dir(testing::TempDir()), Error);
+}
+
+TEST(MappedFile, ReleasedPagesLeaveResidentMemoryAndReadBackTheFile) {
+  const std::string path = testing::TempDir() + "/pages.bin";
+  const size_t size = size_t{4} << 20;
+  {
+    std::vector<char> bytes(size);
+    for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<char>(i * 7 % 251);
+    std::ofstream(path, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(size));
+  }
+  const auto file = pnpovss::io::MappedFile::open(path);
+  auto checksum = [&] {
+    uint64_t sum = 0;
+    for (size_t i = 0; i < size; ++i) sum += file->data()[i] * (i % 13 + 1);
+    return sum;
+  };
+  const uint64_t before = checksum();  // reads every page
+  ASSERT_GE(resident_kib(file->data()), 4000) << "smaps shows no resident pages for the mapping";
+  // A range outside the mapping is ignored; the interior of the file leaves memory.
+  std::vector<char> heap(1 << 16, 1);
+  file->release(heap.data(), heap.size());
+  EXPECT_EQ(heap[100], 1);
+  file->release(file->data() + 1, size - 2);
+  EXPECT_LE(resident_kib(file->data()), 8) << "only the two partial pages at the ends stay";
+  EXPECT_EQ(checksum(), before);  // read back from the file
 }

@@ -45,6 +45,18 @@ MappedFile::~MappedFile() {
   if (mapping_ != nullptr) ::munmap(mapping_, size_);
 }
 
+void MappedFile::release(const void* data, size_t bytes) const {
+  const auto begin = reinterpret_cast<uintptr_t>(data), base = reinterpret_cast<uintptr_t>(data_);
+  if (data_ == nullptr || begin < base || bytes > size_ || begin - base > size_ - bytes) return;
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (page_size <= 0) return;
+  const auto page = static_cast<uintptr_t>(page_size);
+  // Whole pages only: the partial pages at either end may hold a neighbour's bytes. Dropped
+  // pages of this private mapping read back the file's bytes (weights are never written).
+  const uintptr_t first = (begin + page - 1) / page * page, last = (begin + bytes) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);  // a hint
+}
+
 std::string read_text_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open '" + path + "': " + std::strerror(errno));

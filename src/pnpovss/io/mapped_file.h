@@ -21,6 +21,13 @@ class MappedFile {
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
+  // Gives back to the system the whole memory pages of this mapping inside [data, data + bytes),
+  // for bytes that nothing reads any more: they leave the process's resident memory, and a later
+  // read would fetch the file's bytes again. Does nothing for a range outside the mapping. Used
+  // when a weight read from the mapping is dropped (e.g. once copied to another type or device),
+  // so that a model moved to bf16 or a GPU does not hold the float32 file in memory as well.
+  void release(const void* data, size_t bytes) const;
+
  private:
   MappedFile() = default;
   std::string path_;

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "pnpovss/error.h"
+#include "pnpovss/io/mapped_file.h"
 
 namespace pnpovss::io {
 namespace {
@@ -25,7 +26,7 @@ torch::ScalarType scalar_type(DType dtype) {
 
 }  // namespace
 
-torch::Tensor to_tensor(const TensorView& view, std::shared_ptr<const void> owner) {
+torch::Tensor to_tensor(const TensorView& view, std::shared_ptr<const MappedFile> owner) {
   const auto type = scalar_type(view.dtype);
   const size_t elem = dtype_size(view.dtype);
   const bool aligned = reinterpret_cast<uintptr_t>(view.data) % elem == 0;
@@ -37,11 +38,16 @@ torch::Tensor to_tensor(const TensorView& view, std::shared_ptr<const void> owne
     return out;
   }
   auto keep = std::move(owner);
-  return torch::from_blob(const_cast<uint8_t*>(view.data), view.shape, [keep](void*) {},
+  const void* data = view.data;
+  const size_t bytes = view.nbytes;
+  return torch::from_blob(const_cast<uint8_t*>(view.data), view.shape,
+                          [keep, data, bytes](void*) {
+                            if (keep) keep->release(data, bytes);
+                          },
                           torch::TensorOptions().dtype(type));
 }
 
-torch::Tensor to_float_tensor(const TensorView& view, std::shared_ptr<const void> owner) {
+torch::Tensor to_float_tensor(const TensorView& view, std::shared_ptr<const MappedFile> owner) {
   torch::Tensor t = to_tensor(view, std::move(owner));
   return t.scalar_type() == torch::kFloat32 ? t : t.to(torch::kFloat32);
 }

@@ -9,17 +9,19 @@
 #include <unordered_map>
 
 #include "pnpovss/io/checkpoint.h"
+#include "pnpovss/io/mapped_file.h"
 #include "pnpovss/io/safetensors.h"
 
 namespace pnpovss::io {
 
 using TensorMap = std::unordered_map<std::string, torch::Tensor>;
 
-// The tensor of `view` with its own dtype (F32 views share the mapped bytes when aligned).
-// `owner` keeps the bytes alive for as long as the tensor lives.
-torch::Tensor to_tensor(const TensorView& view, std::shared_ptr<const void> owner);
+// The tensor of `view` with its own dtype (views share the mapped bytes when aligned). `owner`,
+// the mapping of `view`'s file, stays alive for as long as the tensor does; once the tensor is
+// dropped, its pages leave resident memory (release_pages).
+torch::Tensor to_tensor(const TensorView& view, std::shared_ptr<const MappedFile> owner);
 // Same, converted to float32 (a copy unless already F32).
-torch::Tensor to_float_tensor(const TensorView& view, std::shared_ptr<const void> owner);
+torch::Tensor to_float_tensor(const TensorView& view, std::shared_ptr<const MappedFile> owner);
 
 // Every tensor of a checkpoint, floating point ones as float32.
 TensorMap load_float_tensors(const Checkpoint& checkpoint);
