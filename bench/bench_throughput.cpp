@@ -221,8 +221,11 @@ int bench_main(int argc, char** argv) {
   std::map<int64_t, RunResult> reference;  // per size: unbatched fp32
   for (const auto& dtype_text : args.dtypes) {
     const models::Placement placement{device, models::parse_dtype(dtype_text)};
-    models::BlipItm model = bench_model.model;
-    model.to(placement);
+    // A copy for another placement comes from its own mapping of the checkpoint, which it gives
+    // back as it converts, as the command line's model does; one that shared the float32
+    // model's weights would keep their pages and inflate the peak RSS.
+    models::BlipItm model = placement.is_default() ? bench_model.model : models::BlipItm::load(args.cache);
+    if (!placement.is_default()) model.to(placement);
     const segment::BlipBackbone backbone(model, io::ImagePreprocessConfig{});
     for (int64_t size : args.sizes) {
       auto settings = segment::preset("paper", "blip");
