@@ -153,17 +153,11 @@ RunResult run_all(const segment::Backbone& backbone, const segment::PromptTokeni
                   int64_t batch, int64_t workers, const segment::MethodSettings& settings, bool overlap = false) {
   RunResult out;
   const auto start = std::chrono::steady_clock::now();
-  const auto group = static_cast<size_t>(overlap ? 4 * batch : batch * workers);
+  const size_t group = segment::images_per_group({static_cast<int>(batch), false}, static_cast<int>(workers), overlap);
   auto run_batch = [&](const std::vector<segment::ImageTask>& tasks) {
     return segment::segment_images(backbone, tok, tasks, settings);
   };
-  const segment::BatchStages stages{
-      [&](const std::vector<segment::ImageTask>& tasks) {
-        return segment::model_stage(backbone, tok, tasks, settings);
-      },
-      [&](const std::vector<segment::ImageTask>& tasks, std::vector<segment::SegmentationResult>& results) {
-        segment::postprocess_stage(tasks, results, settings);
-      }};
+  const segment::BatchStages stages = segment::segment_stages(backbone, tok, settings);
   for (size_t i = 0; i < w.tasks.size(); i += group) {
     const size_t end = std::min(w.tasks.size(), i + group);
     std::vector<segment::ImageTask> chunk(w.tasks.begin() + static_cast<std::ptrdiff_t>(i),

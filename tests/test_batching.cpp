@@ -268,13 +268,9 @@ TEST(Overlap, TwoStagesGiveWhatSegmentImagesGives) {
   std::vector<ImageTask> tasks = f.tasks();
   tasks.push_back(tasks[0]);
   tasks.push_back(tasks[2]);
-  const BatchStages stages{
-      [&](const std::vector<ImageTask>& chunk) { return model_stage(f.backbone, *f.tokenizer, chunk, f.settings); },
-      [&](const std::vector<ImageTask>& chunk, std::vector<SegmentationResult>& results) {
-        postprocess_stage(chunk, results, f.settings);
-      }};
   BatchSize overlapped_size{2, false}, plain_size{2, false};
-  const auto overlapped = run_overlapped(stages, tasks, overlapped_size, f.settings.input_size);
+  const auto overlapped = run_overlapped(segment_stages(f.backbone, *f.tokenizer, f.settings), tasks,
+                                         overlapped_size, f.settings.input_size);
   const auto plain = run_in_batches(
       [&](const std::vector<ImageTask>& chunk) { return segment_images(f.backbone, *f.tokenizer, chunk, f.settings); },
       tasks, plain_size, f.settings.input_size);

@@ -94,23 +94,31 @@ std::vector<SegmentationResult> run_chunk(const BatchRun& run, const std::vector
   return out;
 }
 
-std::vector<SegmentationResult> run_serially(const BatchRun& run, const std::vector<ImageTask>& tasks,
-                                             BatchSize& size, int input_size) {
-  std::vector<SegmentationResult> out;
+std::vector<ImageTask> slice(const std::vector<ImageTask>& tasks, size_t begin, size_t end) {
+  return {tasks.begin() + static_cast<std::ptrdiff_t>(begin), tasks.begin() + static_cast<std::ptrdiff_t>(end)};
+}
+
+// `run` on consecutive batches of at most size.value tasks (which may shrink on the way), in
+// order, handing each batch and its results to `take`.
+void for_each_batch(const BatchRun& run, const std::vector<ImageTask>& tasks, BatchSize& size, int input_size,
+                    const std::function<void(std::vector<ImageTask>, std::vector<SegmentationResult>)>& take) {
   size_t next = 0;
   while (next < tasks.size()) {
     const size_t count = std::min(tasks.size() - next, static_cast<size_t>(std::max(size.value, 1)));
-    const auto first = tasks.begin() + static_cast<std::ptrdiff_t>(next);
-    for (auto& r : run_chunk(run, std::vector<ImageTask>(first, first + static_cast<std::ptrdiff_t>(count)), size,
-                             input_size))
-      out.push_back(std::move(r));
+    std::vector<ImageTask> chunk = slice(tasks, next, next + count);
+    std::vector<SegmentationResult> results = run_chunk(run, chunk, size, input_size);
+    take(std::move(chunk), std::move(results));
     next += count;
   }
-  return out;
 }
 
-std::vector<ImageTask> slice(const std::vector<ImageTask>& tasks, size_t begin, size_t end) {
-  return {tasks.begin() + static_cast<std::ptrdiff_t>(begin), tasks.begin() + static_cast<std::ptrdiff_t>(end)};
+std::vector<SegmentationResult> run_serially(const BatchRun& run, const std::vector<ImageTask>& tasks,
+                                             BatchSize& size, int input_size) {
+  std::vector<SegmentationResult> out;
+  for_each_batch(run, tasks, size, input_size, [&](std::vector<ImageTask>, std::vector<SegmentationResult> results) {
+    for (auto& r : results) out.push_back(std::move(r));
+  });
+  return out;
 }
 
 }  // namespace
@@ -143,43 +151,47 @@ std::vector<SegmentationResult> run_overlapped(const BatchStages& stages, const 
   auto collect = [&] {
     for (auto& r : finishing.get()) out.push_back(std::move(r));
   };
-  size_t next = 0;
-  while (next < tasks.size()) {
-    const size_t count = std::min(tasks.size() - next, static_cast<size_t>(std::max(size.value, 1)));
-    std::vector<ImageTask> chunk = slice(tasks, next, next + count);
-    std::vector<SegmentationResult> modelled = run_chunk(stages.model, chunk, size, input_size);
-    if (finishing.valid()) collect();
-    finishing = std::async(std::launch::async, [&stages, chunk = std::move(chunk), r = std::move(modelled)]() mutable {
-      stages.postprocess(chunk, r);
-      return std::move(r);
-    });
-    next += count;
-  }
+  for_each_batch(stages.model, tasks, size, input_size,
+                 [&](std::vector<ImageTask> chunk, std::vector<SegmentationResult> modelled) {
+                   if (finishing.valid()) collect();
+                   finishing = std::async(std::launch::async,
+                                          [&stages, chunk = std::move(chunk), r = std::move(modelled)]() mutable {
+                                            stages.postprocess(chunk, r);
+                                            return std::move(r);
+                                          });
+                 });
   if (finishing.valid()) collect();
   return out;
+}
+
+BatchStages segment_stages(const Backbone& backbone, const PromptTokenizer& tokenizer,
+                           const MethodSettings& settings) {
+  return {[&backbone, &tokenizer, &settings](const std::vector<ImageTask>& chunk) {
+            return model_stage(backbone, tokenizer, chunk, settings);
+          },
+          [&settings](const std::vector<ImageTask>& chunk, std::vector<SegmentationResult>& results) {
+            postprocess_stage(chunk, results, settings);
+          }};
 }
 
 bool overlaps_postprocessing(const models::Placement& placement, int workers) {
   return workers == 1 && !placement.device.is_cpu();
 }
 
-size_t images_per_group(const BatchSize& size, int workers, const models::Placement& placement) {
+size_t images_per_group(const BatchSize& size, int workers, bool overlapped) {
   const auto batch = static_cast<size_t>(std::max(size.value, 1));
-  return overlaps_postprocessing(placement, workers) ? 4 * batch : batch * static_cast<size_t>(std::max(workers, 1));
+  return overlapped ? 4 * batch : batch * static_cast<size_t>(std::max(workers, 1));
+}
+
+size_t images_per_group(const BatchSize& size, int workers, const models::Placement& placement) {
+  return images_per_group(size, workers, overlaps_postprocessing(placement, workers));
 }
 
 std::vector<SegmentationResult> segment_in_batches(const Segmenter& model, const std::vector<ImageTask>& tasks,
                                                    const MethodSettings& settings, BatchSize& size, int workers) {
-  if (overlaps_postprocessing(model.placement(), workers)) {
-    const BatchStages stages{
-        [&](const std::vector<ImageTask>& chunk) {
-          return model_stage(model.backbone(), model.tokenizer(), chunk, settings);
-        },
-        [&](const std::vector<ImageTask>& chunk, std::vector<SegmentationResult>& results) {
-          postprocess_stage(chunk, results, settings);
-        }};
-    return run_overlapped(stages, tasks, size, settings.input_size);
-  }
+  if (overlaps_postprocessing(model.placement(), workers))
+    return run_overlapped(segment_stages(model.backbone(), model.tokenizer(), settings), tasks, size,
+                          settings.input_size);
   return run_in_batches([&](const std::vector<ImageTask>& chunk) { return model.segment_batch(chunk, settings); },
                         tasks, size, settings.input_size, workers);
 }

@@ -75,6 +75,8 @@ struct BatchStages {
   BatchRun model;
   std::function<void(const std::vector<ImageTask>&, std::vector<SegmentationResult>&)> postprocess;
 };
+// model_stage and postprocess_stage on `backbone` (all three arguments must outlive the stages).
+BatchStages segment_stages(const Backbone& backbone, const PromptTokenizer& tokenizer, const MethodSettings& settings);
 
 // run_in_batches with one worker, where each batch is post-processed on a thread of its own
 // while the model runs the next batch (one post-processing at a time; it uses libtorch's
@@ -88,8 +90,10 @@ std::vector<SegmentationResult> run_overlapped(const BatchStages& stages, const 
 bool overlaps_postprocessing(const models::Placement& placement, int workers);
 
 // The images a front end that works in groups (segment, eval) hands to segment_in_batches at
-// once: a batch per worker on the CPU; four batches on a GPU, so that the post-processing of
-// all but the group's last batch overlaps a model pass.
+// once: a batch per worker; four batches when post-processing overlaps the model (on a GPU), so
+// that the post-processing of all but the group's last batch overlaps a model pass.
+size_t images_per_group(const BatchSize& size, int workers, bool overlapped);
+// The same, overlapped as segment_in_batches does on `placement`.
 size_t images_per_group(const BatchSize& size, int workers, const models::Placement& placement);
 
 }  // namespace pnpovss::segment
