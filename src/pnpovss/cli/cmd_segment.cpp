@@ -37,6 +37,7 @@
 #include "pnpovss/io/png_writer.h"
 #include "pnpovss/io/safetensors.h"
 #include "pnpovss/io/tensor_bridge.h"
+#include "pnpovss/models/placement.h"
 #include "pnpovss/segment/batching.h"
 #include "pnpovss/segment/pipeline.h"
 #include "pnpovss/segment/prompt.h"
@@ -56,6 +57,7 @@ namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using ojson = nlohmann::ordered_json;
+using models::cpu_float;
 
 struct SegmentOptions {
   std::vector<std::string> inputs;
@@ -212,9 +214,6 @@ std::string hex_color(io::Rgb c) {
   std::snprintf(text, sizeof text, "#%02x%02x%02x", c.r, c.g, c.b);
   return text;
 }
-
-// The same float32 CPU contiguous tensor for reading.
-torch::Tensor cpu_float(const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat32).contiguous(); }
 
 // `minmax` false: the values are already in [0, 1] and keep their meaning across files.
 void write_heatmap(const std::string& path, const torch::Tensor& map2d, bool minmax = true) {

@@ -71,4 +71,6 @@ Placement parse_placement(const std::string& device, const std::string& dtype) {
   return p;
 }
 
+torch::Tensor cpu_float(const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat32).contiguous(); }
+
 }  // namespace pnpovss::models

@@ -24,6 +24,10 @@ torch::Device parse_device(const std::string& text);
 torch::ScalarType parse_dtype(const std::string& text);
 std::string dtype_name(torch::ScalarType dtype);
 
+// A model's result as the method reads it, whatever the placement: detached, float32,
+// contiguous, on the CPU (the tensor itself when it is all that already).
+torch::Tensor cpu_float(const torch::Tensor& t);
+
 // Throws pnpovss::Error when this build or machine cannot run `p`: CUDA without a CUDA build
 // of libtorch or without that GPU, and fp16 on the CPU (libtorch has no CPU half kernels for
 // every layer).

@@ -4,7 +4,11 @@
 
 #include <algorithm>
 
+#include "pnpovss/models/placement.h"
+
 namespace pnpovss::segment {
+
+using models::cpu_float;
 
 torch::Tensor prompt_row(const std::vector<int64_t>& values) {
   return torch::tensor(values, torch::kInt64).view({1, static_cast<int64_t>(values.size())});
@@ -32,8 +36,6 @@ PaddedPrompts padded_prompts(const std::vector<const Prompt*>& prompts, int64_t 
     }
   return out;
 }
-
-torch::Tensor cpu_float(const torch::Tensor& t) { return t.to(torch::kCPU, torch::kFloat32); }
 
 std::vector<HeadAttentionGradient> head_of_each_image(const torch::Tensor& logits, const torch::Tensor& probs,
                                                       const torch::Tensor& grads, int64_t head,

@@ -42,8 +42,6 @@ struct PaddedPrompts {
   torch::Tensor ids, mask;
 };
 PaddedPrompts padded_prompts(const std::vector<const Prompt*>& prompts, int64_t pad_id);
-// A model's result as the method reads it: float32 on the CPU.
-torch::Tensor cpu_float(const torch::Tensor& t);
 // A batch's results split per image: logits [B, 2], probs and grads [B, H, T, N] of one layer
 // on the model's device -> one entry per image with head `head`, its own prompt's T rows, in
 // float32 on the CPU (one copy of the chosen head for the whole batch).

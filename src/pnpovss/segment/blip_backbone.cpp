@@ -6,8 +6,11 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/mapped_file.h"
+#include "pnpovss/models/placement.h"
 
 namespace pnpovss::segment {
+
+using models::cpu_float;
 
 BlipBackbone::BlipBackbone(models::BlipItm model, io::ImagePreprocessConfig preprocess, PositionResize resize)
     : model_(std::move(model)),

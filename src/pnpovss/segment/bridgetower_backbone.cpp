@@ -6,8 +6,11 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/mapped_file.h"
+#include "pnpovss/models/placement.h"
 
 namespace pnpovss::segment {
+
+using models::cpu_float;
 
 BridgeTowerBackbone::BridgeTowerBackbone(models::BridgeTowerItm model, io::ImagePreprocessConfig preprocess)
     : model_(std::move(model)), preprocess_(preprocess) {}

@@ -9,11 +9,14 @@
 #include <vector>
 
 #include "pnpovss/error.h"
+#include "pnpovss/models/placement.h"
 #include "pnpovss/parallel.h"
 #include "pnpovss/simd.h"
 
 namespace pnpovss::segment {
 namespace {
+
+using models::cpu_float;
 
 // One output coordinate of an align_corners=true resize: source index and weight of the next.
 struct SourceCoordinate {
@@ -134,8 +137,6 @@ void transpose_plane(const float* in, float* out, int64_t rows, int64_t cols) {
       for (int64_t r = r0; r < std::min(rows, r0 + kTile); ++r)
         for (int64_t c = c0; c < std::min(cols, c0 + kTile); ++c) out[c * rows + r] = in[r * cols + c];
 }
-
-torch::Tensor cpu_float(const torch::Tensor& t) { return t.detach().to(torch::kCPU, torch::kFloat32).contiguous(); }
 
 }  // namespace
 
