@@ -17,7 +17,6 @@
 #include <string>
 
 #include "bench_util.h"
-#include "pnpovss/error.h"
 #include "pnpovss/models/blas_threads.h"
 #include "pnpovss/models/bridgetower_itm.h"
 #include "pnpovss/models/placement.h"
@@ -76,20 +75,14 @@ void ensure_checkpoint(const models::BridgeTowerConfig& config, const std::strin
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int bench_main(int argc, char** argv) {
   const Args args = parse(argc, argv);
   models::sleep_idle_blas_threads();  // as the command line does
   const auto manifest = models::read_manifest(args.manifest);
   const auto config = models::BridgeTowerConfig::from_json(manifest.config, args.manifest);
   ensure_checkpoint(config, args.cache);
   bench::set_threads(args.threads);
-  models::Placement placement;
-  try {
-    placement = models::parse_placement(args.device, args.dtype);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
-  }
+  const models::Placement placement = models::parse_placement(args.device, args.dtype);
   auto model = models::BridgeTowerItm::load(args.cache);
   if (!placement.is_default()) model.to(placement);
   std::printf("model: random weights with the shapes of %s, on %s\n", manifest.checkpoint.c_str(),
@@ -125,4 +118,8 @@ int main(int argc, char** argv) {
               "encoder, and the backward pass to cross-modal layer %d, the work of one GradCAM pass)\n",
               args.runs, args.layer);
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return bench::guarded_main([&] { return bench_main(argc, argv); });
 }
