@@ -13,12 +13,12 @@
 #include "pnpovss/io/json_file.h"
 #include "pnpovss/segment/blip_backbone.h"
 #include "pnpovss/segment/gradcam.h"
-#include "pnpovss/simd.h"
 #include "pnpovss/segment/pipeline.h"
 #include "pnpovss/segment/postprocess.h"
 #include "pnpovss/segment/prompt.h"
 #include "pnpovss/segment/salience_dropout.h"
 #include "pnpovss/segment/settings.h"
+#include "pnpovss/simd.h"
 #include "pnpovss/text/wordpiece.h"
 
 using namespace pnpovss;

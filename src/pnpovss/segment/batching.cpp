@@ -19,9 +19,9 @@ namespace {
 int count_option(const std::string& text, size_t max_digits, const char* option) {
   const bool digits = !text.empty() && text.size() <= max_digits &&
                       std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
-  if (!digits || std::stoi(text) < 1)
-    throw Error(std::string(option) + " '" + text + "' must be auto or a whole number of images from 1");
-  return std::stoi(text);
+  const int value = digits ? std::stoi(text) : 0;
+  if (value < 1) throw Error(std::string(option) + " '" + text + "' must be auto or a whole number of images from 1");
+  return value;
 }
 
 }  // namespace

@@ -704,8 +704,9 @@ void check_sizes(int height, int width, int labels) {
 
 // The passes are bound by memory traffic to the lattice rows, so padded lanes cost about what
 // real ones do, and a row padded much further for 8-float vectors is slower (12, 20 and 28
-// labels: 8-18% on a 640x480 photo). From 44 labels on, the padding is at most 9% of the row
-// and the wider instructions win (59, 81 and 171 labels: 9-15% faster).
+// labels on a 640x480 photo: 4-float rows 8-19% faster). At 44 labels the two tie; from there
+// on the padding is at most 9% of the row and the wider instructions win (59, 81 and 171
+// labels: 8-float rows 9-12%, 2-4% and 13% faster, medians).
 int dense_crf_vector_width(int labels) {
   if (!::pnpovss::simd::cpu_has_avx2()) return 4;
   const int64_t row4 = (static_cast<int64_t>(labels) + 3) / 4 * 4, row8 = (static_cast<int64_t>(labels) + 7) / 8 * 8;
