@@ -92,11 +92,10 @@ double peak_rss_mib() {
   return usage.ru_maxrss / 1024.0;  // KiB on Linux
 }
 
-int g_vector_width = 0;  // --width: 0 lets the CRF choose
-
-void time_case(const Input& in, int threads, int runs) {
+// `width`: floats per vector (--width); 0 lets the CRF choose.
+void time_case(const Input& in, int threads, int runs, int width) {
   DenseCrfParams p;
-  p.vector_width = g_vector_width;
+  p.vector_width = width;
   p.threads = threads;
   std::vector<double> seconds;
   for (int r = 0; r < runs; ++r) {
@@ -203,6 +202,7 @@ int main(int argc, char** argv) {
   bool large = true;
   std::string photo;
   std::vector<int> photo_labels = {4, 21};
+  int width = 0;
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--no-large") {
@@ -226,8 +226,8 @@ int main(int argc, char** argv) {
         return 2;
       }
     } else if (a == "--width" && i + 1 < argc) {
-      g_vector_width = std::atoi(argv[++i]);
-      if (g_vector_width != 4 && g_vector_width != 8) {
+      width = std::atoi(argv[++i]);
+      if (width != 4 && width != 8) {
         std::fprintf(stderr, "--width: 4 or 8\n");
         return 2;
       }
@@ -246,19 +246,19 @@ int main(int argc, char** argv) {
         Input in = make_input(image.height, image.width, labels, 3);
         in.rgb = image.rgb;
         std::printf("photo %s, %d floats per vector: ", photo.c_str(),
-                    g_vector_width != 0 ? g_vector_width : pnpovss::segment::dense_crf_vector_width(labels));
-        time_case(in, 2, runs);
+                    width != 0 ? width : pnpovss::segment::dense_crf_vector_width(labels));
+        time_case(in, 2, runs, width);
       }
     }
     std::printf("vectors: %s\n", pnpovss::simd::cpu_has_avx2()
                                     ? "AVX2 (8 floats; 4 where that pads the labels over 10% further)"
                                     : "SSE2 (4 floats)");
     const Input voc = make_input(375, 500, 21, 1);
-    time_case(voc, 1, runs);
-    time_case(voc, 2, runs);
+    time_case(voc, 1, runs, width);
+    time_case(voc, 2, runs, width);
     if (large) {
       const Input big = make_input(1024, 2048, 59, 2);
-      time_case(big, 2, std::max(1, std::min(runs, 3)));
+      time_case(big, 2, std::max(1, std::min(runs, 3)), width);
     }
     compare_with_exact(48, 64, 3, 1);
     compare_with_exact(48, 64, 3, 10);
