@@ -2,7 +2,8 @@
 # `pnp-ovss segment` end to end on the tiny random-weight model (tests/data/blip_itm, input 64,
 # text layers 1..3, heads 1..4): the outputs of one image against the goldens in
 # tests/data/golden (label PNG bytes, JSON without timings and version), --save-maps, a folder
-# with one bad file, --class-tags, and bad input (one "error: ..." line on stderr, non-zero exit).
+# with one bad file, --class-tags, batches, workers, reruns that keep finished images, and bad
+# input (one "error: ..." line on stderr, non-zero exit).
 #
 # Usage: tests/test_segment_cli.sh PATH/TO/pnp-ovss TEST_DATA_DIR
 set -u
@@ -159,6 +160,69 @@ for f in a.labels.png b.labels.png a.overlay.png b.overlay.png; do
   cmp -s "$WORK/workers_1/$f" "$WORK/workers_2/$f" || problem="$problem $f differs between 1 and 2 workers;"
 done
 report "folder with --workers 2 equals --workers 1" "$problem"
+
+# ---- a rerun into the same --out keeps what an earlier run wrote the same way -----------------
+# `segment_folder OUT [OPTIONS...]`: the folder above with its tags, as before, into OUT.
+segment_folder() {
+  local out=$1
+  shift
+  "$BIN" segment "$folder" --classes "$CLASSES" "${TINY[@]}" --class-tags "$WORK/tags.json" \
+    --postprocess blur --out "$out" "$@" >"$OUT" 2>"$ERR" </dev/null
+}
+resumed=$WORK/resumed
+segment_folder "$resumed"
+cp "$resumed/a.json" "$WORK/a_first.json"
+cp "$resumed/b.json" "$WORK/b_first.json"
+segment_folder "$resumed"
+status=$?
+problem=""
+if [ "$status" -ne 1 ] || [ "$(grep -c '^error: ' "$ERR")" -ne 1 ]; then
+  problem="exit status $status, expected 1 with one error line (the bad file, tried again)"
+elif ! grep -q "^kept 2 images that an earlier run segmented the same way in $resumed/ " "$OUT"; then
+  problem="no 'kept 2 images ...' line"
+elif ! grep -qE '^segmented 0 images, 1 failed, 2 kept from an earlier run, [0-9.]+ s$' "$OUT"; then
+  problem="no 'segmented 0 images, 1 failed, 2 kept from an earlier run' summary"
+elif grep -q '^\[' "$ERR"; then
+  problem="a kept image was segmented again: $(grep '^\[' "$ERR" | head -n 1)"
+elif ! cmp -s "$resumed/a.json" "$WORK/a_first.json" || ! cmp -s "$resumed/b.json" "$WORK/b_first.json"; then
+  problem="a kept record was rewritten"
+fi
+report "rerun keeps the images segmented the same way (exit $status)" "$problem"
+
+# Killed before b's record was written: b alone is segmented again, to the same labels.
+rm "$resumed/b.json"
+cp "$resumed/b.labels.png" "$WORK/b_first.labels.png"
+segment_folder "$resumed"
+problem=""
+if ! grep -q '^\[[12]/2\] .*/b.PNG ' "$ERR" || grep -q '/a.png ' "$ERR"; then
+  problem="expected b.PNG alone to be segmented again: $(grep '^\[' "$ERR" | tr '\n' '|')"
+elif ! grep -qE '^segmented 1 images, 1 failed, 1 kept from an earlier run, ' "$OUT"; then
+  problem="no 'segmented 1 images, 1 failed, 1 kept' summary"
+elif [ ! -s "$resumed/b.json" ] || ! cmp -s "$resumed/b.labels.png" "$WORK/b_first.labels.png"; then
+  problem="b's outputs differ from the first run's"
+fi
+report "rerun after an interruption segments only the unfinished image" "$problem"
+
+# What makes an image's outputs differ brings it back: its bytes, a setting, --save-maps.
+problem=""
+cp images/coco_000000004016.png "$folder/a.png"
+segment_folder "$resumed"
+grep -q '^\[[12]/2\] .*/a.png ' "$ERR" && ! grep -q '/b.PNG ' "$ERR" || problem="$problem changed a.png not segmented alone;"
+cp "$IMAGE" "$folder/a.png"
+segment_folder "$resumed"
+grep -q '^\[[12]/2\] .*/a.png ' "$ERR" || problem="$problem a.png restored: not segmented again;"
+segment_folder "$resumed" --threshold 0.3
+[ "$(grep -c '^\[' "$ERR")" -eq 2 ] || problem="$problem another threshold: not both images segmented again;"
+grep -q '"mask_threshold": 0.3' "$resumed/a.json" || problem="$problem a.json does not record threshold 0.3;"
+segment_folder "$resumed" --threshold 0.3 --save-maps
+[ "$(grep -c '^\[' "$ERR")" -eq 2 ] || problem="$problem --save-maps: not both images segmented again;"
+[ -s "$resumed/a.maps.safetensors" ] || problem="$problem --save-maps wrote no maps;"
+segment_folder "$resumed" --threshold 0.3
+grep -q '^kept 2 images ' "$OUT" || problem="$problem maps written earlier: a rerun without --save-maps did not keep the images;"
+segment_folder "$resumed" --threshold 0.3 --restart
+[ "$(grep -c '^\[' "$ERR")" -eq 2 ] || problem="$problem --restart: not both images segmented again;"
+grep -q '^kept ' "$OUT" && problem="$problem --restart still kept images;"
+report "a changed image, setting or --save-maps, and --restart, segment again" "$problem"
 
 # ---- info: the model and what the CPU path runs on ----------------------------------------------
 env -u OPENBLAS_THREAD_TIMEOUT "$BIN" info "$MODEL" >"$OUT" 2>"$ERR" </dev/null

@@ -2,7 +2,8 @@
 // record per image. Everything that can be checked before the model runs (classes, settings,
 // the output folder, the tags file, layer and head against the model) is checked first, so a
 // mistake costs seconds, not a folder's worth of compute. Per image, a failure is reported and
-// the next image goes on.
+// the next image goes on. A rerun into the same --out keeps the images an earlier run already
+// segmented the same way (earlier_outputs.h), so an interrupted folder goes on where it stopped.
 #include <torch/torch.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 
 #include "pnpovss/cli/commands.h"
 #include "pnpovss/cli/compute_options.h"
+#include "pnpovss/cli/earlier_outputs.h"
 #include "pnpovss/cli/failure.h"
 #include "pnpovss/cli/method_options.h"
 #include "pnpovss/cli/output_dir.h"
@@ -69,6 +71,7 @@ struct SegmentOptions {
   std::string class_tags;
   std::string out = "segment_out";
   bool save_maps = false;
+  bool restart = false;
   CLI::Option *classes_opt = nullptr, *classes_file_opt = nullptr;
 };
 
@@ -272,20 +275,15 @@ void save_maps(const std::string& out_dir, const Job& job, const segment::Segmen
   }
 }
 
-// One image ready for the model: its prompt classes and the decoded pixels.
-struct PreparedJob {
-  const Job* job = nullptr;
-  std::vector<std::string> names;      // the prompt's classes, in prompt order
-  std::vector<int32_t> class_labels;   // label of each prompt class: its 1-based place in the full list
-  io::Image image;
-  double decode_seconds = 0;
+// The classes of one image's prompt: all, or the image's --class-tags.
+struct PromptClasses {
+  std::vector<std::string> names;      // in prompt order
+  std::vector<int32_t> class_labels;   // label of each: its 1-based place in the full list
 };
 
-// The classes (all, or the image's --class-tags) and the decoded image; throws on failure.
-PreparedJob prepare_job(const std::vector<std::string>& classes, const std::map<std::string, std::vector<int>>& tags,
-                        const Job& job) {
-  PreparedJob p;
-  p.job = &job;
+PromptClasses prompt_classes(const std::vector<std::string>& classes,
+                             const std::map<std::string, std::vector<int>>& tags, const Job& job) {
+  PromptClasses p;
   std::vector<int> indices;  // 0-based into `classes`, in prompt order
   if (const auto it = tags.find(job.stem); it != tags.end()) {
     indices = it->second;
@@ -296,10 +294,61 @@ PreparedJob prepare_job(const std::vector<std::string>& classes, const std::map<
     p.names.push_back(classes[k]);
     p.class_labels.push_back(k + 1);
   }
+  return p;
+}
+
+// One image ready for the model: its prompt classes and the decoded pixels.
+struct PreparedJob : PromptClasses {
+  const Job* job = nullptr;
+  io::Image image;
+  std::string image_sha256;  // recorded, so that a rerun knows the image is unchanged
+  double decode_seconds = 0;
+};
+
+// The classes and the decoded image; throws on failure.
+PreparedJob prepare_job(const std::vector<std::string>& classes, const std::map<std::string, std::vector<int>>& tags,
+                        const Job& job) {
+  PreparedJob p;
+  static_cast<PromptClasses&>(p) = prompt_classes(classes, tags, job);
+  p.job = &job;
   const auto t = Clock::now();
   p.image = io::decode_image_file(job.path);
+  p.image_sha256 = image_file_sha256(job.path);
   p.decode_seconds = seconds_since(t);
   return p;
+}
+
+// The files `segment` writes for one image, its JSON record last.
+std::vector<std::string> output_files(const SegmentOptions& o, const Job& job) {
+  const std::string base = o.out + "/" + job.output;
+  std::vector<std::string> files = {base + ".labels.png", base + ".overlay.png"};
+  if (o.save_maps) {
+    files.push_back(base + ".maps.safetensors");
+    files.push_back(base + ".maps");
+  }
+  files.push_back(base + ".json");
+  return files;
+}
+
+RunIdentity run_identity(const segment::Segmenter& model, const segment::MethodSettings& settings) {
+  return {model.model_dir(), model.placement().describe(), ojson::parse(segment::to_json(settings).dump()),
+          std::string("pnp-ovss ") + PNPOVSS_VERSION};
+}
+
+// The jobs whose outputs in --out an earlier run wrote the same way (see earlier_outputs.h)
+// are dropped from `jobs` and counted.
+size_t drop_written_earlier(const SegmentOptions& o, const RunIdentity& run, const std::vector<std::string>& classes,
+                            const std::map<std::string, std::vector<int>>& tags, std::vector<Job>& jobs) {
+  const size_t before = jobs.size();
+  jobs.erase(std::remove_if(jobs.begin(), jobs.end(),
+                            [&](const Job& job) {
+                              const PromptClasses p = prompt_classes(classes, tags, job);
+                              const ojson identity = record_identity(run, job.path, "", p.names, p.class_labels);
+                              return written_earlier(o.out + "/" + job.output + ".json", output_files(o, job),
+                                                     identity);
+                            }),
+             jobs.end());
+  return before - jobs.size();
 }
 
 // The images [begin, begin + count) decoded, and the ones that could not be, with why.
@@ -366,15 +415,10 @@ void write_outputs(const SegmentOptions& o, const segment::Segmenter& model, con
   }
   io::write_png_rgb(base + ".overlay.png", io::overlay_with_legend(image, labels, legend));
 
-  ojson record;
-  record["image"] = job.path;
+  ojson record = record_identity(run_identity(model, settings), job.path, p.image_sha256, names, class_labels);
   record["width"] = image.width;
   record["height"] = image.height;
-  record["model"] = model.model_dir();
-  record["device"] = model.placement().describe();
   record["classes"] = class_list;
-  record["settings"] = ojson::parse(segment::to_json(settings).dump());
-  record["version"] = std::string("pnp-ovss ") + PNPOVSS_VERSION;
   if (o.save_maps) save_maps(o.out, job, r, names, class_labels, record);
 
   ojson timings;
@@ -468,18 +512,22 @@ int run_segment(const SegmentOptions& o) {
   if (o.inputs.empty()) throw Error("no images: give image files or folders");
   prepare_output_dir(o.out);
   const auto tags = read_class_tags(o.class_tags, classes);
-  const std::vector<Job> jobs = list_jobs(o.inputs);
+  std::vector<Job> jobs = list_jobs(o.inputs);
 
   // The weights are memory-mapped, so loading costs little before the classes are checked.
   const auto model = segment::Segmenter::load(dir, settings.input_position_resize, placement);
   model.check_classes(classes, settings);
   check_settings_fit(o.method, model, settings);
+  const size_t kept = o.restart ? 0 : drop_written_earlier(o, run_identity(model, settings), classes, tags, jobs);
 
   std::printf("settings: %s\n", settings.describe().c_str());
   const size_t lanes = side_by_side_lanes(jobs.size(), workers);
   const std::string side_by_side = lanes > 1 ? ", " + std::to_string(lanes) + " side by side" : "";
   std::printf("model %s on %s, %zu classes, %zu images%s -> %s/\n", dir.c_str(), placement.describe().c_str(),
               classes.size(), jobs.size(), side_by_side.c_str(), o.out.c_str());
+  if (kept > 0)
+    std::printf("kept %zu images that an earlier run segmented the same way in %s/ (--restart segments them again)\n",
+                kept, o.out.c_str());
   note_cpu_speed(placement);
   std::fflush(stdout);
 
@@ -499,7 +547,8 @@ int run_segment(const SegmentOptions& o) {
   // A group: a batch for every worker, or on a GPU several batches, post-processed while the
   // model runs the next (batches shrink when the GPU runs out of memory).
   auto group_size = [&] { return segment::images_per_group(batch, workers, placement); };
-  std::future<PreparedGroup> next = decode(0, group_size());
+  std::future<PreparedGroup> next;
+  if (!jobs.empty()) next = decode(0, group_size());
   std::future<void> writing;
   while (next.valid()) {
     PreparedGroup group = next.get();
@@ -511,8 +560,9 @@ int run_segment(const SegmentOptions& o) {
     writing = write(std::move(outcomes));
   }
   if (writing.valid()) writing.get();
-  std::printf("segmented %zu images, %d failed, %.1f s\n", jobs.size() - static_cast<size_t>(report.failed),
-              report.failed, seconds_since(start));
+  const std::string kept_text = kept > 0 ? ", " + std::to_string(kept) + " kept from an earlier run" : "";
+  std::printf("segmented %zu images, %d failed%s, %.1f s\n", jobs.size() - static_cast<size_t>(report.failed),
+              report.failed, kept_text.c_str(), seconds_since(start));
   return report.failed == 0 ? 0 : 1;
 }
 
@@ -536,6 +586,9 @@ Command add_segment_command(CLI::App& app) {
                   "JSON file: image file stem -> list of class names or 0-based indices to use for that image");
   cmd->add_option("-o,--out", o->out, "output folder (created)")->capture_default_str();
   cmd->add_flag("--save-maps", o->save_maps, "also write every intermediate tensor and per-class heatmaps");
+  cmd->add_flag("--restart", o->restart,
+                "segment every image again, even those whose outputs in --out an earlier run wrote with the same image, "
+                "model, device, settings and classes (a rerun otherwise keeps them, so an interrupted folder goes on)");
   return [o]() { return run_segment(*o); };
 }
 

@@ -1,0 +1,59 @@
+#include "pnpovss/cli/earlier_outputs.h"
+
+#include <exception>
+#include <filesystem>
+#include <system_error>
+
+#include "pnpovss/io/hub_hash.h"
+#include "pnpovss/io/json_file.h"
+
+namespace pnpovss::cli {
+
+nlohmann::ordered_json record_identity(const RunIdentity& run, const std::string& image_path,
+                                       const std::string& image_sha256, const std::vector<std::string>& names,
+                                       const std::vector<int32_t>& labels) {
+  nlohmann::ordered_json prompt = nlohmann::ordered_json::array();
+  for (size_t k = 0; k < names.size() && k < labels.size(); ++k)
+    prompt.push_back({{"label", labels[k]}, {"name", names[k]}});
+  nlohmann::ordered_json identity;
+  identity["image"] = image_path;
+  identity["image_sha256"] = image_sha256;
+  identity["model"] = run.model;
+  identity["device"] = run.device;
+  identity["version"] = run.version;
+  identity["prompt"] = prompt;
+  identity["settings"] = run.settings;
+  return identity;
+}
+
+std::string image_file_sha256(const std::string& path) { return io::file_etag_hash(path, io::EtagKind::Sha256); }
+
+bool written_earlier(const std::string& record_path, const std::vector<std::string>& outputs,
+                     const nlohmann::ordered_json& identity) {
+  std::error_code ec;
+  for (const auto& file : outputs)
+    if (!std::filesystem::exists(file, ec)) return false;
+  nlohmann::json record;
+  try {
+    record = io::read_json_file(record_path);
+  } catch (const std::exception&) {
+    return false;
+  }
+  if (!record.is_object()) return false;
+  // The plain json type compares objects whatever their key order.
+  const nlohmann::json wanted = nlohmann::json::parse(identity.dump());
+  for (const auto& [key, value] : wanted.items()) {
+    if (key == "image_sha256") continue;
+    const auto it = record.find(key);
+    if (it == record.end() || *it != value) return false;
+  }
+  const auto hash = record.find("image_sha256");
+  if (hash == record.end() || !hash->is_string()) return false;
+  try {
+    return *hash == image_file_sha256(wanted.at("image").get<std::string>());
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace pnpovss::cli

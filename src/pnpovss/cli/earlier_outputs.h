@@ -1,0 +1,41 @@
+// A rerun of `segment` into the same --out keeps the images that an earlier run already
+// segmented there the same way, so an interrupted folder goes on where it stopped instead of
+// starting over. "The same way" means every input of an image's outputs: the image file's path
+// and bytes, the model, device and dtype, the settings, the prompt's classes with their labels,
+// and the program's version. The JSON record is written last and atomically, so an image whose
+// record is there finished; a record of another run, a missing file or a changed image means
+// the image is segmented again.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace pnpovss::cli {
+
+// What all images of a run share.
+struct RunIdentity {
+  std::string model;                // the model directory
+  std::string device;               // the placement, e.g. "cpu/fp32"
+  nlohmann::ordered_json settings;  // the method settings as JSON
+  std::string version;              // "pnp-ovss X.Y.Z"
+};
+
+// The fields of one image's record that decide its outputs, in record order: image,
+// image_sha256, model, device, version, prompt ([{label, name}] in prompt order), settings.
+nlohmann::ordered_json record_identity(const RunIdentity& run, const std::string& image_path,
+                                       const std::string& image_sha256, const std::vector<std::string>& names,
+                                       const std::vector<int32_t>& labels);
+
+// True when every file of `outputs` exists and the record at `record_path` holds `identity`.
+// The image's hash in `identity` is not used: the file named by its "image" field is hashed
+// here, and only when everything else already matches, so a fresh folder costs no hashing.
+// An unreadable or damaged record counts as absent.
+bool written_earlier(const std::string& record_path, const std::vector<std::string>& outputs,
+                     const nlohmann::ordered_json& identity);
+
+// The lower-case hex SHA-256 of a file's bytes; throws pnpovss::Error when it cannot be read.
+std::string image_file_sha256(const std::string& path);
+
+}  // namespace pnpovss::cli
