@@ -29,6 +29,7 @@
 #include "pnpovss/segment/postprocess.h"
 #include "pnpovss/segment/prompt.h"
 #include "pnpovss/segment/settings.h"
+#include "pnpovss/system_memory.h"
 
 using namespace pnpovss;
 using namespace pnpovss::segment;

@@ -118,6 +118,62 @@ TEST(PipelineEndToEnd, SegmentImageWithBlurAndCrf) {
   EXPECT_THROW(segment_image(backbone, tokenizer(), image, {"cat"}, s), Error);
 }
 
+TEST(PipelineEndToEnd, LargeImageIsBlurredThroughTheFactorsWithoutTheFullSizeStack) {
+  const auto backbone = BlipBackbone::load(kData + "/blip_itm");
+  io::Image image;  // wider than kScipyExactBlurMaxSide: a colour ramp
+  image.width = static_cast<int>(kScipyExactBlurMaxSide) + 76;
+  image.height = 60;
+  for (int y = 0; y < image.height; ++y)
+    for (int x = 0; x < image.width; ++x)
+      for (int c = 0; c < 3; ++c) image.rgb.push_back(static_cast<uint8_t>((x / 5 + y * (c + 1)) % 256));
+  MethodSettings s = preset("paper", "blip");
+  s.input_size = 64;
+  s.attention_layer = 1;
+  s.attention_head = 0;
+  s.post_mode = Postprocess::Blur;
+  const SegmentationResult r = segment_image(backbone, tokenizer(), image, {"cat", "dog"}, s);
+  EXPECT_TRUE(blurs_through_factors(r.maps, s));
+  EXPECT_FALSE(r.maps.stack.defined());
+  ASSERT_TRUE(r.blurred.defined());
+  EXPECT_EQ(r.blurred.sizes(), (std::vector<int64_t>{3, image.height, image.width}));
+  for (const auto& [name, tensor] : r.named_tensors()) EXPECT_NE(name, "stack");
+  // The same maps blurred the scipy way from the full-size stack.
+  const ChannelStack full = build_channel_stack(r.dropout.final_maps, image.height, image.width, s);
+  EXPECT_LT((r.blurred - blur_stack(full.stack, s)).abs().max().item<float>(), 1e-5f);
+  // Without the blur the stack is the channels' source again.
+  s.post_mode = Postprocess::None;
+  const SegmentationResult plain = segment_image(backbone, tokenizer(), image, {"cat", "dog"}, s);
+  EXPECT_FALSE(blurs_through_factors(plain.maps, s));
+  EXPECT_TRUE(torch::equal(plain.maps.stack, full.stack));
+}
+
+TEST(PostprocessMemory, RefusesWhatTheSystemCannotGiveAndNamesTheWayOut) {
+  MethodSettings s;  // blur + CRF
+  s.background_mode = BackgroundMode::Always;
+  ChannelStack c = channel_masks(torch::rand({150, 24, 24}), 3000, 4000, s);
+  const uint64_t needed = postprocess_bytes(3000, 4000, 151, s, /*full_size_stack=*/false);
+  EXPECT_FALSE(blurs_through_factors(ChannelStack{}, s));
+  EXPECT_TRUE(blurs_through_factors(c, s));
+  EXPECT_LT(needed, postprocess_bytes(3000, 4000, 151, s, true));  // the factors spare the stack
+  EXPECT_NO_THROW(check_postprocess_memory(c, s, 0));              // unknown: no check
+  EXPECT_NO_THROW(check_postprocess_memory(c, s, needed));
+  try {
+    check_postprocess_memory(c, s, needed / 2);
+    FAIL() << "post-processing with half the memory it needs must be refused";
+  } catch (const Error& e) {
+    const std::string message = e.what();
+    for (const char* part : {"4000x3000", "151 channels", "GiB", "fewer classes", "leave out the Dense CRF"})
+      EXPECT_NE(message.find(part), std::string::npos) << message;
+  }
+  s.post_mode = Postprocess::Blur;  // no CRF to leave out
+  try {
+    check_postprocess_memory(c, s, 1);
+    FAIL() << "must be refused";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("Dense CRF"), std::string::npos) << e.what();
+  }
+}
+
 // ---- drop rules ------------------------------------------------------------------------------
 
 TEST(DropoutHalving, DropsTheLargerHalfOfDistinctValues) {
@@ -351,6 +407,70 @@ TEST(PostprocessBlur, EqualsDirectSeparableCorrelation) {
             << size[1] << "x" << size[2] << ", sigma " << sigma << ", " << lanes << " lanes";
     }
   EXPECT_THROW(gaussian_filter_channels(torch::rand({1, 4, 4}), 1.0, 3), Error);
+}
+
+// Final maps whose masks leave some cells of every class empty, so the background has both
+// values; `seed` picks them.
+ChannelStack random_channel_stack(int64_t classes, int64_t grid, int64_t height, int64_t width, uint64_t seed,
+                                  const MethodSettings& s) {
+  torch::manual_seed(seed);
+  return build_channel_stack(torch::rand({classes, grid, grid}).pow(3), height, width, s);
+}
+
+TEST(PostprocessBlur, FactoredFilterEqualsTheDirectOneWithinFloatRounding) {
+  MethodSettings s;
+  s.mask_threshold = 0.45;
+  // Odd and even sizes, grids that divide the size and do not, background on and off, a sigma
+  // that reflects repeatedly, and a 1-pixel-wide image.
+  struct Case {
+    int64_t classes, grid, height, width;
+    double sigma;
+    BackgroundMode background;
+  };
+  for (const Case& t : {Case{3, 7, 97, 150, 7.5, BackgroundMode::Always},
+                        Case{2, 5, 41, 41, 30.0, BackgroundMode::Never},
+                        Case{4, 24, 60, 1, 3.0, BackgroundMode::Always},
+                        Case{1, 2, 33, 64, 1.2, BackgroundMode::Always}}) {
+    s.background_mode = t.background;
+    const ChannelStack c = random_channel_stack(t.classes, t.grid, t.height, t.width, 11, s);
+    ASSERT_TRUE(channels_are_separable(c, s));
+    ASSERT_EQ(c.has_background, t.background == BackgroundMode::Always);
+    if (c.has_background) {
+      ASSERT_GT(c.stack[0].sum().item<float>(), 0.0f) << "the case has no background";
+    }
+    const torch::Tensor want = gaussian_filter_channels(c.stack, t.sigma);
+    const torch::Tensor got = factored_gaussian_filter(c, t.sigma);
+    ASSERT_EQ(got.sizes(), want.sizes());
+    EXPECT_LT((got - want).abs().max().item<float>(), 1e-6f)
+        << t.height << "x" << t.width << " from " << t.grid << "x" << t.grid << ", sigma " << t.sigma;
+  }
+}
+
+TEST(PostprocessBlur, LargeImagesTakeTheFactoredPathSmallOnesStayScipyExact) {
+  MethodSettings s;
+  s.mask_threshold = 0.45;
+  s.background_mode = BackgroundMode::Always;
+  const ChannelStack small = random_channel_stack(2, 6, 30, kScipyExactBlurMaxSide, 3, s);
+  EXPECT_TRUE(torch::equal(blur_channels(small, s), blur_stack(small.stack, s)));
+  const ChannelStack large = random_channel_stack(2, 6, 30, kScipyExactBlurMaxSide + 1, 3, s);
+  const double sigma = s.post_blur * static_cast<double>(kScipyExactBlurMaxSide + 1);
+  const torch::Tensor got = blur_channels(large, s);
+  EXPECT_TRUE(torch::equal(got, minmax_channels(factored_gaussian_filter(large, sigma))));
+  EXPECT_LT((got - blur_stack(large.stack, s)).abs().max().item<float>(), 1e-5f);
+}
+
+TEST(PostprocessBlur, RescaledOrNegativeMasksAreNotSeparable) {
+  MethodSettings s;
+  s.mask_threshold = 0.45;
+  s.background_mode = BackgroundMode::Always;
+  ChannelStack c = random_channel_stack(2, 4, 8, 8, 5, s);
+  EXPECT_TRUE(channels_are_separable(c, s));
+  s.mask_rescale_after_upsample = true;  // min-max after upsampling moves the zeros
+  EXPECT_FALSE(channels_are_separable(c, s));
+  s.mask_rescale_after_upsample = false;
+  c.masks[0][0][0] = -0.5f;  // a zero between a negative and a positive value is not a zero mask
+  EXPECT_FALSE(channels_are_separable(c, s));
+  EXPECT_THROW(factored_gaussian_filter(ChannelStack{}, 1.0), Error);
 }
 
 TEST(PostprocessUpsample, GridRowsAreExactAndZerosStayZero) {

@@ -587,8 +587,9 @@ Command add_segment_command(CLI::App& app) {
   cmd->add_option("-o,--out", o->out, "output folder (created)")->capture_default_str();
   cmd->add_flag("--save-maps", o->save_maps, "also write every intermediate tensor and per-class heatmaps");
   cmd->add_flag("--restart", o->restart,
-                "segment every image again, even those whose outputs in --out an earlier run wrote with the same image, "
-                "model, device, settings and classes (a rerun otherwise keeps them, so an interrupted folder goes on)");
+                "segment every image again, even those whose outputs in --out an earlier run wrote with the same "
+                "image, model, device, settings and classes (a rerun otherwise keeps them, so an interrupted folder "
+                "goes on)");
   return [o]() { return run_segment(*o); };
 }
 

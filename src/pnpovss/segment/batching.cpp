@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
-#include <fstream>
 #include <future>
 #include <mutex>
 
 #include "pnpovss/error.h"
 #include "pnpovss/models/blas_threads.h"
 #include "pnpovss/parallel.h"
+#include "pnpovss/system_memory.h"
 #include "pnpovss/side_by_side.h"
 
 namespace pnpovss::segment {
@@ -55,16 +55,6 @@ int auto_workers(int hardware_threads, const WorkerLoad& load, uint64_t availabl
   if (available_bytes == 0) return workers;
   const double fit = 0.5 * static_cast<double>(available_bytes) / static_cast<double>(worker_bytes(load));
   return std::max(1, std::min(workers, static_cast<int>(std::min(fit, 1e6))));
-}
-
-uint64_t available_memory_bytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  uint64_t kib = 0;
-  std::string unit;
-  while (meminfo >> key >> kib >> unit)
-    if (key == "MemAvailable:") return kib * 1024;
-  return 0;
 }
 
 bool is_out_of_memory(const std::exception& e) {

@@ -52,9 +52,6 @@ int auto_workers(int hardware_threads, const WorkerLoad& load, uint64_t availabl
 // 640x480 image (2.3 GiB for ADE-150's 150 classes).
 uint64_t worker_bytes(const WorkerLoad& load);
 
-// What the system could still give this process (MemAvailable of /proc/meminfo); 0 if unknown.
-uint64_t available_memory_bytes();
-
 // Segments `tasks` in batches of at most `size.value`. With size.automatic, a batch that runs
 // out of GPU memory is retried in halves and size.value keeps the smaller value for later
 // calls; otherwise that error is reported with advice. With `workers` > 1 the tasks go side by

@@ -8,6 +8,7 @@
 #include "pnpovss/error.h"
 #include "pnpovss/io/preprocess.h"
 #include "pnpovss/io/resize.h"
+#include "pnpovss/system_memory.h"
 
 namespace pnpovss::segment {
 namespace {
@@ -124,9 +125,12 @@ SegmentationResult begin_result(const Backbone& backbone, const PromptTokenizer&
 void finish_result(SegmentationResult& r, const io::Image& original, const std::vector<std::string>& classes,
                    const MethodSettings& settings) {
   auto start = Clock::now();
-  r.maps = build_channel_stack(r.dropout.final_maps, r.height, r.width, settings);
+  r.maps = channel_masks(r.dropout.final_maps, r.height, r.width, settings);
+  check_postprocess_memory(r.maps, settings, available_memory_bytes());
+  // A large image blurred through the factors never needs the full-size unblurred stack.
+  if (!blurs_through_factors(r.maps, settings)) upsample_channels(r.maps, settings);
   r.has_background = r.maps.has_background;
-  if (uses_blur(settings)) r.blurred = blur_stack(r.maps.stack, settings);
+  if (uses_blur(settings)) r.blurred = blur_channels(r.maps, settings);
   const torch::Tensor& decided = r.blurred.defined() ? r.blurred : r.maps.stack;
   r.argmax = argmax_channels(decided);
   r.timings.push_back({"postprocess", seconds_since(start)});
@@ -247,7 +251,7 @@ std::vector<std::pair<std::string, torch::Tensor>> SegmentationResult::named_ten
   out.emplace_back("final_minmax", maps.normalized);
   out.emplace_back("keep_mask", maps.keep);
   out.emplace_back("masks", maps.masks);
-  out.emplace_back("stack", maps.stack);
+  if (maps.stack.defined()) out.emplace_back("stack", maps.stack);
   if (blurred.defined()) out.emplace_back("blurred", blurred);
   out.emplace_back("argmax", argmax);
   out.emplace_back("channels", image_tensor(channels, height, width));

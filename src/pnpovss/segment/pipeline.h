@@ -44,7 +44,7 @@ struct SegmentationResult {
   torch::Tensor pixel_values;  // [3, S, S] iteration-0 input
   Prompt prompt;
   DropoutResult dropout;
-  ChannelStack maps;           // normalized, keep, masks, stack
+  ChannelStack maps;           // normalized, keep, masks, stack (not for large blurred images)
   torch::Tensor blurred;       // [C, H, W] blurred and min-max'ed stack; undefined without blur
   torch::Tensor argmax;        // [H, W] int32 argmax of the blurred (or unblurred) stack
 
@@ -52,7 +52,8 @@ struct SegmentationResult {
   // input_ids_tokenizer, attention_mask, class_spans, pixel_values, iter{t}.* (dropped_before_mask,
   // pixel_values, itm_logits, attn_probs, attn_cls_column, attn_grad, gradcam_tokens,
   // gradcam_tokens_zeroed, class_maps, U, eta, new_dropped), agg_tokens, final_maps,
-  // final_minmax, keep_mask, masks, stack, blurred, argmax, channels, labels.
+  // final_minmax, keep_mask, masks, stack (left out where blurs_through_factors), blurred, argmax,
+  // channels, labels.
   std::vector<std::pair<std::string, torch::Tensor>> named_tensors() const;
 };
 

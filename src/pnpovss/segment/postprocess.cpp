@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -141,11 +142,18 @@ void transpose_plane(const float* in, float* out, int64_t rows, int64_t cols) {
 }  // namespace
 
 torch::Tensor minmax_channels(const torch::Tensor& maps) {
-  const torch::Tensor x = cpu_float(maps);
+  torch::Tensor x = cpu_float(maps).clone();
+  minmax_channels_in_place(x);
+  return x;
+}
+
+void minmax_channels_in_place(torch::Tensor& x) {
+  if (x.device() != torch::kCPU || x.scalar_type() != torch::kFloat32 || !x.is_contiguous() || x.dim() < 2)
+    throw Error("per-channel min-max needs a contiguous float32 CPU tensor of at least 2 dimensions");
   const auto dims = std::vector<int64_t>{x.dim() - 2, x.dim() - 1};
   const torch::Tensor low = x.amin(dims, /*keepdim=*/true);
   const torch::Tensor range = x.amax(dims, /*keepdim=*/true) - low;
-  return torch::where(range > 0, (x - low) / range, torch::zeros_like(x));
+  x.sub_(low).div_(range).masked_fill_(range.gt(0).logical_not(), 0.0f);
 }
 
 torch::Tensor upsample_bilinear_exact(const torch::Tensor& maps, int64_t height, int64_t width) {
@@ -225,27 +233,266 @@ torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma,
   return out;
 }
 
-ChannelStack build_channel_stack(const torch::Tensor& final_maps, int64_t height, int64_t width,
-                                 const MethodSettings& settings) {
+uint64_t postprocess_bytes(int64_t height, int64_t width, int64_t channels, const MethodSettings& settings,
+                           bool full_size_stack) {
+  const bool crf = uses_crf(settings);
+  const double per_channel = (full_size_stack ? 8.0 : 0.0) + (uses_blur(settings) ? 4.0 : 0.0) + (crf ? 17.5 : 0.0);
+  const double per_pixel = static_cast<double>(channels) * per_channel + (crf ? 160.0 : 48.0);
+  return static_cast<uint64_t>(per_pixel * static_cast<double>(height) * static_cast<double>(width));
+}
+
+void check_postprocess_memory(const ChannelStack& c, const MethodSettings& settings, uint64_t available_bytes) {
+  const int64_t channels = c.masks.size(0) + (c.has_background ? 1 : 0);
+  const bool full_size_stack = !blurs_through_factors(c, settings);
+  const uint64_t needed = postprocess_bytes(c.height, c.width, channels, settings, full_size_stack);
+  if (available_bytes == 0 || needed <= available_bytes) return;
+  auto gib = [](uint64_t bytes) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.1f GiB", static_cast<double>(bytes) / (1u << 30));
+    return std::string(text);
+  };
+  std::string advice = "segment fewer classes at once or a smaller image";
+  if (uses_crf(settings)) {
+    MethodSettings without_crf = settings;
+    without_crf.post_mode = uses_blur(settings) ? Postprocess::Blur : Postprocess::None;
+    advice += ", or leave out the Dense CRF (" +
+              gib(postprocess_bytes(c.height, c.width, channels, without_crf, full_size_stack)) + ")";
+  }
+  throw Error("post-processing this " + std::to_string(c.width) + "x" + std::to_string(c.height) + " image into " +
+              std::to_string(channels) + " channels needs about " + gib(needed) + " and " + gib(available_bytes) +
+              " are available: " + advice);
+}
+
+ChannelStack channel_masks(const torch::Tensor& final_maps, int64_t height, int64_t width,
+                           const MethodSettings& settings) {
   const torch::Tensor maps = cpu_float(final_maps);
   const auto dims = std::vector<int64_t>{1, 2};
   const torch::Tensor varies = maps.amax(dims, true) > maps.amin(dims, true);
   ChannelStack out;
+  out.height = height;
+  out.width = width;
   out.normalized = minmax_channels(maps);
   // The comparison is in float32, as torch and numpy compare a float32 map with a Python float.
   const auto threshold = static_cast<float>(settings.mask_threshold);
   out.keep = (out.normalized >= threshold).logical_and(varies).to(torch::kUInt8);
   out.masks = settings.mask_threshold_keeps_values ? maps * out.keep.to(torch::kFloat32) : out.keep.to(torch::kFloat32);
-  torch::Tensor classes = upsample_bilinear_exact(out.masks, height, width);
-  if (settings.mask_rescale_after_upsample) classes = minmax_channels(classes);
   out.has_background = uses_background(settings, static_cast<int>(maps.size(0)));
-  out.stack = out.has_background ? torch::cat({background_channel(classes).unsqueeze(0), classes}) : classes;
+  return out;
+}
+
+void upsample_channels(ChannelStack& c, const MethodSettings& settings) {
+  torch::Tensor classes = upsample_bilinear_exact(c.masks, c.height, c.width);
+  if (settings.mask_rescale_after_upsample) minmax_channels_in_place(classes);
+  c.stack = c.has_background ? torch::cat({background_channel(classes).unsqueeze(0), classes}) : classes;
+}
+
+ChannelStack build_channel_stack(const torch::Tensor& final_maps, int64_t height, int64_t width,
+                                 const MethodSettings& settings) {
+  ChannelStack out = channel_masks(final_maps, height, width, settings);
+  upsample_channels(out, settings);
   return out;
 }
 
 torch::Tensor blur_stack(const torch::Tensor& stack, const MethodSettings& settings) {
   const double sigma = settings.post_blur * static_cast<double>(std::max(stack.size(1), stack.size(2)));
-  return minmax_channels(gaussian_filter_channels(stack, sigma));
+  torch::Tensor blurred = gaussian_filter_channels(stack, sigma);
+  minmax_channels_in_place(blurred);
+  return blurred;
+}
+
+namespace {
+
+// The filter along one axis of a plane whose columns are the factor's: out = G * factor, with
+// `factor` [n, q] in double given row by row as at most two (column, weight) entries.
+struct SparseRow {
+  int64_t first = 0, second = 0;
+  double first_weight = 0.0, second_weight = 0.0;
+};
+
+torch::Tensor filter_factor(const std::vector<SparseRow>& rows, int64_t columns, const std::vector<double>& kernel) {
+  const auto n = static_cast<int64_t>(rows.size());
+  const auto radius = static_cast<int64_t>(kernel.size() / 2);
+  torch::Tensor out = torch::zeros({n, columns}, torch::kFloat64);
+  double* o = out.data_ptr<double>();
+  parallel_ranges(n, resolve_threads(0), [&](int64_t first, int64_t last) {
+    for (int64_t y = first; y < last; ++y)
+      for (int64_t j = 0; j < static_cast<int64_t>(kernel.size()); ++j) {
+        const SparseRow& r = rows[static_cast<size_t>(reflect_index(y + j - radius, n))];
+        o[y * columns + r.first] += kernel[static_cast<size_t>(j)] * r.first_weight;
+        o[y * columns + r.second] += kernel[static_cast<size_t>(j)] * r.second_weight;
+      }
+  }, 64);
+  return out;
+}
+
+// Columns [x, x + B * L) of one output row of a product: sum over j, in double, of weight[j]
+// times row j of the right factor, stored as float; B vectors of sums stay in registers.
+template <int L, int B>
+inline __attribute__((always_inline)) void product_block(const double* const* rows, const double* weight,
+                                                         int64_t count, int64_t x, float* out) {
+  using D = typename Lanes<L>::D;
+  using F = typename Lanes<L>::F;
+  D acc[B] = {};
+  for (int64_t j = 0; j < count; ++j) {
+    const D w = D{} + weight[j];
+#pragma GCC unroll 8
+    for (int b = 0; b < B; ++b) {
+      D part;
+      std::memcpy(&part, rows[j] + x + b * L, sizeof part);
+      acc[b] += w * part;
+    }
+  }
+#pragma GCC unroll 8
+  for (int b = 0; b < B; ++b) {
+    const F rounded = __builtin_convertvector(acc[b], F);
+    std::memcpy(out + x + b * L, &rounded, sizeof rounded);
+  }
+}
+
+// Rows [first, last) of out [rows, cols] = left [rows, q] * right [q, cols], summed in double
+// (terms of zero weight left out) and stored as float.
+template <int L>
+inline __attribute__((always_inline)) void product_rows(const double* left, const double* right, int64_t q,
+                                                        int64_t cols, int64_t first, int64_t last, float* out) {
+  constexpr int kBlock = 4;
+  std::vector<const double*> factor_rows;
+  std::vector<double> weights;
+  for (int64_t y = first; y < last; ++y) {
+    factor_rows.clear();
+    weights.clear();
+    for (int64_t i = 0; i < q; ++i)
+      if (left[y * q + i] != 0.0) {
+        factor_rows.push_back(right + i * cols);
+        weights.push_back(left[y * q + i]);
+      }
+    const auto count = static_cast<int64_t>(weights.size());
+    float* o = out + y * cols;
+    int64_t x = 0;
+    for (; x + kBlock * L <= cols; x += kBlock * L)
+      product_block<L, kBlock>(factor_rows.data(), weights.data(), count, x, o);
+    for (; x + L <= cols; x += L) product_block<L, 1>(factor_rows.data(), weights.data(), count, x, o);
+    for (; x < cols; ++x) {
+      double sum = 0.0;
+      for (int64_t j = 0; j < count; ++j) sum += weights[j] * factor_rows[j][x];
+      o[x] = static_cast<float>(sum);
+    }
+  }
+}
+
+__attribute__((target("avx2"))) void product_rows_avx2(const double* left, const double* right, int64_t q,
+                                                       int64_t cols, int64_t first, int64_t last, float* out) {
+  product_rows<4>(left, right, q, cols, first, last, out);
+}
+
+__attribute__((target("avx512f"))) void product_rows_avx512(const double* left, const double* right, int64_t q,
+                                                            int64_t cols, int64_t first, int64_t last, float* out) {
+  product_rows<8>(left, right, q, cols, first, last, out);
+}
+
+// out [rows, cols] = left [rows, q] * right [q, cols] in double, stored as float, rows spread
+// over every thread: a double plane and its conversion would cost more memory traffic than
+// the products (a 12-megapixel plane is 96 MB in double).
+void product_to_float(const torch::Tensor& left, const torch::Tensor& right, float* out) {
+  const torch::Tensor l = left.contiguous(), r = right.contiguous();
+  const int64_t q = l.size(1), cols = r.size(1);
+  const double* lp = l.data_ptr<double>();
+  const double* rp = r.data_ptr<double>();
+  const int lanes = blur_lane_widths().back();
+  parallel_ranges(l.size(0), resolve_threads(0), [&](int64_t first, int64_t last) {
+    if (lanes == 8)
+      product_rows_avx512(lp, rp, q, cols, first, last, out);
+    else if (lanes == 4)
+      product_rows_avx2(lp, rp, q, cols, first, last, out);
+    else
+      product_rows<2>(lp, rp, q, cols, first, last, out);
+  }, 8);
+}
+
+// Bilinear weights of an align_corners resize from `in` to `out`, as upsample_bilinear_exact
+// applies them.
+std::vector<SparseRow> bilinear_rows(int64_t in, int64_t out) {
+  std::vector<SparseRow> rows;
+  for (const SourceCoordinate& c : source_coordinates(in, out))
+    rows.push_back({c.index, c.next, 1.0 - c.weight, c.weight});
+  return rows;
+}
+
+// The background's row classes: 2i for a row on grid line i (weight 0), 2i + 1 for one between
+// lines i and i + 1. 2 * in - 1 classes.
+std::vector<SparseRow> band_rows(int64_t in, int64_t out) {
+  std::vector<SparseRow> rows;
+  for (const SourceCoordinate& c : source_coordinates(in, out)) {
+    const int64_t band = c.weight == 0.0 ? 2 * c.index : 2 * c.index + 1;
+    rows.push_back({band, band, 1.0, 0.0});
+  }
+  return rows;
+}
+
+// Z[a, b] = 1 where no mask is positive on the grid rows of band a and columns of band b.
+torch::Tensor empty_bands(const torch::Tensor& masks) {
+  const torch::Tensor positive = (masks > 0).any(0).to(torch::kFloat64);  // [h, w]
+  // A band's grid lines: line i for band 2i, lines i and i + 1 for band 2i + 1.
+  auto band_lines = [](int64_t n) {
+    torch::Tensor m = torch::zeros({2 * n - 1, n}, torch::kFloat64);
+    for (int64_t i = 0; i < n; ++i) {
+      m[2 * i][i] = 1.0;
+      if (i + 1 < n) m[2 * i + 1][i] = m[2 * i + 1][i + 1] = 1.0;
+    }
+    return m;
+  };
+  const torch::Tensor touched = band_lines(masks.size(1)).mm(positive).mm(band_lines(masks.size(2)).t());
+  return (touched == 0).to(torch::kFloat64);
+}
+
+}  // namespace
+
+bool channels_are_separable(const ChannelStack& c, const MethodSettings& settings) {
+  if (settings.mask_rescale_after_upsample || !c.masks.defined() || c.masks.dim() != 3 || c.masks.numel() == 0)
+    return false;
+  // Non-negative, and far from float underflow, so an upsampled value is 0 exactly where every
+  // mask value it weighs is.
+  const torch::Tensor m = cpu_float(c.masks);
+  return (m == 0).logical_or(m >= 1e-20f).all().item<bool>();
+}
+
+torch::Tensor factored_gaussian_filter(const ChannelStack& c, double sigma) {
+  if (!c.masks.defined() || c.masks.dim() != 3 || c.masks.numel() == 0 || c.height < 1 || c.width < 1)
+    throw Error("factored blur: the channel stack has no masks or no size");
+  const torch::Tensor masks = cpu_float(c.masks).to(torch::kFloat64);
+  const int64_t classes = masks.size(0), h = masks.size(1), w = masks.size(2);
+  const int64_t height = c.height, width = c.width;
+  const std::vector<double> kernel = gaussian_kernel(sigma);
+  torch::Tensor out = torch::empty({classes + (c.has_background ? 1 : 0), height, width}, torch::kFloat32);
+  // One plane: left [H, q] * (middle [q, r] * right^T [r, W]), in double, stored as float.
+  auto write_plane = [&](int64_t channel, const torch::Tensor& left, const torch::Tensor& middle,
+                         const torch::Tensor& right) {
+    product_to_float(left, middle.mm(right.t()), out[channel].data_ptr<float>());
+  };
+  int64_t channel = 0;
+  if (c.has_background) {
+    write_plane(channel++, filter_factor(band_rows(h, height), 2 * h - 1, kernel), empty_bands(masks),
+                filter_factor(band_rows(w, width), 2 * w - 1, kernel));
+  }
+  const torch::Tensor left = filter_factor(bilinear_rows(h, height), h, kernel);
+  const torch::Tensor right = filter_factor(bilinear_rows(w, width), w, kernel);
+  for (int64_t k = 0; k < classes; ++k) write_plane(channel++, left, masks[k], right);
+  return out;
+}
+
+bool blurs_through_factors(const ChannelStack& c, const MethodSettings& settings) {
+  return uses_blur(settings) && std::max(c.height, c.width) > kScipyExactBlurMaxSide &&
+         channels_are_separable(c, settings);
+}
+
+torch::Tensor blur_channels(const ChannelStack& c, const MethodSettings& settings) {
+  if (!blurs_through_factors(c, settings)) {
+    if (!c.stack.defined()) throw Error("blur: the channel stack was not built");
+    return blur_stack(c.stack, settings);
+  }
+  const double sigma = settings.post_blur * static_cast<double>(std::max(c.height, c.width));
+  torch::Tensor blurred = factored_gaussian_filter(c, sigma);
+  minmax_channels_in_place(blurred);
+  return blurred;
 }
 
 torch::Tensor argmax_channels(const torch::Tensor& stack) {

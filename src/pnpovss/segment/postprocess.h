@@ -22,13 +22,18 @@ struct ChannelStack {
   torch::Tensor normalized;  // [K, P, P] per-class min-max; a constant map gives all zeros
   torch::Tensor keep;        // [K, P, P] uint8: normalized >= threshold (never for a constant map)
   torch::Tensor masks;       // [K, P, P] float: keep as 0/1, or the raw values kept (official)
-  torch::Tensor stack;       // [C, H, W] upsampled masks, background channel first when used
+  torch::Tensor stack;       // [C, H, W] upsampled masks, background channel first when used;
+                             // undefined when the pipeline blurs through the factors instead
   bool has_background = false;
+  int64_t height = 0, width = 0;  // H x W, the original image's size
 };
 
 // Per channel (x - min) / (max - min) over the last two dimensions of [C, h, w]; a constant
 // channel becomes all zeros (the reference's 0/0; method.md 5.1 and 5.5).
 torch::Tensor minmax_channels(const torch::Tensor& maps);
+// The same on `x` itself (contiguous float32 on the CPU), without the full-size temporaries:
+// a photo's blurred stack can take gigabytes.
+void minmax_channels_in_place(torch::Tensor& x);
 
 // Bilinear, align_corners=true, [C, h, w] -> [C, H, W], with exact source coordinates:
 // dst * (in - 1) / (out - 1) is split into integer part and remainder, so rows and columns on
@@ -49,11 +54,54 @@ torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma,
 // The `lanes` values this CPU runs, narrowest first: 2, then 4 with AVX2, then 8 with AVX-512.
 std::vector<int> blur_lane_widths();
 
+// About the most memory steps 5.3-5.7 take at once for an H x W image and `channels` channels
+// (background included), fitted to the peak RSS of photos of 11 megapixels with 11, 31 and 151
+// channels and 24 megapixels with 11 (never below it, at most 25% above), in bytes per pixel and
+// channel: 8 for the full-size stack (4, and 4 while the background is joined to it; none when
+// blurred through the factors), 4 for the blurred copy, 17.5 for the Dense CRF's unary,
+// marginals and buffers; plus 48 bytes per pixel, 160 with the CRF.
+uint64_t postprocess_bytes(int64_t height, int64_t width, int64_t channels, const MethodSettings& settings,
+                           bool full_size_stack);
+// Throws pnpovss::Error, before anything of that size is allocated, when post-processing `c`
+// would exceed `available_bytes` (0: unknown, no check): a 12-megapixel photo with 150 classes
+// and the CRF needs about 30 GiB, and the system would kill the process rather than fail an
+// allocation.
+void check_postprocess_memory(const ChannelStack& c, const MethodSettings& settings, uint64_t available_bytes);
+
+// Steps 5.1-5.2 and the background decision: everything but the full-size stack.
+ChannelStack channel_masks(const torch::Tensor& final_maps, int64_t height, int64_t width,
+                           const MethodSettings& settings);
+// Steps 5.3-5.4: c.stack from c.masks.
+void upsample_channels(ChannelStack& c, const MethodSettings& settings);
 // Steps 5.1-5.4: `final_maps` [K, P, P] -> the channel stack at height x width.
 ChannelStack build_channel_stack(const torch::Tensor& final_maps, int64_t height, int64_t width,
                                  const MethodSettings& settings);
 // Step 5.5: blur with sigma = settings.post_blur * max(H, W), then per-channel min-max.
 torch::Tensor blur_stack(const torch::Tensor& stack, const MethodSettings& settings);
+
+// Up to this long side, blur_channels matches scipy bit for bit (the five benchmarks' images are
+// smaller); above it the direct blur's cost grows with the cube of the side (a 24-megapixel
+// photo: minutes per channel), so larger images take the factored path when it applies.
+constexpr int64_t kScipyExactBlurMaxSide = 1024;
+
+// Whether `c`'s channels are separable products of its masks: non-negative masks, not
+// rescaled after upsampling, so each class channel is Uh * mask * Uw^T (bilinear weights) and
+// the background is Rh * Z * Rw^T (indicators of the rows and columns between two grid lines,
+// or on one; Z is 1 where no mask is positive there).
+bool channels_are_separable(const ChannelStack& c, const MethodSettings& settings);
+// Whether step 5.5 goes through those factors: blur on, the long side above
+// kScipyExactBlurMaxSide and the channels separable. The pipeline then never builds the
+// full-size unblurred stack (4 bytes per pixel and channel: 6.7 GB for 150 classes at 11 MP).
+bool blurs_through_factors(const ChannelStack& c, const MethodSettings& settings);
+// gaussian_filter_channels(c.stack, sigma) through the factors, from c.masks (c.stack is not
+// read): the filter runs down the factors' columns (O(side x taps x grid) instead of
+// O(side^2 x taps) per pass) and each plane is their product. The same sums in another order,
+// in double: values differ from scipy's by a float rounding or two (below 1e-6) instead of
+// matching bit for bit. Throws pnpovss::Error when the channels are not separable.
+torch::Tensor factored_gaussian_filter(const ChannelStack& c, double sigma);
+// Step 5.5 for a channel stack: through the factors when blurs_through_factors, else
+// blur_stack(c.stack).
+torch::Tensor blur_channels(const ChannelStack& c, const MethodSettings& settings);
 
 // Per pixel, the channel with the largest value of [C, H, W] (ties: lowest channel): [H, W] int32.
 torch::Tensor argmax_channels(const torch::Tensor& stack);
