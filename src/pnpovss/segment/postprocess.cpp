@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "pnpovss/error.h"
@@ -59,21 +60,22 @@ struct Lanes {
   using F = ::pnpovss::simd::VectorOf<float, L>;
 };
 
-// Output columns [x, x + B * L) of one row: B vectors of sums kept in registers while every tap
-// adds its weight times its input row (`taps` rows), in tap order.
-template <int L, int B>
-inline __attribute__((always_inline)) void filter_block(const float* const* taps, const double* kernel,
-                                                        int64_t count, int64_t x, float* out) {
+// Output columns [x, x + B * L) of one row: B vectors of sums kept in registers while every
+// input row adds its weight times its values (float or double), in row order, in double.
+template <int L, int B, typename T>
+inline __attribute__((always_inline)) void weighted_block(const T* const* rows, const double* weights,
+                                                          int64_t count, int64_t x, float* out) {
   using D = typename Lanes<L>::D;
   using F = typename Lanes<L>::F;
+  using In = std::conditional_t<std::is_same_v<T, float>, F, D>;
   D acc[B] = {};
   for (int64_t j = 0; j < count; ++j) {
-    const D k = D{} + kernel[j];
+    const D w = D{} + weights[j];
 #pragma GCC unroll 8
     for (int b = 0; b < B; ++b) {
-      F part;
-      std::memcpy(&part, taps[j] + x + b * L, sizeof part);
-      acc[b] += k * __builtin_convertvector(part, D);
+      In part;
+      std::memcpy(&part, rows[j] + x + b * L, sizeof part);
+      acc[b] += w * __builtin_convertvector(part, D);
     }
   }
 #pragma GCC unroll 8
@@ -83,30 +85,37 @@ inline __attribute__((always_inline)) void filter_block(const float* const* taps
   }
 }
 
+// One output row: out[x] = sum over j, in order and in double, of weights[j] * rows[j][x],
+// rounded to float. Columns go 4 vectors of L at a time with their sums in registers, then one
+// vector, then one column; the multiply and the add stay unfused (this file is compiled with
+// -ffp-contract=off, since AVX-512 brings fused multiply-add), so every width and block gives
+// the same values.
+template <int L, typename T>
+inline __attribute__((always_inline)) void weighted_row(const T* const* rows, const double* weights, int64_t count,
+                                                        int64_t cols, float* out) {
+  constexpr int kBlock = 4;
+  int64_t x = 0;
+  for (; x + kBlock * L <= cols; x += kBlock * L) weighted_block<L, kBlock>(rows, weights, count, x, out);
+  for (; x + L <= cols; x += L) weighted_block<L, 1>(rows, weights, count, x, out);
+  for (; x < cols; ++x) {
+    double sum = 0.0;
+    for (int64_t j = 0; j < count; ++j) sum += weights[j] * static_cast<double>(rows[j][x]);
+    out[x] = static_cast<float>(sum);
+  }
+}
+
 // Correlates every column of a rows x cols plane with the kernel (scipy's 'reflect' edges),
 // writing `out`: out[y][x] = sum over j, in order and in double, of kernel[j] times
-// in[reflect(y + j - radius)][x], rounded to float. Columns go 4 vectors of L at a time with
-// their sums in registers, then one vector, then one column; the multiply and the add stay
-// unfused (this file is compiled with -ffp-contract=off, since AVX-512 brings fused
-// multiply-add), so every width and block gives the same values as the reference.
+// in[reflect(y + j - radius)][x], rounded to float, as the reference computes it.
 template <int L>
 inline __attribute__((always_inline)) void filter_columns_impl(const float* in, float* out, int64_t rows,
                                                                int64_t cols, const std::vector<double>& kernel) {
-  constexpr int kBlock = 4;
   const auto count = static_cast<int64_t>(kernel.size());
   const int64_t radius = count / 2;
   std::vector<const float*> taps(kernel.size());
   for (int64_t y = 0; y < rows; ++y) {
     for (int64_t j = 0; j < count; ++j) taps[j] = in + reflect_index(y + j - radius, rows) * cols;
-    float* o = out + y * cols;
-    int64_t x = 0;
-    for (; x + kBlock * L <= cols; x += kBlock * L) filter_block<L, kBlock>(taps.data(), kernel.data(), count, x, o);
-    for (; x + L <= cols; x += L) filter_block<L, 1>(taps.data(), kernel.data(), count, x, o);
-    for (; x < cols; ++x) {
-      double sum = 0.0;
-      for (int64_t j = 0; j < count; ++j) sum += kernel[j] * static_cast<double>(taps[j][x]);
-      o[x] = static_cast<float>(sum);
-    }
+    weighted_row<L>(taps.data(), kernel.data(), count, cols, out + y * cols);
   }
 }
 
@@ -325,36 +334,11 @@ torch::Tensor filter_factor(const std::vector<SparseRow>& rows, int64_t columns,
   return out;
 }
 
-// Columns [x, x + B * L) of one output row of a product: sum over j, in double, of weight[j]
-// times row j of the right factor, stored as float; B vectors of sums stay in registers.
-template <int L, int B>
-inline __attribute__((always_inline)) void product_block(const double* const* rows, const double* weight,
-                                                         int64_t count, int64_t x, float* out) {
-  using D = typename Lanes<L>::D;
-  using F = typename Lanes<L>::F;
-  D acc[B] = {};
-  for (int64_t j = 0; j < count; ++j) {
-    const D w = D{} + weight[j];
-#pragma GCC unroll 8
-    for (int b = 0; b < B; ++b) {
-      D part;
-      std::memcpy(&part, rows[j] + x + b * L, sizeof part);
-      acc[b] += w * part;
-    }
-  }
-#pragma GCC unroll 8
-  for (int b = 0; b < B; ++b) {
-    const F rounded = __builtin_convertvector(acc[b], F);
-    std::memcpy(out + x + b * L, &rounded, sizeof rounded);
-  }
-}
-
 // Rows [first, last) of out [rows, cols] = left [rows, q] * right [q, cols], summed in double
 // (terms of zero weight left out) and stored as float.
 template <int L>
 inline __attribute__((always_inline)) void product_rows(const double* left, const double* right, int64_t q,
                                                         int64_t cols, int64_t first, int64_t last, float* out) {
-  constexpr int kBlock = 4;
   std::vector<const double*> factor_rows;
   std::vector<double> weights;
   for (int64_t y = first; y < last; ++y) {
@@ -365,17 +349,7 @@ inline __attribute__((always_inline)) void product_rows(const double* left, cons
         factor_rows.push_back(right + i * cols);
         weights.push_back(left[y * q + i]);
       }
-    const auto count = static_cast<int64_t>(weights.size());
-    float* o = out + y * cols;
-    int64_t x = 0;
-    for (; x + kBlock * L <= cols; x += kBlock * L)
-      product_block<L, kBlock>(factor_rows.data(), weights.data(), count, x, o);
-    for (; x + L <= cols; x += L) product_block<L, 1>(factor_rows.data(), weights.data(), count, x, o);
-    for (; x < cols; ++x) {
-      double sum = 0.0;
-      for (int64_t j = 0; j < count; ++j) sum += weights[j] * factor_rows[j][x];
-      o[x] = static_cast<float>(sum);
-    }
+    weighted_row<L>(factor_rows.data(), weights.data(), static_cast<int64_t>(weights.size()), cols, out + y * cols);
   }
 }
 
