@@ -311,13 +311,14 @@ torch::Tensor blur_stack(const torch::Tensor& stack, const MethodSettings& setti
 
 namespace {
 
-// The filter along one axis of a plane whose columns are the factor's: out = G * factor, with
-// `factor` [n, q] in double given row by row as at most two (column, weight) entries.
+// One row of a factor [n, q] with at most two non-zero entries: (column, weight) twice.
 struct SparseRow {
   int64_t first = 0, second = 0;
   double first_weight = 0.0, second_weight = 0.0;
 };
 
+// G * factor in double: the Gaussian filter (scipy's 'reflect' edges) down every column of the
+// factor given by `rows`, i.e. the blur of every plane the factor spans, applied once.
 torch::Tensor filter_factor(const std::vector<SparseRow>& rows, int64_t columns, const std::vector<double>& kernel) {
   const auto n = static_cast<int64_t>(rows.size());
   const auto radius = static_cast<int64_t>(kernel.size() / 2);
