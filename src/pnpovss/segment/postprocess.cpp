@@ -166,13 +166,22 @@ void minmax_channels_in_place(torch::Tensor& x) {
 }
 
 torch::Tensor upsample_bilinear_exact(const torch::Tensor& maps, int64_t height, int64_t width) {
+  torch::Tensor out = torch::empty({maps.dim() == 3 ? maps.size(0) : 0, height, width}, torch::kFloat32);
+  upsample_bilinear_exact_into(maps, out);
+  return out;
+}
+
+void upsample_bilinear_exact_into(const torch::Tensor& maps, torch::Tensor& out) {
   const torch::Tensor x = cpu_float(maps);
-  if (x.dim() != 3 || x.size(1) < 1 || x.size(2) < 1 || height < 1 || width < 1)
+  if (x.dim() != 3 || x.size(1) < 1 || x.size(2) < 1 || out.dim() != 3 || out.size(1) < 1 || out.size(2) < 1)
     throw Error("upsampling needs [C, h, w] maps and a positive output size");
+  if (out.size(0) != x.size(0) || out.scalar_type() != torch::kFloat32 || !out.is_contiguous() ||
+      out.device() != torch::kCPU)
+    throw Error("upsampling: the output must be a contiguous float32 CPU tensor with one plane per map");
   const int64_t channels = x.size(0), h = x.size(1), w = x.size(2);
+  const int64_t height = out.size(1), width = out.size(2);
   const auto rows = source_coordinates(h, height);
   const auto cols = source_coordinates(w, width);
-  torch::Tensor out = torch::empty({channels, height, width}, torch::kFloat32);
   const float* src = x.data_ptr<float>();
   float* dst = out.data_ptr<float>();
   for (int64_t c = 0; c < channels; ++c) {
@@ -189,11 +198,10 @@ torch::Tensor upsample_bilinear_exact(const torch::Tensor& maps, int64_t height,
       }
     }
   }
-  return out;
 }
 
 torch::Tensor background_channel(const torch::Tensor& class_channels) {
-  return (std::get<0>(cpu_float(class_channels).max(0)) == 0).to(torch::kFloat32);
+  return (cpu_float(class_channels).amax(0) == 0).to(torch::kFloat32);
 }
 
 std::vector<double> gaussian_kernel(double sigma, double truncate) {
@@ -245,8 +253,8 @@ torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma,
 uint64_t postprocess_bytes(int64_t height, int64_t width, int64_t channels, const MethodSettings& settings,
                            bool full_size_stack) {
   const bool crf = uses_crf(settings);
-  const double per_channel = (full_size_stack ? 8.0 : 0.0) + (uses_blur(settings) ? 4.0 : 0.0) + (crf ? 17.5 : 0.0);
-  const double per_pixel = static_cast<double>(channels) * per_channel + (crf ? 160.0 : 48.0);
+  const double per_channel = (full_size_stack ? 4.0 : 0.0) + (uses_blur(settings) ? 4.0 : 0.0) + (crf ? 17.5 : 0.0);
+  const double per_pixel = static_cast<double>(channels) * per_channel + (crf ? 170.0 : 56.0);
   return static_cast<uint64_t>(per_pixel * static_cast<double>(height) * static_cast<double>(width));
 }
 
@@ -290,9 +298,14 @@ ChannelStack channel_masks(const torch::Tensor& final_maps, int64_t height, int6
 }
 
 void upsample_channels(ChannelStack& c, const MethodSettings& settings) {
-  torch::Tensor classes = upsample_bilinear_exact(c.masks, c.height, c.width);
+  // The classes are upsampled into their place behind the background, so the stack is never
+  // copied to join them (4 bytes per pixel and channel).
+  const int64_t first = c.has_background ? 1 : 0;
+  c.stack = torch::empty({c.masks.size(0) + first, c.height, c.width}, torch::kFloat32);
+  torch::Tensor classes = c.stack.narrow(0, first, c.masks.size(0));
+  upsample_bilinear_exact_into(c.masks, classes);
   if (settings.mask_rescale_after_upsample) minmax_channels_in_place(classes);
-  c.stack = c.has_background ? torch::cat({background_channel(classes).unsqueeze(0), classes}) : classes;
+  if (c.has_background) c.stack[0].copy_(background_channel(classes));
 }
 
 ChannelStack build_channel_stack(const torch::Tensor& final_maps, int64_t height, int64_t width,

@@ -39,6 +39,8 @@ void minmax_channels_in_place(torch::Tensor& x);
 // dst * (in - 1) / (out - 1) is split into integer part and remainder, so rows and columns on
 // the source grid take the source values exactly (0 stays 0: the background test is exact).
 torch::Tensor upsample_bilinear_exact(const torch::Tensor& maps, int64_t height, int64_t width);
+// The same into `out` [C, H, W] (contiguous float32 on the CPU), e.g. a slice of a larger stack.
+void upsample_bilinear_exact_into(const torch::Tensor& maps, torch::Tensor& out);
 
 // [K, H, W] -> [H, W]: 1 where every class channel is exactly 0.
 torch::Tensor background_channel(const torch::Tensor& class_channels);
@@ -57,9 +59,9 @@ std::vector<int> blur_lane_widths();
 // About the most memory steps 5.3-5.7 take at once for an H x W image and `channels` channels
 // (background included), fitted to the peak RSS of photos of 11 megapixels with 11, 31 and 151
 // channels and 24 megapixels with 11 (never below it, at most 25% above), in bytes per pixel and
-// channel: 8 for the full-size stack (4, and 4 while the background is joined to it; none when
-// blurred through the factors), 4 for the blurred copy, 17.5 for the Dense CRF's unary,
-// marginals and buffers; plus 48 bytes per pixel, 160 with the CRF.
+// channel: 4 for the full-size stack (none when blurred through the factors), 4 for the blurred
+// copy, 17.5 for the Dense CRF's unary, marginals and buffers; plus 56 bytes per pixel, 170 with
+// the CRF.
 uint64_t postprocess_bytes(int64_t height, int64_t width, int64_t channels, const MethodSettings& settings,
                            bool full_size_stack);
 // Throws pnpovss::Error, before anything of that size is allocated, when post-processing `c`
