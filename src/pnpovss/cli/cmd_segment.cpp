@@ -312,8 +312,7 @@ PreparedJob prepare_job(const std::vector<std::string>& classes, const std::map<
   static_cast<PromptClasses&>(p) = prompt_classes(classes, tags, job);
   p.job = &job;
   const auto t = Clock::now();
-  p.image = io::decode_image_file(job.path);
-  p.image_sha256 = image_file_sha256(job.path);
+  p.image = io::decode_image_file(job.path, p.image_sha256);
   p.decode_seconds = seconds_since(t);
   return p;
 }

@@ -26,8 +26,6 @@ nlohmann::ordered_json record_identity(const RunIdentity& run, const std::string
   return identity;
 }
 
-std::string image_file_sha256(const std::string& path) { return io::file_etag_hash(path, io::EtagKind::Sha256); }
-
 bool written_earlier(const std::string& record_path, const std::vector<std::string>& outputs,
                      const nlohmann::ordered_json& identity) {
   std::error_code ec;
@@ -50,7 +48,7 @@ bool written_earlier(const std::string& record_path, const std::vector<std::stri
   const auto hash = record.find("image_sha256");
   if (hash == record.end() || !hash->is_string()) return false;
   try {
-    return *hash == image_file_sha256(wanted.at("image").get<std::string>());
+    return *hash == io::file_etag_hash(wanted.at("image").get<std::string>(), io::EtagKind::Sha256);
   } catch (const std::exception&) {
     return false;
   }

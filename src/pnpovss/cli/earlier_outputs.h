@@ -35,7 +35,4 @@ nlohmann::ordered_json record_identity(const RunIdentity& run, const std::string
 bool written_earlier(const std::string& record_path, const std::vector<std::string>& outputs,
                      const nlohmann::ordered_json& identity);
 
-// The lower-case hex SHA-256 of a file's bytes; throws pnpovss::Error when it cannot be read.
-std::string image_file_sha256(const std::string& path);
-
 }  // namespace pnpovss::cli

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "pnpovss/error.h"
+#include "pnpovss/io/hub_hash.h"
 #include "pnpovss/io/mapped_file.h"
 
 // Only the formats the tool documents; fewer decoders also means less exposure to hostile files.
@@ -268,9 +269,25 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& o
   return to_rgb(pixels.get(), width, height, channels, [](stbi_uc v) { return v; });
 }
 
-Image decode_image_file(const std::string& path) {
+namespace {
+
+std::shared_ptr<const MappedFile> open_image_file(const std::string& path) {
   if (!file_exists(path)) throw Error("image file '" + path + "' not found (or not a regular file)");
-  std::shared_ptr<const MappedFile> file = MappedFile::open(path);
+  return MappedFile::open(path);
+}
+
+}  // namespace
+
+Image decode_image_file(const std::string& path) {
+  const std::shared_ptr<const MappedFile> file = open_image_file(path);
+  return decode_image_memory(file->data(), file->size(), "'" + path + "'");
+}
+
+Image decode_image_file(const std::string& path, std::string& sha256) {
+  const std::shared_ptr<const MappedFile> file = open_image_file(path);
+  Sha256 hash;
+  hash.update(file->data(), file->size());
+  sha256 = hash.hex_digest();
   return decode_image_memory(file->data(), file->size(), "'" + path + "'");
 }
 

@@ -23,6 +23,9 @@ constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
 // by a few levels on some pixels. EXIF orientation is ignored, as PIL's Image.open does. Throws
 // pnpovss::Error naming the file for unreadable, unsupported, truncated, empty or oversized images.
 Image decode_image_file(const std::string& path);
+// The same, also setting `sha256` to the lower-case hex SHA-256 of the file's bytes, read once
+// for both (segment records which file a result came from).
+Image decode_image_file(const std::string& path, std::string& sha256);
 // The same for bytes in memory; `origin` names them in messages.
 Image decode_image_memory(const uint8_t* data, size_t size, const std::string& origin);
 
