@@ -373,7 +373,7 @@ PreparedGroup prepare_group(const std::vector<Job>& jobs, size_t begin, size_t c
 }
 
 // Writes the label PNG, overlay, JSON record (and --save-maps) of one segmented image.
-void write_outputs(const SegmentOptions& o, const segment::Segmenter& model, const segment::MethodSettings& settings,
+void write_outputs(const SegmentOptions& o, const RunIdentity& run, const segment::MethodSettings& settings,
                    const std::vector<std::string>& classes, const PreparedJob& p,
                    const segment::SegmentationResult& r, double model_seconds) {
   const Job& job = *p.job;
@@ -414,7 +414,7 @@ void write_outputs(const SegmentOptions& o, const segment::Segmenter& model, con
   }
   io::write_png_rgb(base + ".overlay.png", io::overlay_with_legend(image, labels, legend));
 
-  ojson record = record_identity(run_identity(model, settings), job.path, p.image_sha256, names, class_labels);
+  ojson record = record_identity(run, job.path, p.image_sha256, names, class_labels);
   record["width"] = image.width;
   record["height"] = image.height;
   record["classes"] = class_list;
@@ -482,7 +482,7 @@ void segment_group(const segment::Segmenter& model, const segment::MethodSetting
 }
 
 // Reports the outcomes in order, writing the outputs of the segmented images.
-void write_outcomes(const SegmentOptions& o, const segment::Segmenter& model, const segment::MethodSettings& settings,
+void write_outcomes(const SegmentOptions& o, const RunIdentity& run, const segment::MethodSettings& settings,
                     const std::vector<std::string>& classes, const std::vector<Outcome>& outcomes, Report& report) {
   for (const Outcome& outcome : outcomes) {
     if (!outcome.problem.empty()) {
@@ -492,7 +492,7 @@ void write_outcomes(const SegmentOptions& o, const segment::Segmenter& model, co
     const auto write_start = Clock::now();
     const PreparedJob& p = outcome.prepared;
     try {
-      write_outputs(o, model, settings, classes, p, outcome.result, outcome.model_seconds);
+      write_outputs(o, run, settings, classes, p, outcome.result, outcome.model_seconds);
       report.success(*p.job, p.decode_seconds + outcome.model_seconds + seconds_since(write_start));
     } catch (const std::exception&) {
       report.failure(*p.job, current_failure().message);
@@ -517,7 +517,9 @@ int run_segment(const SegmentOptions& o) {
   const auto model = segment::Segmenter::load(dir, settings.input_position_resize, placement);
   model.check_classes(classes, settings);
   check_settings_fit(o.method, model, settings);
-  const size_t kept = o.restart ? 0 : drop_written_earlier(o, run_identity(model, settings), classes, tags, jobs);
+  // What every record of this run names (model, device, settings, version), built once.
+  const RunIdentity run = run_identity(model, settings);
+  const size_t kept = o.restart ? 0 : drop_written_earlier(o, run, classes, tags, jobs);
 
   std::printf("settings: %s\n", settings.describe().c_str());
   const size_t lanes = side_by_side_lanes(jobs.size(), workers);
@@ -541,7 +543,7 @@ int run_segment(const SegmentOptions& o) {
   // still come in input order.
   auto write = [&](std::shared_ptr<const std::vector<Outcome>> outcomes) {
     return std::async(std::launch::async,
-                      [&, outcomes] { write_outcomes(o, model, settings, classes, *outcomes, report); });
+                      [&, outcomes] { write_outcomes(o, run, settings, classes, *outcomes, report); });
   };
   // A group: a batch for every worker, or on a GPU several batches, post-processed while the
   // model runs the next (batches shrink when the GPU runs out of memory).
