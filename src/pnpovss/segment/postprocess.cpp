@@ -140,6 +140,9 @@ void filter_columns(const float* in, float* out, int64_t rows, int64_t cols, con
     filter_columns_impl<2>(in, out, rows, cols, kernel);
 }
 
+// Channels of the full stack: the classes, and the background first when used.
+int64_t channel_count(const ChannelStack& c) { return c.masks.size(0) + (c.has_background ? 1 : 0); }
+
 void transpose_plane(const float* in, float* out, int64_t rows, int64_t cols) {
   constexpr int64_t kTile = 32;
   for (int64_t r0 = 0; r0 < rows; r0 += kTile)
@@ -259,7 +262,7 @@ uint64_t postprocess_bytes(int64_t height, int64_t width, int64_t channels, cons
 }
 
 void check_postprocess_memory(const ChannelStack& c, const MethodSettings& settings, uint64_t available_bytes) {
-  const int64_t channels = c.masks.size(0) + (c.has_background ? 1 : 0);
+  const int64_t channels = channel_count(c);
   const bool full_size_stack = !blurs_through_factors(c, settings);
   const uint64_t needed = postprocess_bytes(c.height, c.width, channels, settings, full_size_stack);
   if (available_bytes == 0 || needed <= available_bytes) return;
@@ -301,7 +304,7 @@ void upsample_channels(ChannelStack& c, const MethodSettings& settings) {
   // The classes are upsampled into their place behind the background, so the stack is never
   // copied to join them (4 bytes per pixel and channel).
   const int64_t first = c.has_background ? 1 : 0;
-  c.stack = torch::empty({c.masks.size(0) + first, c.height, c.width}, torch::kFloat32);
+  c.stack = torch::empty({channel_count(c), c.height, c.width}, torch::kFloat32);
   torch::Tensor classes = c.stack.narrow(0, first, c.masks.size(0));
   upsample_bilinear_exact_into(c.masks, classes);
   if (settings.mask_rescale_after_upsample) minmax_channels_in_place(classes);
@@ -450,7 +453,7 @@ torch::Tensor factored_gaussian_filter(const ChannelStack& c, double sigma) {
   const int64_t classes = masks.size(0), h = masks.size(1), w = masks.size(2);
   const int64_t height = c.height, width = c.width;
   const std::vector<double> kernel = gaussian_kernel(sigma);
-  torch::Tensor out = torch::empty({classes + (c.has_background ? 1 : 0), height, width}, torch::kFloat32);
+  torch::Tensor out = torch::empty({channel_count(c), height, width}, torch::kFloat32);
   // One plane: left [H, q] * (middle [q, r] * right^T [r, W]), in double, stored as float.
   auto write_plane = [&](int64_t channel, const torch::Tensor& left, const torch::Tensor& middle,
                          const torch::Tensor& right) {

@@ -66,7 +66,7 @@ uint64_t postprocess_bytes(int64_t height, int64_t width, int64_t channels, cons
                            bool full_size_stack);
 // Throws pnpovss::Error, before anything of that size is allocated, when post-processing `c`
 // would exceed `available_bytes` (0: unknown, no check): a 12-megapixel photo with 150 classes
-// and the CRF needs about 30 GiB, and the system would kill the process rather than fail an
+// and the CRF needs about 38 GiB, and the system would kill the process rather than fail an
 // allocation.
 void check_postprocess_memory(const ChannelStack& c, const MethodSettings& settings, uint64_t available_bytes);
 
