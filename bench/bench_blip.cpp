@@ -83,7 +83,7 @@ int bench_main(int argc, char** argv) {
   for (int64_t size : {config.vision.image_size, int64_t{336}}) {
     torch::Tensor pixels = torch::randn({1, 3, size, size});
     torch::Tensor image;
-    auto vision = time_runs(args.runs, [&] { image = model.encode_image(pixels, models::PositionResize::SizeBased); });
+    auto vision = time_runs(args.runs, [&] { image = model.encode_image(pixels, PositionResize::SizeBased); });
     auto text = time_runs(args.runs, [&] { model.itm_logits(ids, mask, image); });
     auto grad = time_runs(args.runs, [&] { model.itm_attention_gradients(ids, mask, image, {args.layer - 1}); });
     const int64_t n_tokens = (size / config.vision.patch_size) * (size / config.vision.patch_size) + 1;

@@ -47,8 +47,8 @@ int bench_main(int argc, char** argv) {
   std::printf("%ldx%ld, sigma %.1f px (%zu taps), %d runs, median\n", static_cast<long>(width),
               static_cast<long>(height), sigma, segment::gaussian_kernel(sigma).size(), runs);
   torch::manual_seed(0);
-  segment::MethodSettings settings;
-  settings.background_mode = segment::BackgroundMode::Always;
+  MethodSettings settings;
+  settings.background_mode = BackgroundMode::Always;
   for (int64_t c : channels) {
     // Masks of random final maps (the default threshold), upsampled, background first.
     const segment::ChannelStack stack =

@@ -17,10 +17,10 @@
 #include <string>
 
 #include "bench_util.h"
-#include "pnpovss/models/blas_threads.h"
+#include "pnpovss/cpu/blas_threads.h"
 #include "pnpovss/models/bridgetower_itm.h"
-#include "pnpovss/models/placement.h"
 #include "pnpovss/models/random_checkpoint.h"
+#include "pnpovss/runtime/placement.h"
 
 using namespace pnpovss;
 using bench::time_runs;
@@ -77,12 +77,12 @@ void ensure_checkpoint(const models::BridgeTowerConfig& config, const std::strin
 
 int bench_main(int argc, char** argv) {
   const Args args = parse(argc, argv);
-  models::sleep_idle_blas_threads();  // as the command line does
+  cpu::sleep_idle_blas_threads();  // as the command line does
   const auto manifest = models::read_manifest(args.manifest);
   const auto config = models::BridgeTowerConfig::from_json(manifest.config, args.manifest);
   ensure_checkpoint(config, args.cache);
   bench::set_threads(args.threads);
-  const models::Placement placement = models::parse_placement(args.device, args.dtype);
+  const runtime::Placement placement = runtime::parse_placement(args.device, args.dtype);
   auto model = models::BridgeTowerItm::load(args.cache);
   if (!placement.is_default()) model.to(placement);
   std::printf("model: random weights with the shapes of %s, on %s\n", manifest.checkpoint.c_str(),

@@ -14,14 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "pnpovss/cpu/simd.h"
+#include "pnpovss/crf/densecrf.h"
 #include "pnpovss/error.h"
-#include "pnpovss/io/image.h"
-#include "pnpovss/segment/densecrf.h"
-#include "pnpovss/simd.h"
+#include "pnpovss/image/codec.h"
 
 namespace {
 
-using pnpovss::segment::DenseCrfParams;
+using pnpovss::DenseCrfParams;
 
 struct Lcg {
   uint64_t state;
@@ -82,7 +82,7 @@ Input make_input(int height, int width, int labels, uint64_t seed) {
     const float top = *std::max_element(s, s + n);
     for (int64_t i = 0; i < n; ++i) s[i] /= top;
   }
-  in.unary = pnpovss::segment::unary_from_probabilities(scores.data(), labels, n);
+  in.unary = pnpovss::crf::unary_from_probabilities(scores.data(), labels, n);
   return in;
 }
 
@@ -100,7 +100,7 @@ void time_case(const Input& in, int threads, int runs, int width) {
   std::vector<double> seconds;
   for (int r = 0; r < runs; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
-    const auto result = pnpovss::segment::dense_crf(in.rgb, in.height, in.width, in.unary, in.labels, p);
+    const auto result = pnpovss::crf::dense_crf(in.rgb, in.height, in.width, in.unary, in.labels, p);
     const auto t1 = std::chrono::steady_clock::now();
     seconds.push_back(std::chrono::duration<double>(t1 - t0).count());
     if (result.labels.empty()) std::abort();
@@ -175,7 +175,7 @@ void compare_with_exact(int height, int width, int labels, int iterations) {
   const Input in = make_input(height, width, labels, 99);
   DenseCrfParams p;
   p.iterations = iterations;
-  const auto lattice = pnpovss::segment::dense_crf(in.rgb, height, width, in.unary, labels, p);
+  const auto lattice = pnpovss::crf::dense_crf(in.rgb, height, width, in.unary, labels, p);
   const std::vector<double> exact = exact_crf(in, p);
   double max_err = 0, mean_err = 0;
   for (size_t k = 0; k < exact.size(); ++k) {
@@ -186,7 +186,7 @@ void compare_with_exact(int height, int width, int labels, int iterations) {
   mean_err /= static_cast<double>(exact.size());
   const int64_t n = static_cast<int64_t>(height) * width;
   const std::vector<float> exact_f(exact.begin(), exact.end());
-  const auto exact_labels = pnpovss::segment::argmax_labels(exact_f.data(), labels, n);
+  const auto exact_labels = pnpovss::crf::argmax_labels(exact_f.data(), labels, n);
   int64_t differ = 0;
   for (int64_t i = 0; i < n; ++i) differ += exact_labels[i] != lattice.labels[i];
   std::printf("lattice vs exact dense filtering, %dx%d, %d labels, %2d iterations: max |dQ| %.3g  mean |dQ| %.3g  "
@@ -241,16 +241,16 @@ int main(int argc, char** argv) {
     if (!photo.empty()) {
       // A photo's colours make a far larger bilateral lattice than the synthetic scene (about
       // one vertex per pixel against one per six), so its timing is the one users see.
-      const pnpovss::io::Image image = pnpovss::io::decode_image_file(photo);
+      const pnpovss::Image image = pnpovss::image::decode_image_file(photo);
       for (int labels : photo_labels) {
         Input in = make_input(image.height, image.width, labels, 3);
         in.rgb = image.rgb;
         std::printf("photo %s, %d floats per vector: ", photo.c_str(),
-                    width != 0 ? width : pnpovss::segment::dense_crf_vector_width(labels));
+                    width != 0 ? width : pnpovss::crf::dense_crf_vector_width(labels));
         time_case(in, 2, runs, width);
       }
     }
-    std::printf("vectors: %s\n", pnpovss::simd::cpu_has_avx2()
+    std::printf("vectors: %s\n", pnpovss::cpu::simd::cpu_has_avx2()
                                     ? "AVX2 (8 floats; 4 where that pads the labels over 10% further)"
                                     : "SSE2 (4 floats)");
     const Input voc = make_input(375, 500, 21, 1);

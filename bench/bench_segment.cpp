@@ -15,11 +15,11 @@
 
 #include "bench_util.h"
 #include "pnpovss/eval/class_names.h"
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
 #include "pnpovss/models/blip_itm.h"
 #include "pnpovss/segment/blip_backbone.h"
 #include "pnpovss/segment/pipeline.h"
-#include "pnpovss/segment/settings.h"
+#include "pnpovss/settings.h"
 #include "pnpovss/text/wordpiece.h"
 
 using namespace pnpovss;
@@ -68,17 +68,17 @@ Args parse(int argc, char** argv) {
 // Splits the backbone's work into image encoding and the text pass with its backward.
 class TimedBackbone : public segment::Backbone {
  public:
-  TimedBackbone(const models::BlipItm& model, const io::ImagePreprocessConfig& pre) : model_(model), pre_(pre) {}
+  TimedBackbone(const models::BlipItm& model, const models::ImagePreprocessConfig& pre) : model_(model), pre_(pre) {}
   int64_t patch_size() const override { return model_.config().vision.patch_size; }
   int64_t num_text_layers() const override { return model_.config().text.num_hidden_layers; }
   int64_t num_heads() const override { return model_.config().text.num_attention_heads; }
   int64_t enc_token_id() const override { return model_.config().enc_token_id; }
-  const io::ImagePreprocessConfig& image_preprocess() const override { return pre_; }
+  const models::ImagePreprocessConfig& image_preprocess() const override { return pre_; }
   std::vector<segment::AttentionGradient> attention_and_gradients(const torch::Tensor& pixels, const torch::Tensor& ids,
                                                                   const torch::Tensor& mask,
                                                                   const std::vector<int64_t>& layers) const override {
     auto t0 = std::chrono::steady_clock::now();
-    torch::Tensor image = model_.encode_image(pixels, models::PositionResize::SizeBased);
+    torch::Tensor image = model_.encode_image(pixels, PositionResize::SizeBased);
     vision_s += bench::seconds_since(t0);
     t0 = std::chrono::steady_clock::now();
     auto capture = model_.itm_attention_gradients(ids, mask, image, layers);
@@ -95,16 +95,16 @@ class TimedBackbone : public segment::Backbone {
 
  private:
   const models::BlipItm& model_;
-  io::ImagePreprocessConfig pre_;
+  models::ImagePreprocessConfig pre_;
 };
 
-void run(const models::BlipItm& model, const text::WordPieceTokenizer& tok, const io::Image& photo, int64_t size,
+void run(const models::BlipItm& model, const text::WordPieceTokenizer& tok, const Image& photo, int64_t size,
          const Args& args, const char* label) {
-  auto settings = segment::preset("paper", "blip");
+  auto settings = preset("paper", "blip");
   settings.input_size = size;
   settings.dropout_iterations = args.iterations;
-  settings.post_mode = segment::parse_postprocess(args.postprocess);
-  io::ImagePreprocessConfig pre;
+  settings.post_mode = parse_postprocess(args.postprocess);
+  models::ImagePreprocessConfig pre;
   TimedBackbone backbone(model, pre);
   const std::vector<std::string> classes = args.dataset.empty()
                                                ? std::vector<std::string>{"cat", "couch", "remote control", "blanket", "person"}
@@ -128,7 +128,7 @@ int bench_main(int argc, char** argv) {
   auto bench_model = bench::prepare_model(args.manifest, args.cache, args.threads);
   auto& model = bench_model.model;
   const auto tok = text::WordPieceTokenizer::from_dir(std::string(PNPOVSS_SOURCE_DIR) + "/tests/data/blip_itm");
-  const auto photo = io::decode_image_file(std::string(PNPOVSS_SOURCE_DIR) + "/tests/data/images/coco_000000039769.png");
+  const auto photo = image::decode_image_file(std::string(PNPOVSS_SOURCE_DIR) + "/tests/data/images/coco_000000039769.png");
   std::printf("model: random weights with the shapes of %s; %d threads; %d dropout iterations; postprocess %s; "
               "image %dx%d, %s\n\n",
               bench_model.checkpoint.c_str(), at::get_num_threads(), args.iterations, args.postprocess.c_str(),

@@ -31,13 +31,13 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "pnpovss/io/crop.h"
-#include "pnpovss/io/image.h"
-#include "pnpovss/models/placement.h"
+#include "pnpovss/image/codec.h"
+#include "pnpovss/image/crop.h"
+#include "pnpovss/runtime/placement.h"
 #include "pnpovss/segment/batching.h"
 #include "pnpovss/segment/blip_backbone.h"
 #include "pnpovss/segment/pipeline.h"
-#include "pnpovss/segment/settings.h"
+#include "pnpovss/settings.h"
 #include "pnpovss/text/wordpiece.h"
 
 using namespace pnpovss;
@@ -96,12 +96,12 @@ Args parse(int argc, char** argv) {
 }
 
 struct Workload {
-  std::vector<io::Image> images;
+  std::vector<Image> images;
   std::vector<std::vector<std::string>> classes;
   std::vector<segment::ImageTask> tasks;
 };
 
-Workload make_workload(const io::Image& photo, int count) {
+Workload make_workload(const Image& photo, int count) {
   const std::vector<std::vector<std::string>> lists = {
       {"cat", "couch", "remote control", "blanket", "person"},
       {"cat", "dog"},
@@ -109,7 +109,7 @@ Workload make_workload(const io::Image& photo, int count) {
       {"remote control", "cat"}};
   Workload w;
   for (int i = 0; i < count; ++i) {
-    w.images.push_back(io::center_crop(photo, photo.width - 8 * (i % 10), photo.height - 6 * (i % 7)));
+    w.images.push_back(image::center_crop(photo, photo.width - 8 * (i % 10), photo.height - 6 * (i % 7)));
     w.classes.push_back(lists[static_cast<size_t>(i) % lists.size()]);
   }
   for (int i = 0; i < count; ++i) w.tasks.push_back({&w.images[static_cast<size_t>(i)], &w.classes[static_cast<size_t>(i)]});
@@ -150,7 +150,7 @@ std::string min_median(const std::vector<double>& v) {
 }
 
 RunResult run_all(const segment::Backbone& backbone, const segment::PromptTokenizer& tok, const Workload& w,
-                  int64_t batch, int64_t workers, const segment::MethodSettings& settings, bool overlap = false) {
+                  int64_t batch, int64_t workers, const MethodSettings& settings, bool overlap = false) {
   RunResult out;
   const auto start = std::chrono::steady_clock::now();
   const size_t group = segment::images_per_group({static_cast<int>(batch), false}, static_cast<int>(workers), overlap);
@@ -203,9 +203,9 @@ int bench_main(int argc, char** argv) {
   auto bench_model = bench::prepare_model(args.manifest, args.cache, args.threads);
   const auto tok = segment::prompt_tokenizer(
       text::WordPieceTokenizer::from_dir(std::string(PNPOVSS_SOURCE_DIR) + "/tests/data/blip_itm"));
-  const auto photo = io::decode_image_file(std::string(PNPOVSS_SOURCE_DIR) + "/tests/data/images/coco_000000039769.png");
+  const auto photo = image::decode_image_file(std::string(PNPOVSS_SOURCE_DIR) + "/tests/data/images/coco_000000039769.png");
   const Workload work = make_workload(photo, args.images);
-  const torch::Device device = models::parse_device(args.device);
+  const torch::Device device = runtime::parse_device(args.device);
   std::printf("model: random weights with the shapes of %s; %d CPU threads; %d images (crops of %dx%d, 2-7 classes); "
               "%d dropout iterations; postprocess %s\n\n",
               bench_model.checkpoint.c_str(), at::get_num_threads(), args.images, photo.width, photo.height,
@@ -214,22 +214,22 @@ int bench_main(int argc, char** argv) {
               "images/s", "model s/img", "post s/img", "RSS GiB", "GPU peak GiB");
   std::map<int64_t, RunResult> reference;  // per size: unbatched fp32
   for (const auto& dtype_text : args.dtypes) {
-    const models::Placement placement{device, models::parse_dtype(dtype_text)};
+    const runtime::Placement placement{device, runtime::parse_dtype(dtype_text)};
     // A copy for another placement comes from its own mapping of the checkpoint, which it gives
     // back as it converts, as the command line's model does; one that shared the float32
     // model's weights would keep their pages and inflate the peak RSS.
     models::BlipItm model = placement.is_default() ? bench_model.model : models::BlipItm::load(args.cache);
     if (!placement.is_default()) model.to(placement);
-    const segment::BlipBackbone backbone(model, io::ImagePreprocessConfig{});
+    const segment::BlipBackbone backbone(model, models::ImagePreprocessConfig{});
     for (int64_t size : args.sizes) {
-      auto settings = segment::preset("paper", "blip");
+      auto settings = preset("paper", "blip");
       settings.input_size = static_cast<int>(size);
       settings.dropout_iterations = args.iterations;
-      settings.post_mode = segment::parse_postprocess(args.postprocess);
+      settings.post_mode = parse_postprocess(args.postprocess);
       if (args.compare > 0 && !reference.count(size)) {
         models::BlipItm fp32 = bench_model.model;
         fp32.to({device, torch::kFloat32});
-        const segment::BlipBackbone exact(fp32, io::ImagePreprocessConfig{});
+        const segment::BlipBackbone exact(fp32, models::ImagePreprocessConfig{});
         Workload first = make_workload(photo, std::min(args.compare, args.images));
         reference[size] = run_all(exact, *tok, first, 1, 1, settings);
       }

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "pnpovss/models/blas_threads.h"
+#include "pnpovss/cpu/blas_threads.h"
 #include "pnpovss/models/blip_itm.h"
 #include "pnpovss/models/random_checkpoint.h"
 
@@ -71,7 +71,7 @@ struct BenchModel {
 // The random-weight model of `manifest_path` (written once to `cache`, then memory-mapped),
 // with the thread count set (0: the CPUs available).
 inline BenchModel prepare_model(const std::string& manifest_path, const std::string& cache, int threads) {
-  pnpovss::models::sleep_idle_blas_threads();  // as the command line does
+  pnpovss::cpu::sleep_idle_blas_threads();  // as the command line does
   const auto manifest = pnpovss::models::read_manifest(manifest_path);
   const auto config = pnpovss::models::BlipConfig::from_json(manifest.config, manifest_path);
   ensure_checkpoint(config, cache);

@@ -1,4 +1,7 @@
-// Pieces of the `pnpovss` Python module (module.cpp puts them together).
+// Pieces of the `pnpovss` Python module (module.cpp puts them together). The module is a front
+// end like the command line: the segmenter is the library's public pnpovss::Segmenter, errors
+// are the library's messages with settings named as keywords ("layer=9 ..." where the command
+// line says "--layer 9 ...").
 #pragma once
 
 #include <pybind11/pybind11.h>
@@ -6,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "pnpovss/segment/settings.h"
+#include "pnpovss/error.h"
 
 namespace pnpovss::python {
 
@@ -17,38 +20,21 @@ void register_segmenter(py::module_& m);
 // run_cli, cli_args, eval, tune, resolve_model.
 void register_cli(py::module_& m);
 
-// Keyword arguments that are not method settings but are accepted next to them.
-struct FrontEndOptions {
-  int threads = 1;  // libtorch threads, as the CLI's --threads
+// Library errors as Python exceptions: InvalidArgument (a SettingError named by its keyword)
+// as ValueError, util::Interrupted as KeyboardInterrupt, the rest as RuntimeError with the
+// one-line message the command line prints.
+void register_error_translation(py::module_& m);
+
+// Ctrl-C during a long call: the library stops between images and iterations and the call
+// raises KeyboardInterrupt (util::interruption_point). Installed once, at import.
+void install_interrupt_check();
+// Clears a Ctrl-C seen by an earlier call; every long call starts with one.
+class InterruptibleCall {
+ public:
+  InterruptibleCall();
 };
 
-// The preset named by kwargs["preset"] (default "paper") with every other setting applied on
-// top, exactly as `pnp-ovss segment` applies its options. Raises TypeError for an unknown key
-// (listing the valid ones) and ValueError for a bad value.
-segment::MethodSettings settings_from_kwargs(const py::kwargs& kwargs, FrontEndOptions& front,
-                                             const std::string& backbone);
-
-// Runs `fn` and turns any C++ exception into a Python exception carrying the one-line message
-// the command line prints (ValueError when `value_error`, RuntimeError otherwise).
-template <typename Fn>
-auto translate_errors(Fn&& fn, bool value_error = false) -> decltype(fn());
-
-// The one-line message of the exception being handled (call inside a catch block).
-std::string current_message();
-
-template <typename Fn>
-auto translate_errors(Fn&& fn, bool value_error) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const py::error_already_set&) {
-    throw;
-  } catch (const py::builtin_exception&) {
-    throw;
-  } catch (const std::exception&) {
-    const std::string message = current_message();
-    if (value_error) throw py::value_error(message);
-    throw std::runtime_error(message);
-  }
-}
+// The Python type name of `value`, for one-line TypeErrors.
+std::string type_name(const py::handle& value);
 
 }  // namespace pnpovss::python

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "bindings.h"
-#include "pnpovss/cli/app.h"
-#include "pnpovss/io/model_location.h"
+#include "pnpovss/command_line.h"
+#include "pnpovss/hub/model_location.h"
 
 namespace pnpovss::python {
 namespace {
@@ -21,8 +21,9 @@ int run_cli(const std::vector<std::string>& args) {
   std::string error;
   int status = 0;
   {
+    InterruptibleCall call;
     py::gil_scoped_release release;
-    status = cli::run_cli(static_cast<int>(argv.size()), argv.data(), &error);
+    status = run_command_line(static_cast<int>(argv.size()), argv.data(), &error);
   }
   if (!error.empty()) {
     if (status >= kFirstParseErrorStatus) throw py::value_error(error);
@@ -66,8 +67,8 @@ void register_cli(py::module_& m) {
         "RuntimeError (ValueError for a usage error) with the message the command line prints; "
         "per-image failures of `segment` are printed and give status 1.");
   m.def("cli_args", &cli_args, py::arg("command"),
-        "The argument list eval()/tune() pass to run_cli: cli_args('eval', 'data', max_images=5) -> "
-        "['eval', 'data', '--max-images', '5'].");
+        "The argument list eval()/tune() pass to run_cli: cli_args('eval', dataset='voc20', limit=5) -> "
+        "['eval', '--dataset', 'voc20', '--limit', '5'].");
   m.def(
       "eval", [](const py::args& args, const py::kwargs& kwargs) { return run_cli(cli_args("eval", args, kwargs)); },
       "`pnp-ovss eval` with keyword arguments as options (see cli_args); returns the exit status.");
@@ -78,7 +79,7 @@ void register_cli(py::module_& m) {
       "resolve_model",
       [](const std::string& spec) {
         py::gil_scoped_release release;
-        return translate_errors([&] { return io::resolve_model_dir(spec); });
+        return hub::resolve_model_dir(spec);
       },
       py::arg("model"),
       "The local folder of a model directory or hub id, downloading the hub id into the Hugging Face "

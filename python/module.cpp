@@ -4,18 +4,8 @@
 #include <pybind11/pybind11.h>
 
 #include "bindings.h"
-#include "pnpovss/cli/failure.h"
-#include "pnpovss/io/hub_download.h"
-
-#ifndef PNPOVSS_VERSION
-#define PNPOVSS_VERSION "unknown"
-#endif
-
-namespace pnpovss::python {
-
-std::string current_message() { return cli::current_failure().message; }
-
-}  // namespace pnpovss::python
+#include "pnpovss/console/download_progress.h"
+#include "pnpovss/version.h"
 
 PYBIND11_MODULE(pnpovss, m) {
   m.doc() =
@@ -23,9 +13,11 @@ PYBIND11_MODULE(pnpovss, m) {
       "    seg = pnpovss.Segmenter(model='Salesforce/blip-itm-large-flickr')\n"
       "    result = seg.segment(image, ['cat', 'couch'])  # image: uint8 array [H, W, 3]\n"
       "    result.labels  # int32 [H, W]: 0 background, k = classes[k-1]\n";
-  m.attr("__version__") = PNPOVSS_VERSION;
+  m.attr("__version__") = pnpovss::version();
   // Downloads report on stderr, as on the command line.
-  pnpovss::io::set_download_progress(pnpovss::io::stderr_download_progress());
+  pnpovss::hub::set_download_progress(pnpovss::console::download_display());
+  pnpovss::python::register_error_translation(m);
+  pnpovss::python::install_interrupt_check();
   pnpovss::python::register_segmenter(m);
   pnpovss::python::register_cli(m);
 }

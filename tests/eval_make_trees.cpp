@@ -14,9 +14,10 @@
 
 #include <stb_image_write.h>
 
-#include "pnpovss/io/image.h"
-#include "pnpovss/io/palette.h"
-#include "pnpovss/io/png_writer.h"
+#include "pnpovss/image/codec.h"
+#include "pnpovss/image/palette.h"
+#include "pnpovss/image/png.h"
+#include "pnpovss/io/file_write.h"
 
 namespace fs = std::filesystem;
 using Values = std::vector<uint8_t>;
@@ -32,7 +33,7 @@ void text(const fs::path& path, const std::string& content) {
 
 void image(const fs::path& path, int w, int h, int seed) {
   fs::create_directories(path.parent_path());
-  pnpovss::io::Image img;
+  pnpovss::Image img;
   img.width = w;
   img.height = h;
   for (int y = 0; y < h; ++y)
@@ -41,7 +42,7 @@ void image(const fs::path& path, int w, int h, int seed) {
       img.rgb.push_back(static_cast<uint8_t>(y * 255 / h));
       img.rgb.push_back(static_cast<uint8_t>((seed * 53 + x * y) % 256));
     }
-  pnpovss::io::write_png_rgb(path.string(), img);
+  pnpovss::image::write_png_rgb(path.string(), img);
 }
 
 // 8-bit label PNG: palette (VOC) or grayscale.
@@ -49,7 +50,7 @@ void label(const fs::path& path, const Values& v, int w, int h, bool palette) {
   fs::create_directories(path.parent_path());
   std::vector<uint8_t> png;
   if (palette) {
-    png = pnpovss::io::encode_png_indexed(v.data(), w, h, pnpovss::io::palette_bytes(256));
+    png = pnpovss::image::encode_png_indexed(v.data(), w, h, pnpovss::image::palette_bytes(256));
   } else {
     // 8-bit grayscale, as MMSegmentation's converters save them (stb picks the row filters).
     stbi_write_png_to_func(

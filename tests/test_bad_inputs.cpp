@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "pnpovss/error.h"
+#include "pnpovss/image/codec.h"
 #include "pnpovss/io/checkpoint.h"
-#include "pnpovss/io/image.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/io/preprocess.h"
 #include "pnpovss/io/safetensors.h"
 #include "pnpovss/models/blip_config.h"
+#include "pnpovss/models/blip_preprocess.h"
 #include "pnpovss/text/wordpiece.h"
 
 namespace fs = std::filesystem;
@@ -252,12 +252,12 @@ void run_parser(Parser parser, const std::string& path, const std::string& tag) 
       return;
     }
     case Parser::Preprocessor:
-      io::ImagePreprocessConfig::from_file(path);
+      models::ImagePreprocessConfig::from_file(path);
       return;
     case Parser::Image: {
-      io::decode_image_file(path);
+      image::decode_image_file(path);
       const std::vector<uint8_t> bytes = read_bytes(path);
-      io::decode_image_memory(bytes.data(), bytes.size(), tag);
+      image::decode_image_memory(bytes.data(), bytes.size(), tag);
       return;
     }
   }
@@ -391,8 +391,8 @@ TEST(BadInputs, BmpSizeCheckKeepsValidFiles) {
   };
   const auto bottom_up = make_bmp(false);
   const auto top_down = make_bmp(true);
-  const auto a = pnpovss::io::decode_image_memory(bottom_up.data(), bottom_up.size(), "bottom-up");
-  const auto b = pnpovss::io::decode_image_memory(top_down.data(), top_down.size(), "top-down");
+  const auto a = pnpovss::image::decode_image_memory(bottom_up.data(), bottom_up.size(), "bottom-up");
+  const auto b = pnpovss::image::decode_image_memory(top_down.data(), top_down.size(), "top-down");
   ASSERT_EQ(a.width, width);
   ASSERT_EQ(a.height, height);
   ASSERT_EQ(b.width, width);
@@ -406,7 +406,7 @@ TEST(BadInputs, BmpSizeCheckKeepsValidFiles) {
   for (const auto* bmp : {&bottom_up, &top_down}) {
     const std::vector<uint8_t> short_by_one(bmp->begin(), bmp->end() - 1);
     const std::string problem = expect_clean_error(
-        [&] { pnpovss::io::decode_image_memory(short_by_one.data(), short_by_one.size(), "short"); }, "truncated");
+        [&] { pnpovss::image::decode_image_memory(short_by_one.data(), short_by_one.size(), "short"); }, "truncated");
     EXPECT_EQ(problem, "");
   }
 }
@@ -485,7 +485,7 @@ TEST(BadInputs, FuzzedImages) {
   };
   std::mt19937 rng(7);
   for (const auto& [name, original] : seeds) {
-    const auto decoded = pnpovss::io::decode_image_memory(original.data(), original.size(), name);
+    const auto decoded = pnpovss::image::decode_image_memory(original.data(), original.size(), name);
     ASSERT_GT(decoded.width, 0) << name;
     for (int iteration = 0; iteration < 150; ++iteration) {
       std::vector<uint8_t> bytes = original;
@@ -504,7 +504,7 @@ TEST(BadInputs, FuzzedImages) {
           }
         }
       }
-      expect_returns_or_error([&] { pnpovss::io::decode_image_memory(bytes.data(), bytes.size(), name); },
+      expect_returns_or_error([&] { pnpovss::image::decode_image_memory(bytes.data(), bytes.size(), name); },
                               name + " iteration " + std::to_string(iteration));
     }
   }

@@ -16,20 +16,20 @@
 #include <thread>
 
 #include "pnpovss/check/fixture.h"
+#include "pnpovss/cpu/blas_threads.h"
+#include "pnpovss/cpu/parallel.h"
+#include "pnpovss/cpu/system_memory.h"
+#include "pnpovss/crf/densecrf.h"
 #include "pnpovss/error.h"
-#include "pnpovss/io/crop.h"
-#include "pnpovss/io/image.h"
-#include "pnpovss/models/blas_threads.h"
-#include "pnpovss/models/placement.h"
-#include "pnpovss/parallel.h"
+#include "pnpovss/image/codec.h"
+#include "pnpovss/image/crop.h"
+#include "pnpovss/runtime/placement.h"
 #include "pnpovss/segment/batching.h"
-#include "pnpovss/segment/segmenter.h"
-#include "pnpovss/segment/densecrf.h"
 #include "pnpovss/segment/pipeline.h"
 #include "pnpovss/segment/postprocess.h"
 #include "pnpovss/segment/prompt.h"
-#include "pnpovss/segment/settings.h"
-#include "pnpovss/system_memory.h"
+#include "pnpovss/segment/segmenter.h"
+#include "pnpovss/settings.h"
 
 using namespace pnpovss;
 using namespace pnpovss::segment;
@@ -48,18 +48,18 @@ struct Fixture {
   Segmenter model;
   const Backbone& backbone = model.backbone();
   const PromptTokenizer* tokenizer = &model.tokenizer();
-  std::vector<io::Image> images;
+  std::vector<Image> images;
   std::vector<std::vector<std::string>> classes = {
       {"cat", "remote control", "couch"}, {"cat", "dog"}, {"sofa", "television", "lamp", "window", "potted plant"}};
   MethodSettings settings;
 
-  explicit Fixture(const std::string& name = "blip_itm", const models::Placement& placement = {})
+  explicit Fixture(const std::string& name = "blip_itm", const runtime::Placement& placement = {})
       : model(Segmenter::load(kData + "/" + name, PositionResize::SizeBased, placement)),
         settings(preset("paper", model.model_type())) {
-    const io::Image photo = io::decode_image_file(kData + "/images/coco_000000039769.png");
+    const Image photo = image::decode_image_file(kData + "/images/coco_000000039769.png");
     images.push_back(photo);
-    images.push_back(io::center_crop(photo, 200, 150));
-    images.push_back(io::decode_image_file(kData + "/images/coco_000000004016.png"));
+    images.push_back(image::center_crop(photo, 200, 150));
+    images.push_back(image::decode_image_file(kData + "/images/coco_000000004016.png"));
     fit(settings);
   }
   // The last layer's maps are all zero: only its first text token reaches the ITM head, so the
@@ -83,15 +83,15 @@ void expect_close(const std::string& what, const torch::Tensor& got, const torch
 
 // The margin (best minus second best) per pixel of what `r`'s labels were decided from: the
 // Dense CRF's marginals Q when it ran, else the (blurred) channel stack.
-std::vector<float> decision_margins(const SegmentationResult& r, const io::Image& original,
+std::vector<float> decision_margins(const SegmentationResult& r, const Image& original,
                                     const MethodSettings& settings) {
   const torch::Tensor decided = (r.blurred.defined() ? r.blurred : r.maps.stack).contiguous();
   torch::Tensor values = decided;
   if (uses_crf(settings)) {
     const auto labels = static_cast<int>(decided.size(0));
     const auto pixels = decided.size(1) * decided.size(2);
-    const auto unary = unary_from_probabilities(decided.data_ptr<float>(), labels, pixels);
-    const auto crf = dense_crf(original.rgb, original.height, original.width, unary, labels, settings.post_crf);
+    const auto unary = crf::unary_from_probabilities(decided.data_ptr<float>(), labels, pixels);
+    const auto crf = crf::dense_crf(original.rgb, original.height, original.width, unary, labels, settings.post_crf);
     values = torch::tensor(crf.q).view(decided.sizes());
   }
   const torch::Tensor top = std::get<0>(values.topk(2, 0)).view({2, -1});
@@ -102,7 +102,7 @@ std::vector<float> decision_margins(const SegmentationResult& r, const io::Image
 // Labels equal, except at near-tie pixels, where float rounding in another batch shape may pick
 // the other label: a Q margin below 1e-3 after the CRF (the densecrf fixture's rule), or two
 // best channels within twice the map tolerance without it (the pipeline fixtures' rule).
-void expect_same_labels(const SegmentationResult& batched, const SegmentationResult& alone, const io::Image& original,
+void expect_same_labels(const SegmentationResult& batched, const SegmentationResult& alone, const Image& original,
                         const MethodSettings& settings, const std::string& what) {
   ASSERT_EQ(batched.labels.size(), alone.labels.size());
   if (batched.labels == alone.labels) return;
@@ -117,7 +117,7 @@ void expect_same_labels(const SegmentationResult& batched, const SegmentationRes
   EXPECT_LE(differ, alone.labels.size() / 1000) << what << ": " << differ << " pixels changed label";
 }
 
-void expect_same_result(const SegmentationResult& batched, const SegmentationResult& alone, const io::Image& original,
+void expect_same_result(const SegmentationResult& batched, const SegmentationResult& alone, const Image& original,
                         const MethodSettings& settings, const std::string& what) {
   ASSERT_EQ(batched.dropout.iterations.size(), alone.dropout.iterations.size());
   for (size_t t = 0; t < alone.dropout.iterations.size(); ++t) {
@@ -188,15 +188,15 @@ TEST_P(Batching, BatchErrorsAreClear) {
   const int64_t s = f.settings.input_size;
   EXPECT_THROW(f.backbone.attention_and_gradient_batch(torch::zeros({2, 3, s, s}), {&p}, 0, 0), Error);
   EXPECT_THROW(f.backbone.attention_and_gradient_batch(torch::zeros({1, 3, s, s}), {&p}, 0, 99), Error);
-  const io::Image empty;
+  const Image empty;
   const std::vector<std::string> cls = {"cat"};
   EXPECT_THROW(segment_images(f.backbone, *f.tokenizer, {{&empty, &cls}}, f.settings), Error);
   EXPECT_TRUE(segment_images(f.backbone, *f.tokenizer, {}, f.settings).empty());
 }
 
 TEST(BatchSize, AutoIsOneOnTheCpuAndScaledWithTheInputOnCuda) {
-  const models::Placement cpu;
-  const models::Placement cuda{torch::Device(torch::kCUDA, 0), torch::kBFloat16};
+  const runtime::Placement cpu;
+  const runtime::Placement cuda{torch::Device(torch::kCUDA, 0), torch::kBFloat16};
   EXPECT_EQ(parse_batch_size("auto", cpu, 336).value, 1);
   EXPECT_TRUE(parse_batch_size("auto", cpu, 336).automatic);
   EXPECT_EQ(parse_batch_size("auto", cuda, 336).value, 32);
@@ -221,8 +221,8 @@ struct FakeModel {
   }
 };
 
-std::vector<io::Image> numbered_images(int n) {
-  std::vector<io::Image> images(static_cast<size_t>(n));
+std::vector<Image> numbered_images(int n) {
+  std::vector<Image> images(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) images[static_cast<size_t>(i)].width = i + 1;
   return images;
 }
@@ -250,7 +250,7 @@ TEST(BatchSize, FixedSizeReportsOutOfMemoryWithAdvice) {
     run_in_batches(std::ref(model), tasks, size, 768);
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::strstr(e.what(), "--batch-size"), nullptr) << e.what();
+    EXPECT_NE(std::strstr(e.what(), "smaller batch size"), nullptr) << e.what();
     EXPECT_NE(std::strstr(e.what(), "768"), nullptr) << e.what();
   }
   // Other errors pass through unchanged.
@@ -370,8 +370,8 @@ TEST(Overlap, ErrorsOfEitherStageArriveAndOutOfMemoryHalvesTheBatch) {
 }
 
 TEST(Overlap, OnlyOnAGpuWithOneWorkerWhichThenTakesFourBatchesPerGroup) {
-  const models::Placement cpu;
-  const models::Placement cuda{torch::Device(torch::kCUDA, 0), torch::kBFloat16};
+  const runtime::Placement cpu;
+  const runtime::Placement cuda{torch::Device(torch::kCUDA, 0), torch::kBFloat16};
   EXPECT_FALSE(overlaps_postprocessing(cpu, 1));
   EXPECT_TRUE(overlaps_postprocessing(cuda, 1));
   EXPECT_FALSE(overlaps_postprocessing(cuda, 2));
@@ -414,8 +414,8 @@ struct RecordingModel {
       out[i].width = tasks[i].image->width;
       widths_by_thread[std::this_thread::get_id()].push_back(tasks[i].image->width);
     }
-    blas_threads_seen.insert(models::blas_threads());
-    kernel_threads_seen.insert(resolve_threads(0));
+    blas_threads_seen.insert(cpu::blas_threads());
+    kernel_threads_seen.insert(cpu::resolve_threads(0));
     return out;
   }
 };
@@ -425,7 +425,7 @@ TEST(Workers, ShareOutContiguousRunsWithOneBlasThreadEachAndKeepTheOrder) {
   std::vector<ImageTask> tasks;
   for (const auto& im : images) tasks.push_back({&im, nullptr});
   RecordingModel model;
-  const int blas_before = models::blas_threads();
+  const int blas_before = cpu::blas_threads();
   BatchSize size{2, false};
   const auto results = run_in_batches(std::ref(model), tasks, size, 336, 3);
   ASSERT_EQ(results.size(), 7u);
@@ -435,12 +435,12 @@ TEST(Workers, ShareOutContiguousRunsWithOneBlasThreadEachAndKeepTheOrder) {
   for (const auto& [thread, widths] : model.widths_by_thread) runs.insert(widths);
   EXPECT_EQ(runs, (std::set<std::vector<int>>{{1, 2, 7}, {3, 4}, {5, 6}}));
   EXPECT_EQ(model.widths_by_thread.at(std::this_thread::get_id()), (std::vector<int>{1, 2, 7}));
-  EXPECT_EQ(models::blas_threads(), blas_before);  // restored
+  EXPECT_EQ(cpu::blas_threads(), blas_before);  // restored
   if (blas_before > 0) {
     EXPECT_TRUE(model.blas_threads_seen.count(1));
   }
-  EXPECT_TRUE(model.kernel_threads_seen.count(std::max(1, resolve_threads(0) / 3)));
-  EXPECT_TRUE(model.kernel_threads_seen.count(resolve_threads(0)));  // the leftover image
+  EXPECT_TRUE(model.kernel_threads_seen.count(std::max(1, cpu::resolve_threads(0) / 3)));
+  EXPECT_TRUE(model.kernel_threads_seen.count(cpu::resolve_threads(0)));  // the leftover image
 }
 
 TEST(Workers, AWorkersErrorStopsTheRunAndAutoIsOnePerCoreOnTheCpu) {
@@ -453,14 +453,14 @@ TEST(Workers, AWorkersErrorStopsTheRunAndAutoIsOnePerCoreOnTheCpu) {
   EXPECT_THROW(run_in_batches(std::ref(model), tasks, size, 336, 2), Error);
   EXPECT_THROW(run_in_batches(std::ref(model), tasks, size, 336, 0), Error);
 
-  const models::Placement cpu;
-  const models::Placement cuda{torch::Device(torch::kCUDA, 0), torch::kFloat32};
-  const int cores = resolve_threads(0);
+  const runtime::Placement cpu;
+  const runtime::Placement cuda{torch::Device(torch::kCUDA, 0), torch::kFloat32};
+  const int cores = cpu::resolve_threads(0);
   const WorkerLoad load{336, 5};
   const int automatic = parse_workers("auto", cpu, load);
-  if (models::blas_threads() == 0) {
+  if (cpu::blas_threads() == 0) {
     EXPECT_EQ(automatic, 1);  // another BLAS: its threads cannot be made one per worker
-  } else if (available_memory_bytes() >= 2 * static_cast<uint64_t>(cores) * worker_bytes(load)) {
+  } else if (cpu::available_memory_bytes() >= 2 * static_cast<uint64_t>(cores) * worker_bytes(load)) {
     EXPECT_EQ(automatic, cores);  // OpenBLAS and the memory for them: one per core
   } else {
     EXPECT_GE(automatic, 1);
@@ -484,26 +484,26 @@ TEST(Workers, AutoIsOnePerCoreWhileHalfTheFreeMemoryHoldsThem) {
   EXPECT_EQ(auto_workers(2, {336, 150}, 24 * gib), 2);
   EXPECT_EQ(auto_workers(2, {336, 150}, 8 * gib), 1);
   EXPECT_NEAR(static_cast<double>(worker_bytes({336, 150})) / gib, 2.40, 0.01);
-  EXPECT_GT(available_memory_bytes(), 0u);  // Linux says
+  EXPECT_GT(cpu::available_memory_bytes(), 0u);  // Linux says
 }
 
 TEST(Placement, ParsesDevicesAndTypesAndRefusesWhatCannotRun) {
-  EXPECT_TRUE(models::parse_device("cpu").is_cpu());
-  EXPECT_EQ(models::parse_device("cuda").index(), 0);
-  EXPECT_EQ(models::parse_device("cuda:3").index(), 3);
+  EXPECT_TRUE(runtime::parse_device("cpu").is_cpu());
+  EXPECT_EQ(runtime::parse_device("cuda").index(), 0);
+  EXPECT_EQ(runtime::parse_device("cuda:3").index(), 3);
   for (const char* bad : {"gpu", "cuda:", "cuda:x", "CUDA", "cuda:-1", ""})
-    EXPECT_THROW(models::parse_device(bad), Error) << bad;
-  EXPECT_EQ(models::parse_dtype("bf16"), torch::kBFloat16);
-  EXPECT_EQ(models::parse_dtype("float16"), torch::kFloat16);
-  EXPECT_THROW(models::parse_dtype("int8"), Error);
-  EXPECT_THROW(models::parse_placement("cpu", "fp16"), Error);
-  EXPECT_NO_THROW(models::parse_placement("cpu", "bf16"));
+    EXPECT_THROW(runtime::parse_device(bad), Error) << bad;
+  EXPECT_EQ(runtime::parse_dtype("bf16"), torch::kBFloat16);
+  EXPECT_EQ(runtime::parse_dtype("float16"), torch::kFloat16);
+  EXPECT_THROW(runtime::parse_dtype("int8"), Error);
+  EXPECT_THROW(runtime::parse_placement("cpu", "fp16"), Error);
+  EXPECT_NO_THROW(runtime::parse_placement("cpu", "bf16"));
   if (!torch::cuda::is_available()) {
     try {
-      models::parse_placement("cuda", "fp32");
+      runtime::parse_placement("cuda", "fp32");
       FAIL() << "expected an error without a GPU";
     } catch (const Error& e) {
-      EXPECT_NE(std::strstr(e.what(), "--device cpu"), nullptr) << e.what();
+      EXPECT_NE(std::strstr(e.what(), "use the cpu device"), nullptr) << e.what();
     }
   }
 }
@@ -516,7 +516,7 @@ INSTANTIATE_TEST_SUITE_P(Models, Bf16, ::testing::ValuesIn(kModels));
 
 TEST_P(Bf16, OnTheCpuRunsAndStaysCloseToFp32) {
   Fixture f(GetParam());
-  const Fixture bf16(GetParam(), models::Placement{torch::kCPU, torch::kBFloat16});
+  const Fixture bf16(GetParam(), runtime::Placement{torch::kCPU, torch::kBFloat16});
   const auto exact = segment_image(f.backbone, *f.tokenizer, f.images[0], f.classes[0], f.settings);
   const auto reduced = segment_image(bf16.backbone, *f.tokenizer, f.images[0], f.classes[0], f.settings);
   ASSERT_EQ(exact.labels.size(), reduced.labels.size());

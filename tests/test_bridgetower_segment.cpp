@@ -7,13 +7,13 @@
 #include <map>
 
 #include "pnpovss/error.h"
-#include "pnpovss/io/bridgetower_preprocess.h"
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
 #include "pnpovss/models/bridgetower_itm.h"
+#include "pnpovss/models/bridgetower_preprocess.h"
 #include "pnpovss/models/random_checkpoint.h"
 #include "pnpovss/segment/prompt.h"
 #include "pnpovss/segment/segmenter.h"
-#include "pnpovss/segment/settings.h"
+#include "pnpovss/settings.h"
 #include "pnpovss/text/roberta_tokenizer.h"
 
 using namespace pnpovss;
@@ -29,8 +29,8 @@ const PromptTokenizer& roberta() {
   return *tok;
 }
 
-io::Image constant_image(int width, int height, uint8_t value) {
-  io::Image image;
+Image constant_image(int width, int height, uint8_t value) {
+  Image image;
   image.width = width;
   image.height = height;
   image.rgb.assign(static_cast<size_t>(width) * height * 3, value);
@@ -43,19 +43,19 @@ io::Image constant_image(int width, int height, uint8_t value) {
 
 TEST(BridgeTowerPreprocess, ResizeFloorsToTheSizeDivisor) {
   using P = std::pair<int, int>;
-  EXPECT_EQ(io::bridgetower_resize_size(160, 120, 64, 32), (P{64, 64}));   // 85.3 -> 85 -> 64
-  EXPECT_EQ(io::bridgetower_resize_size(70, 45, 64, 32), (P{96, 64}));     // 99.6 -> 100 -> 96
-  EXPECT_EQ(io::bridgetower_resize_size(640, 480, 294, 32), (P{384, 288}));  // 294 -> 288
+  EXPECT_EQ(models::bridgetower_resize_size(160, 120, 64, 32), (P{64, 64}));   // 85.3 -> 85 -> 64
+  EXPECT_EQ(models::bridgetower_resize_size(70, 45, 64, 32), (P{96, 64}));     // 99.6 -> 100 -> 96
+  EXPECT_EQ(models::bridgetower_resize_size(640, 480, 294, 32), (P{384, 288}));  // 294 -> 288
   // The long side is capped at int(1333 / 800 * 64) = 106 (128 -> 106, 64 -> 53), then floored.
-  EXPECT_EQ(io::bridgetower_resize_size(200, 100, 64, 32), (P{96, 32}));
+  EXPECT_EQ(models::bridgetower_resize_size(200, 100, 64, 32), (P{96, 32}));
 }
 
 TEST(BridgeTowerPreprocess, CropPadsWithPixelZerosAndBatchPadsWithNormalisedZeros) {
-  io::BridgeTowerPreprocessConfig config;
+  models::BridgeTowerPreprocessConfig config;
   config.shortest_edge = 294;
   config.do_resize = false;
   // A 384 x 288 image cropped to 294: 3 rows of black above and below, 45 columns cut each side.
-  const auto batch = io::preprocess_bridgetower({constant_image(384, 288, 200)}, config, true);
+  const auto batch = models::preprocess_bridgetower({constant_image(384, 288, 200)}, config, true);
   ASSERT_EQ(batch.height, 294);
   ASSERT_EQ(batch.width, 294);
   const float black_r = (0.0f - 0.48145466f) / 0.26862954f;
@@ -70,7 +70,7 @@ TEST(BridgeTowerPreprocess, CropPadsWithPixelZerosAndBatchPadsWithNormalisedZero
   // Without the crop, two sizes are padded to the largest at the bottom and right with 0.
   config.do_resize = true;
   config.shortest_edge = 64;
-  const auto padded = io::preprocess_bridgetower({constant_image(160, 120, 200), constant_image(70, 45, 200)}, config, false);
+  const auto padded = models::preprocess_bridgetower({constant_image(160, 120, 200), constant_image(70, 45, 200)}, config, false);
   ASSERT_EQ(padded.height, 64);
   ASSERT_EQ(padded.width, 96);
   EXPECT_EQ(padded.mask[63], 1);
@@ -80,12 +80,12 @@ TEST(BridgeTowerPreprocess, CropPadsWithPixelZerosAndBatchPadsWithNormalisedZero
 }
 
 TEST(BridgeTowerPreprocess, ConfigFileAndErrors) {
-  const auto config = io::BridgeTowerPreprocessConfig::from_file(kModel + "/preprocessor_config.json");
+  const auto config = models::BridgeTowerPreprocessConfig::from_file(kModel + "/preprocessor_config.json");
   EXPECT_EQ(config.shortest_edge, 64);
   EXPECT_EQ(config.size_divisor, 32);
   EXPECT_EQ(config.crop_side(), 64);
-  EXPECT_THROW(io::bridgetower_resize_size(100, 100, 16, 32), Error);  // floors to 0
-  EXPECT_THROW(io::preprocess_bridgetower({}, config, true), Error);
+  EXPECT_THROW(models::bridgetower_resize_size(100, 100, 16, 32), Error);  // floors to 0
+  EXPECT_THROW(models::preprocess_bridgetower({}, config, true), Error);
 }
 
 // ---- prompt -----------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ TEST(BridgeTowerSegment, SegmenterRunsTheMethodOnTheFixtureModel) {
   s.input_size = 64;
   s.attention_head = 2;
   model.check_settings(s);
-  const io::Image image = io::decode_image_file(kModel + "/input.png");
+  const Image image = image::decode_image_file(kModel + "/input.png");
   const auto r = model.segment(image, {"cat", "remote control"}, s);
   EXPECT_EQ(r.height, image.height);
   EXPECT_EQ(r.width, image.width);

@@ -13,8 +13,8 @@
 #include "pnpovss/check/clip_fixture.h"
 #include "pnpovss/check/fixture.h"
 #include "pnpovss/error.h"
+#include "pnpovss/image/codec.h"
 #include "pnpovss/io/checkpoint.h"
-#include "pnpovss/io/image.h"
 #include "pnpovss/io/json_file.h"
 #include "pnpovss/io/safetensors.h"
 #include "pnpovss/models/clip_model.h"
@@ -42,10 +42,10 @@ const models::ClipModel& fixture_model() {
   return model;
 }
 
-io::TensorMap fixture_weights() {
+runtime::TensorMap fixture_weights() {
   static io::Checkpoint checkpoint = io::Checkpoint::open_dir(kFixture);
-  io::TensorMap tensors;
-  for (const auto& [name, t] : io::load_float_tensors(checkpoint)) tensors[name] = t.clone();
+  runtime::TensorMap tensors;
+  for (const auto& [name, t] : runtime::load_float_tensors(checkpoint)) tensors[name] = t.clone();
   return tensors;
 }
 
@@ -97,7 +97,7 @@ TEST(ClipParity, LibraryApiFromTextAndImages) {
   const auto pre = models::ClipPreprocessConfig::from_dir(kFixture);
   std::vector<torch::Tensor> images;
   for (const char* file : {"input.png", "random.png"})
-    images.push_back(models::clip_pixel_values(io::decode_image_file(kFixture + "/" + file), pre));
+    images.push_back(models::clip_pixel_values(image::decode_image_file(kFixture + "/" + file), pre));
   const torch::Tensor pixels = torch::stack(images);
   const auto pixel_check = fx.compare("pixel_values", pixels, fx.preprocessing_tolerance("pixel_values"));
   EXPECT_TRUE(pixel_check.passed) << check::format_check(pixel_check);
@@ -196,7 +196,7 @@ TEST_P(RealClipCheckpoint, EveryKeyAndShapeMapsOntoTheModel) {
 
   // The strict loader accepts exactly the manifest's keys and shapes. Weights live on the meta
   // device (no memory), except logit_scale, which loading reads.
-  io::TensorMap tensors;
+  runtime::TensorMap tensors;
   for (const auto& spec : manifest.parameters)
     tensors[spec.name] = torch::empty(spec.shape, torch::TensorOptions().dtype(torch::kFloat32).device(torch::kMeta));
   tensors["logit_scale"] = torch::tensor(4.6052f);
@@ -214,9 +214,9 @@ TEST(ClipWeights, SafetensorsRoundTripOfRandomWeights) {
   const std::string dir = testing::TempDir() + "/random_clip";
   std::filesystem::create_directories(dir);
   const auto specs = models::clip_parameters(config);
-  io::TensorMap weights = models::random_weights(specs, 3);
+  runtime::TensorMap weights = models::random_weights(specs, 3);
   std::vector<io::TensorView> views;
-  for (const auto& spec : specs) views.push_back(io::view_of(spec.name, weights.at(spec.name)));
+  for (const auto& spec : specs) views.push_back(runtime::view_of(spec.name, weights.at(spec.name)));
   io::write_safetensors(dir + "/model.safetensors", views, {{"format", "pt"}});
   std::ofstream(dir + "/config.json") << config.to_json().dump(2);
   const auto model = models::ClipModel::load(dir);

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "pnpovss/error.h"
-#include "pnpovss/io/crop.h"
+#include "pnpovss/image/crop.h"
 #include "pnpovss/io/json_file.h"
 #include "pnpovss/io/safetensors.h"
 #include "pnpovss/models/clip_config.h"
@@ -30,6 +30,8 @@ using pnpovss::text::ByteBpe;
 using pnpovss::text::ClipTokenizer;
 namespace unicode = pnpovss::text::unicode;
 namespace io = pnpovss::io;
+namespace image = pnpovss::image;
+using pnpovss::Image;
 namespace models = pnpovss::models;
 
 namespace {
@@ -324,31 +326,31 @@ TEST(ClipTokenizer, MissingOrBrokenFilesAreNamed) {
 // ---- image geometry and preprocessing config ---------------------------------------------
 
 TEST(ClipCrop, ShortestEdgeSize) {
-  EXPECT_EQ(io::shortest_edge_size(160, 120, 56), std::make_pair(74, 56));  // int(56*160/120) = 74
-  EXPECT_EQ(io::shortest_edge_size(120, 160, 56), std::make_pair(56, 74));
-  EXPECT_EQ(io::shortest_edge_size(100, 100, 56), std::make_pair(56, 56));
-  EXPECT_EQ(io::shortest_edge_size(3, 7, 2), std::make_pair(2, 4));  // 4.67 truncated
-  EXPECT_EQ(io::shortest_edge_size(45, 61, 56), std::make_pair(56, 75));  // 75.91 truncated
-  EXPECT_THROW(io::shortest_edge_size(0, 7, 2), Error);
-  EXPECT_THROW(io::shortest_edge_size(3, 7, 0), Error);
+  EXPECT_EQ(image::shortest_edge_size(160, 120, 56), std::make_pair(74, 56));  // int(56*160/120) = 74
+  EXPECT_EQ(image::shortest_edge_size(120, 160, 56), std::make_pair(56, 74));
+  EXPECT_EQ(image::shortest_edge_size(100, 100, 56), std::make_pair(56, 56));
+  EXPECT_EQ(image::shortest_edge_size(3, 7, 2), std::make_pair(2, 4));  // 4.67 truncated
+  EXPECT_EQ(image::shortest_edge_size(45, 61, 56), std::make_pair(56, 75));  // 75.91 truncated
+  EXPECT_THROW(image::shortest_edge_size(0, 7, 2), Error);
+  EXPECT_THROW(image::shortest_edge_size(3, 7, 0), Error);
 }
 
 namespace {
 // An image whose pixel (x, y) is (x, y, 7) (plus 1, so that padding zeros stand out).
-io::Image coordinate_image(int w, int h) {
-  io::Image im;
+Image coordinate_image(int w, int h) {
+  Image im;
   im.width = w;
   im.height = h;
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) im.rgb.insert(im.rgb.end(), {uint8_t(x + 1), uint8_t(y + 1), 7});
   return im;
 }
-const uint8_t* pixel(const io::Image& im, int x, int y) { return &im.rgb[(static_cast<size_t>(y) * im.width + x) * 3]; }
+const uint8_t* pixel(const Image& im, int x, int y) { return &im.rgb[(static_cast<size_t>(y) * im.width + x) * 3]; }
 }  // namespace
 
 TEST(ClipCrop, CentreCropOfALargerImage) {
   // 5x4 to 3x2: left = (5-3)//2 = 1, top = (4-2)//2 = 1.
-  io::Image out = io::center_crop(coordinate_image(5, 4), 3, 2);
+  Image out = image::center_crop(coordinate_image(5, 4), 3, 2);
   ASSERT_EQ(out.width, 3);
   ASSERT_EQ(out.height, 2);
   EXPECT_EQ(pixel(out, 0, 0)[0], 2);
@@ -359,7 +361,7 @@ TEST(ClipCrop, CentreCropOfALargerImage) {
 
 TEST(ClipCrop, SmallerImageIsZeroPaddedWithTheLargerShareBefore) {
   // 2x3 to 5x6: pads ceil(3/2) = 2 columns before and ceil(3/2) = 2 rows before.
-  io::Image out = io::center_crop(coordinate_image(2, 3), 5, 6);
+  Image out = image::center_crop(coordinate_image(2, 3), 5, 6);
   ASSERT_EQ(out.width, 5);
   ASSERT_EQ(out.height, 6);
   EXPECT_EQ(pixel(out, 1, 1)[2], 0);
@@ -370,14 +372,14 @@ TEST(ClipCrop, SmallerImageIsZeroPaddedWithTheLargerShareBefore) {
   EXPECT_EQ(pixel(out, 4, 4)[2], 0);
   EXPECT_EQ(pixel(out, 2, 5)[2], 0);
   // Mixed: 7x2 to 4x5: columns cropped from left = 1, rows padded 2 before.
-  io::Image mixed = io::center_crop(coordinate_image(7, 2), 4, 5);
+  Image mixed = image::center_crop(coordinate_image(7, 2), 4, 5);
   EXPECT_EQ(pixel(mixed, 0, 2)[0], 2);
   EXPECT_EQ(pixel(mixed, 0, 2)[1], 1);
   EXPECT_EQ(pixel(mixed, 3, 3)[0], 5);
   EXPECT_EQ(pixel(mixed, 0, 1)[2], 0);
   EXPECT_EQ(pixel(mixed, 0, 4)[2], 0);
-  EXPECT_THROW(io::center_crop(coordinate_image(2, 2), 0, 3), Error);
-  EXPECT_THROW(io::center_crop(io::Image(), 2, 2), Error);
+  EXPECT_THROW(image::center_crop(coordinate_image(2, 2), 0, 3), Error);
+  EXPECT_THROW(image::center_crop(Image(), 2, 2), Error);
 }
 
 TEST(ClipPreprocess, ReadsFixtureConfigAndRejectsBadOnes) {
@@ -407,7 +409,7 @@ TEST(ClipPreprocess, OutputHasTheCropSize) {
   EXPECT_EQ(planes.width, 56);
   EXPECT_EQ(planes.height, 56);
   EXPECT_EQ(planes.data.size(), 3u * 56 * 56);
-  EXPECT_THROW(models::clip_preprocess(io::Image(), config), Error);
+  EXPECT_THROW(models::clip_preprocess(Image(), config), Error);
 }
 
 // ---- config ------------------------------------------------------------------------------

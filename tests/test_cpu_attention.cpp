@@ -9,13 +9,13 @@
 #include <random>
 #include <vector>
 
+#include "pnpovss/cpu/cpu_attention.h"
 #include "pnpovss/error.h"
-#include "pnpovss/models/cpu_attention.h"
 
 namespace {
 
 using namespace pnpovss;
-using namespace pnpovss::models;
+using namespace pnpovss::cpu;
 
 // A fused [items, tokens, 3 * heads * dim] projection filled with normal values; q, k and v are
 // its three row blocks, as in the vision towers.

@@ -1,12 +1,12 @@
 // The CPU report behind `info` and the slow-BLAS note of segment, eval and tune.
 #include <gtest/gtest.h>
 
-#include "pnpovss/models/cpu_info.h"
+#include "pnpovss/cpu/cpu_info.h"
 
 namespace {
 
-using pnpovss::models::blas_speed_warning;
-using pnpovss::models::cpu_info;
+using pnpovss::cpu::blas_speed_warning;
+using pnpovss::cpu::cpu_info;
 
 TEST(CpuInfo, WarnsWhenAForcedCoreLeavesAvx512Unused) {
   const std::string warning = blas_speed_warning(true, "Haswell", "Haswell");

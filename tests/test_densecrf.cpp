@@ -8,16 +8,16 @@
 #include <vector>
 
 #include "pnpovss/check/densecrf_fixture.h"
+#include "pnpovss/cpu/simd.h"
+#include "pnpovss/crf/densecrf.h"
+#include "pnpovss/crf/permutohedral.h"
 #include "pnpovss/error.h"
 #include "pnpovss/io/json_file.h"
-#include "pnpovss/simd.h"
-#include "pnpovss/segment/densecrf.h"
-#include "pnpovss/segment/permutohedral.h"
 
 using pnpovss::Error;
-using pnpovss::segment::DenseCrfParams;
-using pnpovss::segment::DenseCrfResult;
-using pnpovss::segment::PermutohedralLattice;
+using pnpovss::DenseCrfParams;
+using pnpovss::crf::DenseCrfResult;
+using pnpovss::crf::PermutohedralLattice;
 
 namespace {
 
@@ -59,12 +59,12 @@ Scene make_scene(int height, int width, int labels, uint64_t seed) {
       }
       for (int l = 0; l < labels; ++l) scores[l * n + i] = 0.6f * rng.next() + (l == region ? 0.5f : 0.0f);
     }
-  s.unary = pnpovss::segment::unary_from_probabilities(scores.data(), labels, n);
+  s.unary = pnpovss::crf::unary_from_probabilities(scores.data(), labels, n);
   return s;
 }
 
 DenseCrfResult run(const Scene& s, DenseCrfParams p = {}) {
-  return pnpovss::segment::dense_crf(s.rgb, s.height, s.width, s.unary, s.labels, p);
+  return pnpovss::crf::dense_crf(s.rgb, s.height, s.width, s.unary, s.labels, p);
 }
 
 // Mean-field with exact dense Gaussian kernels (O(N^2), double), self term included and the
@@ -153,7 +153,7 @@ TEST(DenseCrf, RejectsBadInput) {
   const Scene s = make_scene(6, 5, 3, 1);
   const uint8_t* rgb = s.rgb.data();
   const float* u = s.unary.data();
-  using pnpovss::segment::dense_crf;
+  using pnpovss::crf::dense_crf;
   EXPECT_THROW(dense_crf(rgb, 6, 5, u, 0, {}), Error);
   EXPECT_THROW(dense_crf(rgb, 0, 5, u, 3, {}), Error);
   EXPECT_THROW(dense_crf(rgb, 6, 0, u, 3, {}), Error);
@@ -171,11 +171,11 @@ TEST(DenseCrf, RejectsBadInput) {
     EXPECT_THROW(dense_crf(s.rgb, 6, 5, unary, 3, {}), Error);
     std::vector<float> scores(30 * 3, 0.5f);
     scores[40] = bad;
-    EXPECT_THROW(pnpovss::segment::unary_from_probabilities(scores.data(), 3, 30), Error);
+    EXPECT_THROW(pnpovss::crf::unary_from_probabilities(scores.data(), 3, 30), Error);
   }
-  EXPECT_THROW(pnpovss::segment::unary_from_probabilities(nullptr, 3, 30), Error);
-  EXPECT_THROW(pnpovss::segment::unary_from_probabilities(u, 0, 30), Error);
-  EXPECT_THROW(pnpovss::segment::unary_from_probabilities(u, 3, 0), Error);
+  EXPECT_THROW(pnpovss::crf::unary_from_probabilities(nullptr, 3, 30), Error);
+  EXPECT_THROW(pnpovss::crf::unary_from_probabilities(u, 0, 30), Error);
+  EXPECT_THROW(pnpovss::crf::unary_from_probabilities(u, 3, 0), Error);
 
   auto with = [](auto change) {
     DenseCrfParams p;
@@ -246,7 +246,7 @@ TEST(DenseCrf, SingleLabelAndSinglePixel) {
 TEST(DenseCrf, ResultsDoNotDependOnThreadsOrVectorWidth) {
   // 2257 pixels: not a multiple of 4 (padding vertices) and enough for the two-thread pipeline;
   // label counts that fill vectors of 4 and 8 exactly, partly, and beyond the unrolled sizes.
-  const bool avx2 = pnpovss::simd::cpu_has_avx2();
+  const bool avx2 = pnpovss::cpu::simd::cpu_has_avx2();
   for (int labels : {2, 6, 8, 21, 70, 171}) {
     const Scene s = make_scene(61, 37, labels, 11);
     DenseCrfParams p;
@@ -267,7 +267,7 @@ TEST(DenseCrf, ResultsDoNotDependOnThreadsOrVectorWidth) {
 }
 
 TEST(DenseCrf, VectorWidthIsEightUnlessItPadsTheRowMuchFurther) {
-  const bool avx2 = pnpovss::simd::cpu_has_avx2();
+  const bool avx2 = pnpovss::cpu::simd::cpu_has_avx2();
   // labels -> width with AVX2 (rows of 4-float and 8-float vectors in the comments)
   const std::pair<int, int> expected[] = {
       {1, 4}, {4, 4},     // 4 vs 8
@@ -279,7 +279,7 @@ TEST(DenseCrf, VectorWidthIsEightUnlessItPadsTheRowMuchFurther) {
       {150, 8}, {171, 8}  // ADE20K, COCO-Stuff (172 vs 176)
   };
   for (const auto& [labels, width] : expected)
-    EXPECT_EQ(pnpovss::segment::dense_crf_vector_width(labels), avx2 ? width : 4) << labels << " labels";
+    EXPECT_EQ(pnpovss::crf::dense_crf_vector_width(labels), avx2 ? width : 4) << labels << " labels";
 }
 
 TEST(DenseCrf, CloseToExactDenseGaussianFiltering) {
@@ -300,7 +300,7 @@ TEST(DenseCrf, CloseToExactDenseGaussianFiltering) {
     }
     mean_err /= static_cast<double>(exact.size());
     const std::vector<float> exact_f(exact.begin(), exact.end());
-    const std::vector<int32_t> exact_labels = pnpovss::segment::argmax_labels(exact_f.data(), 3, n);
+    const std::vector<int32_t> exact_labels = pnpovss::crf::argmax_labels(exact_f.data(), 3, n);
     int mismatches = 0;
     for (int64_t i = 0; i < n; ++i) mismatches += exact_labels[i] != lattice.labels[i];
     std::printf("lattice vs exact (48x40, 3 labels, %d iterations): max |dQ| %.3g, mean |dQ| %.3g, %d/%lld labels differ\n",
@@ -317,7 +317,7 @@ TEST(Permutohedral, PaddingVerticesOnlyForIncompleteBlocksOfFour) {
     features.push_back(40.0f + 0.3f * i);
     features.push_back(-25.0f + 0.1f * i);
   }
-  pnpovss::segment::LatticeOptions with, without;
+  pnpovss::crf::LatticeOptions with, without;
   without.sse_padding_vertices = false;
   PermutohedralLattice a, b, c;
   a.build(features.data(), 5, 2, with);
@@ -371,7 +371,7 @@ TEST(Permutohedral, BuildingWithThreadsGivesTheSameFilter) {
   one.build(f.data(), n, 5);
   one.compute(values.data(), ref.data(), 3, 1);
   for (int threads : {2, 3}) {
-    pnpovss::segment::LatticeOptions options;
+    pnpovss::crf::LatticeOptions options;
     options.threads = threads;
     PermutohedralLattice lattice;
     lattice.build(f.data(), n, 5, options);
@@ -395,7 +395,7 @@ TEST(Permutohedral, SortedAndHashedNeighboursGiveTheSameFilter) {
                                : static_cast<float>(s.rgb[i * 3 + k % 3]) * (dim == 9 ? 2.0f : 0.2f);
       for (int c = 0; c < 3; ++c) values[i * 3 + c] = s.unary[c * n + i];
     }
-    pnpovss::segment::LatticeOptions hashed;
+    pnpovss::crf::LatticeOptions hashed;
     hashed.sorted_neighbours = false;
     PermutohedralLattice a, b;
     a.build(f.data(), n, dim);

@@ -16,6 +16,7 @@
 #define STBIW_ONLY_PNG
 #include <stb_image_write.h>
 
+#include "pnpovss/console/progress.h"
 #include "pnpovss/error.h"
 #include "pnpovss/eval/class_names.h"
 #include "pnpovss/eval/dataset.h"
@@ -23,12 +24,12 @@
 #include "pnpovss/eval/label_png.h"
 #include "pnpovss/eval/metrics.h"
 #include "pnpovss/eval/picture.h"
-#include "pnpovss/eval/progress.h"
 #include "pnpovss/eval/run_dir.h"
-#include "pnpovss/io/image.h"
-#include "pnpovss/io/palette.h"
-#include "pnpovss/io/png_writer.h"
-#include "pnpovss/io/resize.h"
+#include "pnpovss/image/codec.h"
+#include "pnpovss/image/palette.h"
+#include "pnpovss/image/png.h"
+#include "pnpovss/image/resize.h"
+#include "pnpovss/io/file_write.h"
 
 namespace fs = std::filesystem;
 using namespace pnpovss::eval;
@@ -47,7 +48,7 @@ void chunk(std::vector<uint8_t>& png, const char* type, const std::vector<uint8_
   std::vector<uint8_t> typed(type, type + 4);
   typed.insert(typed.end(), body.begin(), body.end());
   png.insert(png.end(), typed.begin(), typed.end());
-  put32(png, pnpovss::io::crc32(typed.data(), typed.size()));
+  put32(png, pnpovss::image::crc32(typed.data(), typed.size()));
 }
 
 // A PNG from already filtered rows (each row starts with its filter byte).
@@ -61,7 +62,7 @@ std::vector<uint8_t> make_png(uint32_t w, uint32_t h, int depth, int color_type,
                            static_cast<uint8_t>(interlace)});
   chunk(png, "IHDR", ihdr);
   if (color_type == 3) chunk(png, "PLTE", std::vector<uint8_t>(3 * 16, 7));
-  chunk(png, "IDAT", pnpovss::io::zlib_compress(rows.data(), rows.size()));
+  chunk(png, "IDAT", pnpovss::image::zlib_compress(rows.data(), rows.size()));
   chunk(png, "IEND", {});
   return png;
 }
@@ -108,17 +109,17 @@ std::vector<uint8_t> gray_png(const std::vector<uint8_t>& values, int w, int h) 
 
 // A VOC-style palette PNG: the colours are the VOC ones, the samples the labels.
 std::vector<uint8_t> palette_png(const std::vector<uint8_t>& values, int w, int h) {
-  return pnpovss::io::encode_png_indexed(values.data(), w, h, pnpovss::io::palette_bytes(256));
+  return pnpovss::image::encode_png_indexed(values.data(), w, h, pnpovss::image::palette_bytes(256));
 }
 
 // A tiny RGB image (PNG bytes; the decoder goes by content, so it may be named .jpg).
 std::vector<uint8_t> rgb_png(int w, int h) {
-  pnpovss::io::Image img;
+  pnpovss::Image img;
   img.width = w;
   img.height = h;
   for (int i = 0; i < w * h * 3; ++i) img.rgb.push_back(static_cast<uint8_t>(i * 37));
   const fs::path tmp = fs::temp_directory_path() / ("pnpovss_rgb_" + std::to_string(::getpid()) + ".png");
-  pnpovss::io::write_png_rgb(tmp.string(), img);
+  pnpovss::image::write_png_rgb(tmp.string(), img);
   std::ifstream in(tmp, std::ios::binary);
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   fs::remove(tmp);
@@ -183,7 +184,7 @@ TEST(LabelPng, SubBytePaletteAnd16BitGray) {
   EXPECT_EQ(decode_label_png(png.data(), png.size(), "p1.png").values,
             (std::vector<int32_t>{1, 0, 1, 0, 0, 1, 0, 1, 1, 0}));
   const std::vector<uint16_t> wide = {0, 300, 65535, 171};
-  png = pnpovss::io::encode_png_gray16(wide.data(), 2, 2);
+  png = pnpovss::image::encode_png_gray16(wide.data(), 2, 2);
   EXPECT_EQ(decode_label_png(png.data(), png.size(), "g16.png").values, (std::vector<int32_t>{0, 300, 65535, 171}));
 }
 
@@ -269,7 +270,7 @@ TEST(Dataset, Voc20TreeAndMappings) {
   EXPECT_EQ(d.num_classes(), 20);
   EXPECT_EQ(d.background_class, -1);
   EXPECT_EQ(d.prompt_classes().size(), 20u);
-  EXPECT_EQ(d.rule, pnpovss::segment::DatasetRule::Voc);
+  EXPECT_EQ(d.rule, pnpovss::DatasetRule::Voc);
   const Scoring m = d.scoring(Protocol::Mmseg);
   EXPECT_EQ(m.gt(0), kIgnore);
   EXPECT_EQ(m.gt(1), 0);
@@ -311,7 +312,7 @@ TEST(Dataset, Context59AndAde150) {
   EXPECT_EQ(a.scoring(Protocol::Mmseg).gt(0), kIgnore);
   EXPECT_EQ(a.scoring(Protocol::PnpOvss).num_classes(), 151);
   EXPECT_EQ(a.scoring(Protocol::PnpOvss).names[0], "other");
-  EXPECT_EQ(a.rule, pnpovss::segment::DatasetRule::Ade);
+  EXPECT_EQ(a.rule, pnpovss::DatasetRule::Ade);
 }
 
 TEST(Dataset, CocoObjectAndStuffLabelMaps) {
@@ -634,46 +635,46 @@ TEST(Predictions, PngRoundTrip) {
 }
 
 TEST(Picture, ThreePanelsAndLegend) {
-  pnpovss::io::Image img;
+  pnpovss::Image img;
   img.width = 10;
   img.height = 6;
   img.rgb.assign(10 * 6 * 3, 200);
   std::vector<int32_t> gt(60, 1), pred(60, -1);
   pred[0] = 2;
-  const pnpovss::io::Image pic = comparison_picture(img, gt, pred, {"a", "b", "c"});
+  const pnpovss::Image pic = comparison_picture(img, gt, pred, {"a", "b", "c"});
   EXPECT_GT(pic.width, 30);
   EXPECT_GT(pic.height, 6);
   // Somewhere in the picture: class 1's colour (label 2) and class 2's (label 3).
   std::set<std::tuple<int, int, int>> colours;
   for (size_t i = 0; i + 2 < pic.rgb.size(); i += 3) colours.insert({pic.rgb[i], pic.rgb[i + 1], pic.rgb[i + 2]});
   for (int label : {2, 3}) {
-    const auto c = pnpovss::io::label_color(label);
+    const auto c = pnpovss::image::label_color(label);
     EXPECT_TRUE(colours.count({c.r, c.g, c.b})) << "label colour " << label;
   }
 }
 
 TEST(Progress, Clock) {
-  EXPECT_EQ(Progress::clock(0), "0:00");
-  EXPECT_EQ(Progress::clock(65), "1:05");
-  EXPECT_EQ(Progress::clock(3725), "1:02:05");
-  EXPECT_EQ(Progress::clock(NAN), "?");
+  EXPECT_EQ(pnpovss::console::Progress::clock(0), "0:00");
+  EXPECT_EQ(pnpovss::console::Progress::clock(65), "1:05");
+  EXPECT_EQ(pnpovss::console::Progress::clock(3725), "1:02:05");
+  EXPECT_EQ(pnpovss::console::Progress::clock(NAN), "?");
 }
 
 // ---- PIL's bilinear resize (the official ADE input) --------------------------------------------
 
 TEST(ResizeBilinear, HandComputedPilValues) {
-  pnpovss::io::Image in;
+  pnpovss::Image in;
   in.width = 2;
   in.height = 1;
   in.rgb = {0, 0, 0, 100, 100, 100};
   // Upscale 2 -> 4: centres 0.25, 0.75, 1.25, 1.75, triangle weights clipped to the image and
   // normalised: 0, 0.75*0+0.25*100, 0.25*0+0.75*100, 100.
-  const auto up = pnpovss::io::resize_bilinear_pil(in, 4, 1);
+  const auto up = pnpovss::image::resize_bilinear_pil(in, 4, 1);
   EXPECT_EQ(up.rgb, (std::vector<uint8_t>{0, 0, 0, 25, 25, 25, 75, 75, 75, 100, 100, 100}));
   // Downscale 2 -> 1: the stretched triangle gives both pixels 0.75, normalised to halves.
-  const auto down = pnpovss::io::resize_bilinear_pil(in, 1, 1);
+  const auto down = pnpovss::image::resize_bilinear_pil(in, 1, 1);
   EXPECT_EQ(down.rgb, (std::vector<uint8_t>{50, 50, 50}));
   // Bicubic differs on the same input (a = -0.5 overshoot is clipped): a sanity check that the
   // filter is really switched.
-  EXPECT_NE(pnpovss::io::resize_bicubic_pil(in, 4, 1).rgb, up.rgb);
+  EXPECT_NE(pnpovss::image::resize_bicubic_pil(in, 4, 1).rgb, up.rgb);
 }

@@ -10,18 +10,18 @@
 #include <vector>
 
 #include "pnpovss/error.h"
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
+#include "pnpovss/image/resize.h"
 #include "pnpovss/io/json_file.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/io/preprocess.h"
-#include "pnpovss/io/resize.h"
 #include "pnpovss/io/safetensors.h"
+#include "pnpovss/models/blip_preprocess.h"
 
 using pnpovss::Error;
-using pnpovss::io::decode_image_file;
-using pnpovss::io::decode_image_memory;
-using pnpovss::io::Image;
-using pnpovss::io::ImagePreprocessConfig;
+using pnpovss::image::decode_image_file;
+using pnpovss::image::decode_image_memory;
+using pnpovss::Image;
+using pnpovss::models::ImagePreprocessConfig;
 
 namespace {
 
@@ -163,8 +163,8 @@ TEST(Image, PixelValuesMatchReference) {
   const Image input = decode_image_file(kFixture + "/input.png");
   const Image noise = decode_image_file(kFixture + "/random.png");
 
-  const double err = max_error({pnpovss::io::preprocess_to_chw(input, config.height, config.width, config),
-                                pnpovss::io::preprocess_to_chw(noise, config.height, config.width, config)},
+  const double err = max_error({pnpovss::models::preprocess_to_chw(input, config.height, config.width, config),
+                                pnpovss::models::preprocess_to_chw(noise, config.height, config.width, config)},
                                tensors.at("pixel_values"));
   std::printf("pixel_values max abs error: %.3g\n", err);
   EXPECT_LE(err, preprocessing_atol("pixel_values"));
@@ -173,7 +173,7 @@ TEST(Image, PixelValuesMatchReference) {
 
   const auto& large = tensors.at("pixel_values_large");
   ASSERT_EQ(large.shape, (std::vector<int64_t>{1, 3, 96, 80}));
-  const double err_large = max_error({pnpovss::io::preprocess_to_chw(input, 96, 80, config)}, large);
+  const double err_large = max_error({pnpovss::models::preprocess_to_chw(input, 96, 80, config)}, large);
   std::printf("pixel_values_large max abs error: %.3g\n", err_large);
   EXPECT_LE(err_large, preprocessing_atol("pixel_values_large"));
   EXPECT_LE(err_large, 1e-6);
@@ -246,15 +246,15 @@ TEST(Image, WritesPngAtomically) {
   image.height = 2;
   image.rgb = {0, 1, 2, 3, 4, 5, 6, 7, 8, 250, 251, 252, 253, 254, 255, 9, 10, 11};
   const std::string path = scratch("roundtrip.png");
-  pnpovss::io::write_png_rgb(path, image);
+  pnpovss::image::write_png_rgb(path, image);
   const Image back = decode_image_file(path);
   EXPECT_EQ(back.width, 3);
   EXPECT_EQ(back.height, 2);
   EXPECT_EQ(back.rgb, image.rgb);
   Image broken = image;
   broken.rgb.pop_back();
-  EXPECT_THROW(pnpovss::io::write_png_rgb(path, broken), Error);
-  EXPECT_THROW(pnpovss::io::write_png_rgb(scratch("no-such-dir/out.png"), image), Error);
+  EXPECT_THROW(pnpovss::image::write_png_rgb(path, broken), Error);
+  EXPECT_THROW(pnpovss::image::write_png_rgb(scratch("no-such-dir/out.png"), image), Error);
 }
 
 TEST(Resize, KeepsConstantImagesAndIdentity) {
@@ -263,14 +263,14 @@ TEST(Resize, KeepsConstantImagesAndIdentity) {
   flat.height = 9;
   flat.rgb.assign(17 * 9 * 3, 137);
   for (auto [w, h] : {std::pair{5, 3}, std::pair{40, 31}, std::pair{17, 4}, std::pair{2, 9}}) {
-    const Image out = pnpovss::io::resize_bicubic_pil(flat, w, h);
+    const Image out = pnpovss::image::resize_bicubic_pil(flat, w, h);
     ASSERT_EQ(out.rgb.size(), static_cast<size_t>(w * h * 3));
     EXPECT_TRUE(std::all_of(out.rgb.begin(), out.rgb.end(), [](uint8_t v) { return v == 137; })) << w << "x" << h;
   }
   const Image noise = decode_image_file(kFixture + "/random.png");
-  EXPECT_EQ(pnpovss::io::resize_bicubic_pil(noise, noise.width, noise.height).rgb, noise.rgb);
-  EXPECT_THROW(pnpovss::io::resize_bicubic_pil(noise, 0, 4), Error);
-  EXPECT_THROW(pnpovss::io::resize_bicubic_pil(Image{}, 4, 4), Error);
+  EXPECT_EQ(pnpovss::image::resize_bicubic_pil(noise, noise.width, noise.height).rgb, noise.rgb);
+  EXPECT_THROW(pnpovss::image::resize_bicubic_pil(noise, 0, 4), Error);
+  EXPECT_THROW(pnpovss::image::resize_bicubic_pil(Image{}, 4, 4), Error);
 }
 
 TEST(Preprocess, ParsesConfigVariants) {

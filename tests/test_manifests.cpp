@@ -9,9 +9,9 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/checkpoint.h"
-#include "pnpovss/io/tensor_bridge.h"
 #include "pnpovss/models/blip_itm.h"
 #include "pnpovss/models/random_checkpoint.h"
+#include "pnpovss/runtime/tensor_bridge.h"
 #include "resident_memory.h"
 
 using namespace pnpovss;
@@ -31,10 +31,10 @@ std::string error_of(const std::function<void()>& f) {
   return "";
 }
 
-io::TensorMap fixture_weights() {
+runtime::TensorMap fixture_weights() {
   static io::Checkpoint checkpoint = io::Checkpoint::open_dir(kData + "/blip_itm");
-  io::TensorMap tensors;
-  for (const auto& [name, t] : io::load_float_tensors(checkpoint)) tensors[name] = t.clone();
+  runtime::TensorMap tensors;
+  for (const auto& [name, t] : runtime::load_float_tensors(checkpoint)) tensors[name] = t.clone();
   return tensors;
 }
 
@@ -103,10 +103,10 @@ TEST(MappedWeights, ADroppedTensorLeavesResidentMemoryAndItsNeighbourStaysIntact
   const torch::Tensor big_values = torch::arange(1 << 20, torch::kFloat32);  // 4 MiB
   const torch::Tensor small_values = torch::arange(1000, torch::kFloat32) * 0.5;
   const std::string path = testing::TempDir() + "/mapped_weights.safetensors";
-  io::write_safetensors(path, {io::view_of("big", big_values), io::view_of("small", small_values)}, {});
+  io::write_safetensors(path, {runtime::view_of("big", big_values), runtime::view_of("small", small_values)}, {});
   const auto file = io::SafetensorsFile::open(path);
-  torch::Tensor big = io::to_tensor(file.at("big"), file.file());
-  const torch::Tensor small = io::to_tensor(file.at("small"), file.file());
+  torch::Tensor big = runtime::to_tensor(file.at("big"), file.file());
+  const torch::Tensor small = runtime::to_tensor(file.at("small"), file.file());
   ASSERT_TRUE(torch::equal(big, big_values));  // reads every page
   const void* mapping = file.file()->data();
   ASSERT_GE(resident_kib(mapping), 4000);

@@ -11,9 +11,9 @@
 #include <utility>
 #include <vector>
 
+#include "pnpovss/cpu/parallel.h"
+#include "pnpovss/cpu/side_by_side.h"
 #include "pnpovss/error.h"
-#include "pnpovss/parallel.h"
-#include "pnpovss/side_by_side.h"
 
 using namespace pnpovss;
 
@@ -27,33 +27,33 @@ int hardware_threads() {
 }  // namespace
 
 TEST(ResolveThreads, ZeroMeansEveryHardwareThreadAndNegativeIsAnError) {
-  EXPECT_EQ(resolve_threads(0), hardware_threads());
-  EXPECT_EQ(resolve_threads(3), 3);
-  EXPECT_THROW(resolve_threads(-1), Error);
+  EXPECT_EQ(cpu::resolve_threads(0), hardware_threads());
+  EXPECT_EQ(cpu::resolve_threads(3), 3);
+  EXPECT_THROW(cpu::resolve_threads(-1), Error);
 }
 
 TEST(ThreadBudget, LimitsZeroOnItsThreadAndNestsAndRestores) {
   {
-    ThreadBudget outer(5);
-    EXPECT_EQ(resolve_threads(0), 5);
-    EXPECT_EQ(resolve_threads(2), 2);  // an explicit count is kept
+    cpu::ThreadBudget outer(5);
+    EXPECT_EQ(cpu::resolve_threads(0), 5);
+    EXPECT_EQ(cpu::resolve_threads(2), 2);  // an explicit count is kept
     {
-      ThreadBudget inner(0);  // at least one thread
-      EXPECT_EQ(resolve_threads(0), 1);
+      cpu::ThreadBudget inner(0);  // at least one thread
+      EXPECT_EQ(cpu::resolve_threads(0), 1);
     }
-    EXPECT_EQ(resolve_threads(0), 5);
+    EXPECT_EQ(cpu::resolve_threads(0), 5);
     int other = -1;
-    std::thread([&] { other = resolve_threads(0); }).join();
+    std::thread([&] { other = cpu::resolve_threads(0); }).join();
     EXPECT_EQ(other, hardware_threads());  // other threads keep their own budget
   }
-  EXPECT_EQ(resolve_threads(0), hardware_threads());
+  EXPECT_EQ(cpu::resolve_threads(0), hardware_threads());
 }
 
 TEST(ParallelRanges, CoversTheRangeOnceWithEveryThreadCount) {
   for (int threads : {1, 2, 3, 7})
     for (int64_t n : {1, 5, 1000, 4097}) {
       std::vector<std::atomic<int>> seen(static_cast<size_t>(n));
-      parallel_ranges(
+      cpu::parallel_ranges(
           n, threads,
           [&](int64_t begin, int64_t end) {
             for (int64_t i = begin; i < end; ++i) ++seen[static_cast<size_t>(i)];
@@ -64,7 +64,7 @@ TEST(ParallelRanges, CoversTheRangeOnceWithEveryThreadCount) {
 }
 
 TEST(ParallelRanges, RethrowsAWorkersError) {
-  EXPECT_THROW(parallel_ranges(
+  EXPECT_THROW(cpu::parallel_ranges(
                    10, 2,
                    [](int64_t begin, int64_t) {
                      if (begin > 0) throw Error("worker failed");
@@ -82,9 +82,9 @@ TEST(RunSideBySide, ContiguousRunsOnTheirOwnThreadsThenTheRestWithEveryCore) {
   for (int workers : {1, 2, 3, 8}) {
     std::mutex lock;
     std::vector<Run> runs;
-    run_side_by_side(7, workers, [&](size_t begin, size_t end) {
+    cpu::run_side_by_side(7, workers, [&](size_t begin, size_t end) {
       const std::lock_guard<std::mutex> hold(lock);
-      runs.push_back({begin, end, std::this_thread::get_id(), resolve_threads(0)});
+      runs.push_back({begin, end, std::this_thread::get_id(), cpu::resolve_threads(0)});
     });
     const size_t lanes = std::min<size_t>(7, static_cast<size_t>(workers));
     const size_t each = 7 / lanes;
@@ -113,7 +113,7 @@ TEST(RunSideBySide, ContiguousRunsOnTheirOwnThreadsThenTheRestWithEveryCore) {
 
 TEST(RunSideBySide, RethrowsAfterEveryRunStoppedAndRefusesNoWorkers) {
   std::atomic<int> finished{0};
-  EXPECT_THROW(run_side_by_side(4, 2,
+  EXPECT_THROW(cpu::run_side_by_side(4, 2,
                                 [&](size_t begin, size_t) {
                                   if (begin == 0) throw Error("first run failed");
                                   std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -121,13 +121,13 @@ TEST(RunSideBySide, RethrowsAfterEveryRunStoppedAndRefusesNoWorkers) {
                                 }),
                Error);
   EXPECT_EQ(finished.load(), 1);  // the other run went to its end
-  EXPECT_THROW(run_side_by_side(4, 0, [](size_t, size_t) {}), Error);
+  EXPECT_THROW(cpu::run_side_by_side(4, 0, [](size_t, size_t) {}), Error);
   // What the command line reports: fewer images than workers leave some idle.
-  EXPECT_EQ(side_by_side_lanes(7, 3), 3u);
-  EXPECT_EQ(side_by_side_lanes(2, 4), 2u);
-  EXPECT_EQ(side_by_side_lanes(5, 1), 1u);
-  EXPECT_EQ(side_by_side_lanes(0, 2), 0u);
+  EXPECT_EQ(cpu::side_by_side_lanes(7, 3), 3u);
+  EXPECT_EQ(cpu::side_by_side_lanes(2, 4), 2u);
+  EXPECT_EQ(cpu::side_by_side_lanes(5, 1), 1u);
+  EXPECT_EQ(cpu::side_by_side_lanes(0, 2), 0u);
   int calls = 0;
-  run_side_by_side(0, 2, [&](size_t, size_t) { ++calls; });
+  cpu::run_side_by_side(0, 2, [&](size_t, size_t) { ++calls; });
   EXPECT_EQ(calls, 0);
 }

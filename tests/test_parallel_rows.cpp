@@ -4,11 +4,11 @@
 
 #include <torch/torch.h>
 
-#include "pnpovss/models/parallel_rows.h"
-#include "pnpovss/parallel.h"
+#include "pnpovss/cpu/parallel.h"
+#include "pnpovss/runtime/parallel_rows.h"
 
 using namespace pnpovss;
-using namespace pnpovss::models;
+using namespace pnpovss::runtime;
 
 namespace {
 
@@ -24,7 +24,7 @@ TEST(ParallelRows, SameBitsAsLibtorchWithAnyThreadCount) {
   torch::manual_seed(3);
   for (int threads : {2, 3, 5})
     for (int64_t tokens : {1, 17, 442}) {
-      const ThreadBudget budget(threads);
+      const cpu::ThreadBudget budget(threads);
       const torch::Tensor x = torch::randn({2, tokens, 64});
       const torch::Tensor y = torch::randn({2, tokens, 64});
       ASSERT_TRUE(use_parallel_rows(x));
@@ -40,14 +40,14 @@ TEST(ParallelRows, SameBitsAsLibtorchWithAnyThreadCount) {
 TEST(ParallelRows, OnlyForInferenceOnContiguousFp32WithThreadsToSpare) {
   const torch::Tensor x = torch::randn({4, 8});
   {
-    const ThreadBudget budget(2);
+    const cpu::ThreadBudget budget(2);
     torch::NoGradGuard no_grad;
     EXPECT_TRUE(use_parallel_rows(x));
     EXPECT_FALSE(use_parallel_rows(x.t()));
     EXPECT_FALSE(use_parallel_rows(x.to(torch::kBFloat16)));
   }
   {
-    const ThreadBudget budget(2);
+    const cpu::ThreadBudget budget(2);
     torch::AutoGradMode grad(true);
     EXPECT_FALSE(use_parallel_rows(x));  // autograd cannot follow writes into buffers
     // ... so the functions are libtorch's own there, and gradients flow through them.
@@ -60,7 +60,7 @@ TEST(ParallelRows, OnlyForInferenceOnContiguousFp32WithThreadsToSpare) {
     EXPECT_TRUE(leaf.grad().defined());
   }
   {
-    const ThreadBudget budget(1);
+    const cpu::ThreadBudget budget(1);
     torch::NoGradGuard no_grad;
     EXPECT_FALSE(use_parallel_rows(x));  // one worker of several: nothing to spread
   }

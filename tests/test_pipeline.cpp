@@ -8,8 +8,9 @@
 
 #include "pnpovss/check/fixture.h"
 #include "pnpovss/check/pipeline_fixture.h"
+#include "pnpovss/cpu/simd.h"
 #include "pnpovss/error.h"
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
 #include "pnpovss/io/json_file.h"
 #include "pnpovss/segment/blip_backbone.h"
 #include "pnpovss/segment/gradcam.h"
@@ -17,8 +18,8 @@
 #include "pnpovss/segment/postprocess.h"
 #include "pnpovss/segment/prompt.h"
 #include "pnpovss/segment/salience_dropout.h"
-#include "pnpovss/segment/settings.h"
-#include "pnpovss/simd.h"
+#include "pnpovss/settings.h"
+#include "pnpovss/settings/settings_json.h"
 #include "pnpovss/text/wordpiece.h"
 
 using namespace pnpovss;
@@ -60,7 +61,7 @@ class RampBackbone : public Backbone {
   int64_t num_text_layers() const override { return 2; }
   int64_t num_heads() const override { return 2; }
   int64_t enc_token_id() const override { return 30523; }
-  const io::ImagePreprocessConfig& image_preprocess() const override { return preprocess_; }
+  const models::ImagePreprocessConfig& image_preprocess() const override { return preprocess_; }
   std::vector<AttentionGradient> attention_and_gradients(const torch::Tensor& pixels, const torch::Tensor& ids,
                                                          const torch::Tensor&,
                                                          const std::vector<int64_t>&) const override {
@@ -75,7 +76,7 @@ class RampBackbone : public Backbone {
   }
 
  private:
-  io::ImagePreprocessConfig preprocess_;
+  models::ImagePreprocessConfig preprocess_;
 };
 
 }  // namespace
@@ -93,7 +94,7 @@ TEST(PipelineFixture, OtherFixtureKindsAreNotPipelines) {
 
 TEST(PipelineEndToEnd, SegmentImageWithBlurAndCrf) {
   const auto backbone = BlipBackbone::load(kData + "/blip_itm");
-  const io::Image image = io::decode_image_file(kData + "/pipeline_paper/input.png");
+  const Image image = image::decode_image_file(kData + "/pipeline_paper/input.png");
   MethodSettings s = preset("paper", "blip");
   s.input_size = 64;
   s.attention_layer = 1;
@@ -120,7 +121,7 @@ TEST(PipelineEndToEnd, SegmentImageWithBlurAndCrf) {
 
 TEST(PipelineEndToEnd, LargeImageIsBlurredThroughTheFactorsWithoutTheFullSizeStack) {
   const auto backbone = BlipBackbone::load(kData + "/blip_itm");
-  io::Image image;  // wider than kScipyExactBlurMaxSide: a colour ramp
+  Image image;  // wider than kScipyExactBlurMaxSide: a colour ramp
   image.width = static_cast<int>(kScipyExactBlurMaxSide) + 76;
   image.height = 60;
   for (int y = 0; y < image.height; ++y)
@@ -394,7 +395,7 @@ TEST(PostprocessBlur, EqualsDirectSeparableCorrelation) {
   torch::manual_seed(7);
   // Every vector width this CPU runs (2 doubles: SSE2; 4: AVX2; 8: AVX-512), each bit for bit.
   const std::vector<int> widths = blur_lane_widths();
-  EXPECT_EQ(widths.back() == 8, ::pnpovss::simd::cpu_has_avx512());  // the widest is among them
+  EXPECT_EQ(widths.back() == 8, ::pnpovss::cpu::simd::cpu_has_avx512());  // the widest is among them
   // Odd and even sizes, rows narrower and wider than a block of 4 vectors; the large sigma
   // reaches past the plane, so borders reflect repeatedly.
   for (const auto& size : {std::vector<int64_t>{2, 37, 53}, std::vector<int64_t>{1, 16, 10},

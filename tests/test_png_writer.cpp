@@ -14,18 +14,19 @@
 #include <vector>
 
 #include "pnpovss/error.h"
-#include "pnpovss/io/image.h"
-#include "pnpovss/io/overlay.h"
-#include "pnpovss/io/palette.h"
-#include "pnpovss/io/png_writer.h"
+#include "pnpovss/image/codec.h"
+#include "pnpovss/image/overlay.h"
+#include "pnpovss/image/palette.h"
+#include "pnpovss/image/png.h"
+#include "pnpovss/io/file_write.h"
 
 // The zlib decoder of stb_image, compiled into pnpovss_core by io/image.cpp.
 #include <stb_image.h>
 
 using pnpovss::Error;
-using pnpovss::io::Image;
-using pnpovss::io::label_color;
-using pnpovss::io::Rgb;
+using pnpovss::Image;
+using pnpovss::image::label_color;
+using pnpovss::image::Rgb;
 
 namespace {
 
@@ -54,7 +55,7 @@ RawPng read_raw_png(const std::vector<uint8_t>& png) {
     const std::string type(reinterpret_cast<const char*>(&png[pos + 4]), 4);
     EXPECT_LE(pos + 12 + length, png.size());
     const uint8_t* data = &png[pos + 8];
-    EXPECT_EQ(be32(data + length), pnpovss::io::crc32(&png[pos + 4], 4 + length)) << "CRC of " << type;
+    EXPECT_EQ(be32(data + length), pnpovss::image::crc32(&png[pos + 4], 4 + length)) << "CRC of " << type;
     out.chunk_order.push_back(type);
     if (type == "IHDR") {
       out.width = be32(data);
@@ -116,8 +117,8 @@ bool has_pixel(const Image& image, int y0, int y1, Rgb c) {
 
 TEST(PngWriter, Crc32KnownValue) {
   const std::string text = "123456789";
-  EXPECT_EQ(pnpovss::io::crc32(reinterpret_cast<const uint8_t*>(text.data()), text.size()), 0xCBF43926u);
-  EXPECT_EQ(pnpovss::io::crc32(nullptr, 0), 0u);
+  EXPECT_EQ(pnpovss::image::crc32(reinterpret_cast<const uint8_t*>(text.data()), text.size()), 0xCBF43926u);
+  EXPECT_EQ(pnpovss::image::crc32(nullptr, 0), 0u);
 }
 
 TEST(PngPalette, FixedColours) {
@@ -135,14 +136,14 @@ TEST(PngPalette, FixedColours) {
     seen.insert(uint32_t{c.r} << 16 | uint32_t{c.g} << 8 | c.b);
   }
   EXPECT_EQ(seen.size(), 4096u) << "labels share colours";
-  const auto bytes = pnpovss::io::palette_bytes(3);
+  const auto bytes = pnpovss::image::palette_bytes(3);
   EXPECT_EQ(bytes, (std::vector<uint8_t>{0, 0, 0, 128, 0, 0, 0, 128, 0}));
 }
 
 TEST(PngWriter, IndexedRoundTrip) {
   const int width = 37, height = 23, max_label = 5;
   const auto labels = pattern(width, height, max_label);
-  const auto png = pnpovss::io::encode_label_png(labels, width, height, max_label);
+  const auto png = pnpovss::image::encode_label_png(labels, width, height, max_label);
 
   const RawPng raw = read_raw_png(png);
   EXPECT_EQ(raw.chunk_order, (std::vector<std::string>{"IHDR", "PLTE", "IDAT", "IEND"}));
@@ -150,12 +151,12 @@ TEST(PngWriter, IndexedRoundTrip) {
   EXPECT_EQ(raw.height, 23u);
   EXPECT_EQ(raw.bit_depth, 8);
   EXPECT_EQ(raw.colour_type, 3);
-  EXPECT_EQ(raw.palette, pnpovss::io::palette_bytes(max_label + 1));
+  EXPECT_EQ(raw.palette, pnpovss::image::palette_bytes(max_label + 1));
   ASSERT_EQ(raw.samples.size(), labels.size());
   for (size_t i = 0; i < labels.size(); ++i) ASSERT_EQ(raw.samples[i], static_cast<uint32_t>(labels[i])) << i;
 
   // A standard decoder sees the palette colours.
-  const Image rgb = pnpovss::io::decode_image_memory(png.data(), png.size(), "label png");
+  const Image rgb = pnpovss::image::decode_image_memory(png.data(), png.size(), "label png");
   ASSERT_EQ(rgb.width, width);
   ASSERT_EQ(rgb.height, height);
   for (size_t i = 0; i < labels.size(); ++i) {
@@ -170,7 +171,7 @@ TEST(PngWriter, IndexedFullByteRange) {
   const int width = 256, height = 2;
   std::vector<int32_t> labels(width * height);
   for (int i = 0; i < width * height; ++i) labels[i] = i % 256;
-  const RawPng raw = read_raw_png(pnpovss::io::encode_label_png(labels, width, height, 255));
+  const RawPng raw = read_raw_png(pnpovss::image::encode_label_png(labels, width, height, 255));
   EXPECT_EQ(raw.bit_depth, 8);
   EXPECT_EQ(raw.palette.size(), 256u * 3);
   ASSERT_EQ(raw.samples.size(), labels.size());
@@ -181,7 +182,7 @@ TEST(PngWriter, Gray16AboveByteLabels) {
   const int width = 19, height = 11, max_label = 300;
   auto labels = pattern(width, height, max_label);
   labels.back() = 300;
-  const auto png = pnpovss::io::encode_label_png(labels, width, height, max_label);
+  const auto png = pnpovss::image::encode_label_png(labels, width, height, max_label);
   const RawPng raw = read_raw_png(png);
   EXPECT_EQ(raw.chunk_order, (std::vector<std::string>{"IHDR", "IDAT", "IEND"}));
   EXPECT_EQ(raw.bit_depth, 16);
@@ -189,26 +190,26 @@ TEST(PngWriter, Gray16AboveByteLabels) {
   ASSERT_EQ(raw.samples.size(), labels.size());
   for (size_t i = 0; i < labels.size(); ++i) ASSERT_EQ(raw.samples[i], static_cast<uint32_t>(labels[i])) << i;
   // The project's decoder reads 16-bit gray as PIL does (values clipped to 255).
-  const Image rgb = pnpovss::io::decode_image_memory(png.data(), png.size(), "label png 16");
+  const Image rgb = pnpovss::image::decode_image_memory(png.data(), png.size(), "label png 16");
   for (size_t i = 0; i < labels.size(); ++i)
     ASSERT_EQ(rgb.rgb[3 * i], static_cast<uint8_t>(std::min(labels[i], 255))) << i;
 }
 
 TEST(PngWriter, RejectsBadInput) {
   const std::vector<int32_t> labels = {0, 1, 2, 3};
-  EXPECT_THROW(pnpovss::io::encode_label_png(labels, 2, 2, 2), Error);       // label above max
-  EXPECT_THROW(pnpovss::io::encode_label_png({0, -1, 0, 0}, 2, 2, 3), Error);
-  EXPECT_THROW(pnpovss::io::encode_label_png(labels, 3, 2, 3), Error);       // size mismatch
-  EXPECT_THROW(pnpovss::io::encode_label_png(labels, 2, 2, 70000), Error);   // beyond 16 bits
-  EXPECT_THROW(pnpovss::io::encode_label_png({}, 0, 0, 3), Error);
+  EXPECT_THROW(pnpovss::image::encode_label_png(labels, 2, 2, 2), Error);       // label above max
+  EXPECT_THROW(pnpovss::image::encode_label_png({0, -1, 0, 0}, 2, 2, 3), Error);
+  EXPECT_THROW(pnpovss::image::encode_label_png(labels, 3, 2, 3), Error);       // size mismatch
+  EXPECT_THROW(pnpovss::image::encode_label_png(labels, 2, 2, 70000), Error);   // beyond 16 bits
+  EXPECT_THROW(pnpovss::image::encode_label_png({}, 0, 0, 3), Error);
   const uint8_t indices[4] = {0, 1, 2, 3};
-  EXPECT_THROW(pnpovss::io::encode_png_indexed(indices, 2, 2, pnpovss::io::palette_bytes(3)), Error);
-  EXPECT_THROW(pnpovss::io::encode_png_indexed(indices, 2, 2, {}), Error);
+  EXPECT_THROW(pnpovss::image::encode_png_indexed(indices, 2, 2, pnpovss::image::palette_bytes(3)), Error);
+  EXPECT_THROW(pnpovss::image::encode_png_indexed(indices, 2, 2, {}), Error);
 }
 
 TEST(PngWriter, AtomicFileWrite) {
   const std::string path = scratch("atomic.png");
-  const auto png = pnpovss::io::encode_label_png({0, 1, 1, 0}, 2, 2, 1);
+  const auto png = pnpovss::image::encode_label_png({0, 1, 1, 0}, 2, 2, 1);
   pnpovss::io::write_file_atomic(path, png);
   std::ifstream in(path, std::ios::binary);
   const std::vector<uint8_t> back((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -223,7 +224,7 @@ TEST(PngOverlay, BlendLeavesBackgroundAndMixesClasses) {
   image.width = 4;
   image.height = 1;
   image.rgb = {10, 20, 30, 200, 100, 50, 0, 0, 0, 255, 255, 255};
-  const auto out = pnpovss::io::blend_labels(image, {0, 1, 0, 2});
+  const auto out = pnpovss::image::blend_labels(image, {0, 1, 0, 2});
   EXPECT_EQ(out.rgb, (std::vector<uint8_t>{10, 20, 30, 164, 50, 25, 0, 0, 0, 128, 192, 128}));
 }
 
@@ -234,9 +235,9 @@ TEST(PngOverlay, LegendDrawsSwatchAndText) {
   image.rgb.assign(120 * 80 * 3, 200);
   std::vector<int32_t> labels(120 * 80, 0);
   for (int i = 0; i < 120 * 40; ++i) labels[i] = 3;
-  const std::vector<pnpovss::io::LegendEntry> legend = {{"background", label_color(0)},
+  const std::vector<pnpovss::image::LegendEntry> legend = {{"background", label_color(0)},
                                                         {"remote control", label_color(3)}};
-  const Image out = pnpovss::io::overlay_with_legend(image, labels, legend);
+  const Image out = pnpovss::image::overlay_with_legend(image, labels, legend);
   ASSERT_GT(out.height, image.height);
   ASSERT_GE(out.width, image.width);
   // The image part: blended top half, untouched bottom half.
@@ -248,30 +249,30 @@ TEST(PngOverlay, LegendDrawsSwatchAndText) {
   EXPECT_TRUE(has_pixel(out, image.height, out.height, Rgb{0, 0, 0}));
   EXPECT_FALSE(has_pixel(out, 0, image.height, label_color(3)));
   // "remote control" at scale 2 is wider than the 120-pixel image: the panel widens.
-  EXPECT_GT(pnpovss::io::text_width("remote control", 2), 120);
+  EXPECT_GT(pnpovss::image::text_width("remote control", 2), 120);
   EXPECT_GT(out.width, image.width);
 }
 
 TEST(PngOverlay, TextScaleAndNonAscii) {
-  EXPECT_EQ(pnpovss::io::legend_scale(640), 3);
-  EXPECT_EQ(pnpovss::io::legend_scale(600), 2);
-  EXPECT_EQ(pnpovss::io::text_width("cat", 3), 3 * pnpovss::io::text_width("cat", 1));
+  EXPECT_EQ(pnpovss::image::legend_scale(640), 3);
+  EXPECT_EQ(pnpovss::image::legend_scale(600), 2);
+  EXPECT_EQ(pnpovss::image::text_width("cat", 3), 3 * pnpovss::image::text_width("cat", 1));
   // One '?' per UTF-8 character, whatever its byte count.
-  EXPECT_EQ(pnpovss::io::text_width("caf\xC3\xA9", 1), pnpovss::io::text_width("caf?", 1));
+  EXPECT_EQ(pnpovss::image::text_width("caf\xC3\xA9", 1), pnpovss::image::text_width("caf?", 1));
   Image image;
   image.width = 60;
   image.height = 20;
   image.rgb.assign(60 * 20 * 3, 255);
-  pnpovss::io::draw_text(image, -5, -5, "\x01\xFF sofa", Rgb{1, 2, 3}, 2);  // clipped, no crash
+  pnpovss::image::draw_text(image, -5, -5, "\x01\xFF sofa", Rgb{1, 2, 3}, 2);  // clipped, no crash
   EXPECT_TRUE(has_pixel(image, 0, image.height, Rgb{1, 2, 3}));
 }
 
 TEST(PngOverlay, HeatmapScalesAndColours) {
   const float values[4] = {0.0f, 1.0f, 2.0f, 4.0f};
-  const Image map = pnpovss::io::heatmap(values, 2, 2, 256);
+  const Image map = pnpovss::image::heatmap(values, 2, 2, 256);
   EXPECT_EQ(map.width, 256);
   EXPECT_EQ(map.height, 256);
-  const Rgb low = pnpovss::io::heat_color(0.0f), high = pnpovss::io::heat_color(1.0f);
+  const Rgb low = pnpovss::image::heat_color(0.0f), high = pnpovss::image::heat_color(1.0f);
   EXPECT_EQ(map.rgb[0], low.r);
   EXPECT_EQ(map.rgb[1], low.g);
   const size_t last = (static_cast<size_t>(255) * 256 + 255) * 3;
@@ -279,13 +280,13 @@ TEST(PngOverlay, HeatmapScalesAndColours) {
   EXPECT_EQ(map.rgb[last + 1], high.g);
   EXPECT_EQ(map.rgb[last + 2], high.b);
   const float flat[2] = {3.0f, 3.0f};
-  const Image constant = pnpovss::io::heatmap(flat, 1, 2, 10);
+  const Image constant = pnpovss::image::heatmap(flat, 1, 2, 10);
   EXPECT_EQ(constant.height, 10);
   EXPECT_EQ(constant.width, 20);
   EXPECT_EQ(constant.rgb[0], low.r);
   // Without min-max the values keep their meaning: 0.5 stays the middle colour.
   const float halves[2] = {0.5f, 0.5f};
-  const Image absolute = pnpovss::io::heatmap(halves, 1, 2, 1, false);
-  const Rgb middle = pnpovss::io::heat_color(0.5f);
+  const Image absolute = pnpovss::image::heatmap(halves, 1, 2, 1, false);
+  const Rgb middle = pnpovss::image::heat_color(0.5f);
   EXPECT_EQ(absolute.rgb, (std::vector<uint8_t>{middle.r, middle.g, middle.b, middle.r, middle.g, middle.b}));
 }

@@ -8,7 +8,7 @@
 #include <functional>
 
 #include "pnpovss/error.h"
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
 #include "pnpovss/segment/blip_backbone.h"
 #include "pnpovss/segment/pipeline.h"
 #include "pnpovss/segment/postprocess.h"
@@ -26,8 +26,8 @@ namespace {
 
 const std::string kData = PNPOVSS_TEST_DATA;
 
-segment::MethodSettings tiny_settings(const std::string& preset_name) {
-  segment::MethodSettings s = segment::preset(preset_name, "blip");
+MethodSettings tiny_settings(const std::string& preset_name) {
+  MethodSettings s = preset(preset_name, "blip");
   s.input_size = 64;
   s.attention_layer = 0;
   s.attention_head = 0;
@@ -38,7 +38,7 @@ segment::MethodSettings tiny_settings(const std::string& preset_name) {
 // class k's score is the dot product with a fixed pseudo-random pattern seeded by its name.
 class PatternScorer : public MaskScorer {
  public:
-  torch::Tensor preprocess(const io::Image& image) const override {
+  torch::Tensor preprocess(const Image& image) const override {
     torch::Tensor x = torch::tensor(std::vector<float>(image.rgb.begin(), image.rgb.end()))
                           .view({image.height, image.width, 3})
                           .permute({2, 0, 1})
@@ -69,9 +69,9 @@ class PatternScorer : public MaskScorer {
 TEST(TuneGrid, EveryLayerAndHeadEqualsItsOwnRun) {
   const auto backbone = segment::BlipBackbone::load(kData + "/blip_itm");
   const auto tokenizer = text::WordPieceTokenizer::from_dir(kData + "/blip_itm");
-  const io::Image image = io::decode_image_file(kData + "/blip_itm/input.png");
+  const Image image = image::decode_image_file(kData + "/blip_itm/input.png");
   for (const char* preset_name : {"paper", "official"}) {
-    segment::MethodSettings s = tiny_settings(preset_name);
+    MethodSettings s = tiny_settings(preset_name);
     s.dropout_iterations = 1;
     const torch::Tensor pixels = segment::preprocess_image(backbone, image, s);
     const segment::Prompt prompt = segment::build_prompt(tokenizer, {"cat", "potted plant", "remote control"},
@@ -151,7 +151,7 @@ TEST(TuneGrid, EvaluatorVerdictsFromTheGridEqualSingleTrials) {
   // Final masks: one per class at the image's size, labels as the pipeline gives them.
   Candidate c{2, 3, 0.15, 0.05};
   const torch::Tensor final_masks = ev.masks(0, c, MaskSource::Final);
-  const io::Image im = io::decode_image_file(images[0].path);
+  const Image im = image::decode_image_file(images[0].path);
   ASSERT_EQ(final_masks.sizes(), (std::vector<int64_t>{2, im.height, im.width}));
   EXPECT_LE(final_masks.sum(0).max().item<float>(), 1.0f);  // a pixel belongs to one class at most
   EXPECT_EQ(ev.masks(0, c, MaskSource::Dropout).sizes(), (std::vector<int64_t>{2, 4, 4}));

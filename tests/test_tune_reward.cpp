@@ -9,7 +9,7 @@
 #include <map>
 
 #include "pnpovss/error.h"
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
 #include "pnpovss/tune/reward.h"
 
 using namespace pnpovss;
@@ -25,7 +25,7 @@ class RowScorer : public MaskScorer {
   mutable int64_t scored_images = 0;
 
   // Pixels in [-0.5, 0.5]: value / 255 - 0.5, so black is -0.5 and the "mean colour" is 0.
-  torch::Tensor preprocess(const io::Image& image) const override {
+  torch::Tensor preprocess(const Image& image) const override {
     EXPECT_EQ(image.width, kSide);
     EXPECT_EQ(image.height, kSide);
     torch::Tensor out = torch::empty({3, kSide, kSide});
@@ -50,8 +50,8 @@ class RowScorer : public MaskScorer {
   }
 };
 
-io::Image white_image() {
-  io::Image im;
+Image white_image() {
+  Image im;
   im.width = im.height = kSide;
   im.rgb.assign(kSide * kSide * 3, 255);
   return im;

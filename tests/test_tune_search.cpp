@@ -239,7 +239,7 @@ TEST_F(TuneSearch, ExhaustiveModeMatchesEveryCandidateWithOnePassPerImage) {
       for (double t : space.thresholds) want = std::max(want, ev.expected_reward({l, h, t, 0.0}));
       EXPECT_EQ(cells[static_cast<size_t>(l - 1)][static_cast<size_t>(h - 1)], want) << l << "," << h;
     }
-  const io::Image plot = reward_plot(space, r);
+  const Image plot = reward_plot(space, r);
   EXPECT_GT(plot.width, 0);
   EXPECT_EQ(plot.rgb.size(), static_cast<size_t>(plot.width) * plot.height * 3);
   // The exhaustive mode only scores GradCAM masks.

@@ -5,12 +5,12 @@
 #include <string>
 
 #include "pnpovss/error.h"
-#include "pnpovss/segment/settings.h"
-#include "pnpovss/segment/settings_json.h"
+#include "pnpovss/settings.h"
+#include "pnpovss/settings/settings_json.h"
 #include "pnpovss/tune/tune_input.h"
 
 using namespace pnpovss;
-using namespace pnpovss::segment;
+
 using json = nlohmann::json;
 
 namespace {

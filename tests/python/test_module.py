@@ -8,6 +8,7 @@ Needs only the standard library and numpy (PNG files are decoded here with zlib)
 """
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -204,6 +205,25 @@ class Many(unittest.TestCase):
             results = self.seg.segment_many(self.images, self.classes, workers=workers, batch_size=batch)
             self.check(results, self.alone, "workers %s, batch size %s" % (workers, batch))
 
+    def test_counts_as_ints(self):
+        results = self.seg.segment_many(self.images[:2], self.classes[:2], workers=2, batch_size=1)
+        self.check(results, self.alone[:2], "workers=2 as an int")
+
+    def test_a_failing_batch_runs_again_image_by_image(self):
+        # The second image's class list is refused inside the batch; the batch then runs one image
+        # at a time, so the first image still gets its result and the second fails alone.
+        for workers, batch in [("1", "2"), ("2", "1")]:
+            results = self.seg.segment_many(self.images[:2], [self.classes[0], ["cat", "Cat"]],
+                                            workers=workers, batch_size=batch, on_error="none")
+            self.assertIsNone(results[1])
+            self.check(results[:1], self.alone[:1], "the good image of a failing batch")
+        with self.assertRaises(ValueError):
+            self.seg.segment_many(self.images[:1], CLASSES, on_error="ignore")
+
+    def test_class_list_as_one_string(self):
+        alone = [self.seg.segment(im, CLASSES) for im in self.images[:2]]
+        self.check(self.seg.segment_many(self.images[:2], "cat, couch, remote control"), alone, "one str for all")
+
     def test_one_class_list_for_all(self):
         alone = [self.seg.segment(im, CLASSES) for im in self.images[:3]]
         self.check(self.seg.segment_many(self.images[:3], CLASSES, workers="2"), alone, "shared classes")
@@ -213,14 +233,20 @@ class Many(unittest.TestCase):
         with self.assertRaises(ValueError) as caught:
             self.seg.segment_many(self.images, self.classes[:2])
         self.assertIn("one list per image", str(caught.exception))
-        for bad in ["0", "two"]:
+        for bad in ["0", "two", 0, -1]:
             with self.assertRaises(ValueError) as caught:
                 self.seg.segment_many(self.images, CLASSES, workers=bad)
-            self.assertIn("--workers", str(caught.exception))
-            with self.assertRaises(ValueError):
+            self.assertIn("workers=", str(caught.exception))
+            self.assertNotIn("--", str(caught.exception))
+            with self.assertRaises(ValueError) as caught:
                 self.seg.segment_many(self.images, CLASSES, batch_size=bad)
-        with self.assertRaises(RuntimeError) as caught:
+            self.assertIn("batch_size=", str(caught.exception))
+        for bad in [2.0, True, None]:
+            with self.assertRaises(TypeError):
+                self.seg.segment_many(self.images, CLASSES, workers=bad)
+        with self.assertRaises(ValueError) as caught:
             self.seg.segment_many(self.images[:2], [CLASSES, ["cat", "Cat"]], workers="2")
+        self.assertIn("images[1]", str(caught.exception))
         self.assertIn("Cat", str(caught.exception))
         with self.assertRaises(TypeError):
             self.seg.segment_many([self.images[0].astype(np.float32)], CLASSES)
@@ -242,20 +268,25 @@ class Errors(unittest.TestCase):
         self.assertEqual(str(caught.exception), want)
 
     def test_bad_settings(self):
-        for key, value in [("layer", 0), ("threshold", 1.5), ("postprocess", "sharpen")]:
+        # The command line names the option ("--layer 0 ..."), Python the keyword ("layer=0 ..."),
+        # with the same words after it.
+        for key, value in [("layer", 0), ("threshold", 1.5), ("postprocess", "sharpen"), ("layer", 9),
+                           ("head", 5), ("size", 65)]:
             settings = dict(TINY, **{key: value})
             flags = [word for k, v in settings.items() for word in ("--" + k, str(v))]
             want = cli_error("segment", IMAGE, "--classes", "cat", "--model", MODEL, *flags,
                              "--out", os.path.join(tempfile.gettempdir(), "pnpovss_unused_out"))
+            self.assertTrue(want.startswith("--%s " % key), want)
             with self.assertRaises(ValueError) as caught:
                 pnpovss.Segmenter(MODEL, **settings)
-            self.assertEqual(str(caught.exception), want, key)
+            self.assertEqual(str(caught.exception), key + "=" + want[len("--%s " % key):], key)
+            self.assertNotIn("--", str(caught.exception))
 
     def test_duplicate_class(self):
         classes = ["cat", "couch", "Cat"]
         want = cli_error("segment", IMAGE, "--classes", ", ".join(classes), "--model", MODEL, *TINY_FLAGS,
                          "--out", os.path.join(tempfile.gettempdir(), "pnpovss_unused_out"))
-        with self.assertRaises(RuntimeError) as caught:
+        with self.assertRaises(ValueError) as caught:
             pnpovss.Segmenter(MODEL, **TINY).segment(self.image, classes)
         self.assertEqual(str(caught.exception), want)
 
@@ -310,11 +341,138 @@ class Errors(unittest.TestCase):
         self.assertEqual(str(caught.exception), cli_error("info", missing))
 
 
+def folder_dataset(root, count):
+    """A `folder` eval dataset of `count` copies of the bundled photo with its label map."""
+    for sub in ("images", "labels"):
+        os.makedirs(os.path.join(root, sub), exist_ok=True)
+    for i in range(count):
+        os.symlink(IMAGE, os.path.join(root, "images", "img%02d.png" % i))
+        os.symlink(os.path.join(DATA, "images", "coco_000000039769_labels.png"),
+                   os.path.join(root, "labels", "img%02d.png" % i))
+    with open(os.path.join(root, "classes.txt"), "w") as f:
+        f.write("background\ncat\ncouch\nremote control\n")
+    return root
+
+
+class interrupt_when:
+    """Sends this process SIGINT (Ctrl-C), from another thread, once `ready()` returns true."""
+
+    def __init__(self, ready):
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.watch, args=(ready,))
+        self.thread.start()
+
+    def watch(self, ready):
+        while not self.stop.is_set():
+            if ready():
+                os.kill(os.getpid(), signal.SIGINT)
+                return
+            time.sleep(0.02)
+
+    def cancel(self):
+        self.stop.set()
+        self.thread.join()
+
+
+class Mended(unittest.TestCase):
+    """What the command line and the module now do the same way."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.image = read_png(IMAGE)
+        cls.tmp = tempfile.TemporaryDirectory()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_version_is_the_command_lines(self):
+        status, out, _ = cli("--version")
+        self.assertEqual(status, 0)
+        self.assertEqual(out.strip(), "pnp-ovss " + pnpovss.__version__)
+        self.assertRegex(pnpovss.__version__, r"^[0-9]+\.[0-9]+\.[0-9]+$")
+
+    def test_settings_of_another_backbone_are_refused(self):
+        path = os.path.join(self.tmp.name, "bridgetower_settings.json")
+        with open(path, "w") as f:
+            json.dump({"preset": "paper", "backbone": "bridgetower"}, f)
+        want = cli_error("segment", IMAGE, "--classes", "cat", "--model", MODEL, "--settings", path,
+                         "--out", os.path.join(self.tmp.name, "unused"))
+        self.assertIn("made for a bridgetower model", want)
+        with self.assertRaises(ValueError) as caught:
+            pnpovss.Segmenter(MODEL, settings=path)
+        self.assertEqual(str(caught.exception), want)
+        with self.assertRaises(ValueError) as caught:
+            pnpovss.Segmenter(MODEL, settings={"preset": "paper", "backbone": "bridgetower"})
+        self.assertIn("made for a bridgetower model", str(caught.exception))
+
+    def test_classes_as_on_the_command_line(self):
+        seg = pnpovss.Segmenter(MODEL, **TINY, postprocess="none")
+        a = seg.segment(self.image, "cat,  couch , remote control")
+        b = seg.segment(self.image, CLASSES)
+        np.testing.assert_array_equal(a.labels, b.labels)
+        self.assertEqual(a.classes, CLASSES)
+        for bad in [[], "cat,,couch", ["cat", "Cat"], ["cat", " "]]:
+            with self.assertRaises(ValueError):
+                seg.segment(self.image, bad)
+
+    def test_type_errors_are_one_short_line(self):
+        seg = pnpovss.Segmenter(MODEL, **TINY, postprocess="none")
+        nested = [[[0, 0, 0]] * 300] * 300  # a nested list, not an array
+        for image, classes, words in [(nested, CLASSES, "numpy array"), (self.image, 5, "int"),
+                                      (self.image, ["cat", 3], "classes[1]"), (self.image, [b"cat"], "bytes")]:
+            with self.assertRaises(TypeError) as caught:
+                seg.segment(image, classes)
+            message = str(caught.exception)
+            self.assertIn(words, message)
+            self.assertLess(len(message), 200, message)
+            self.assertNotIn("\n", message)
+
+    def test_ctrl_c_stops_segment_many(self):
+        seg = pnpovss.Segmenter(MODEL, **TINY, postprocess="blur")
+        images = [self.image] * 200  # about a minute of work
+        start = time.monotonic()
+        timer = interrupt_when(lambda: time.monotonic() - start > 1.0)
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                seg.segment_many(images, CLASSES, workers=1)
+        finally:
+            timer.cancel()
+        self.assertLess(time.monotonic() - start, 15)
+        # The module works on afterwards.
+        self.assertEqual(seg.segment(self.image, CLASSES).labels.shape, self.image.shape[:2])
+
+    def test_ctrl_c_leaves_an_eval_run_resumable(self):
+        data = folder_dataset(os.path.join(self.tmp.name, "data"), 30)
+        args = dict(dataset="folder", data_root=data, model=MODEL, postprocess="blur", examples=0, **TINY)
+        whole = os.path.join(self.tmp.name, "whole")
+        self.assertEqual(pnpovss.eval(out=whole, **args), 0)
+        cut = os.path.join(self.tmp.name, "cut")
+        records = os.path.join(cut, "images")
+        timer = interrupt_when(lambda: os.path.isdir(records) and len(os.listdir(records)) >= 2)
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                pnpovss.eval(out=cut, **args)
+        finally:
+            timer.cancel()
+        done = len(os.listdir(os.path.join(cut, "images")))
+        self.assertGreater(done, 0)
+        self.assertLess(done, 30)
+        self.assertEqual(pnpovss.eval(out=cut, **args), 0)
+        with open(os.path.join(whole, "metrics.json")) as f:
+            want = json.load(f)
+        with open(os.path.join(cut, "metrics.json")) as f:
+            got = json.load(f)
+        self.assertEqual(got["images"]["resumed"], done)
+        for key in ("mIoU", "mAcc", "aAcc", "per_class"):
+            self.assertEqual(got[key], want[key], key)
+
+
 class FrontEnds(unittest.TestCase):
     def test_cli_args(self):
-        self.assertEqual(pnpovss.cli_args("eval", "data/voc", max_images=5, save_maps=True, dry_run=False,
+        self.assertEqual(pnpovss.cli_args("eval", dataset="voc20", limit=5, restart=True, dry_run=False,
                                           out=None, layer=[8, 9]),
-                         ["eval", "data/voc", "--max-images", "5", "--save-maps", "--layer", "8", "--layer", "9"])
+                         ["eval", "--dataset", "voc20", "--limit", "5", "--restart", "--layer", "8", "--layer", "9"])
 
     def test_tune_wrapper_runs_the_cli(self):
         # --help succeeds where the subcommand exists; elsewhere CLI11 rejects the word.

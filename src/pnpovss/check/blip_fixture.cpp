@@ -62,7 +62,7 @@ struct VariantOutputs {
 
 class BlipChecker {
  public:
-  BlipChecker(const Fixture& fx, const models::Placement& placement) : fx_(fx), model_(BlipItm::load(fx.dir())) {
+  BlipChecker(const Fixture& fx, const runtime::Placement& placement) : fx_(fx), model_(BlipItm::load(fx.dir())) {
     if (!placement.is_default()) model_.to(placement);
   }
 
@@ -124,7 +124,7 @@ class BlipChecker {
       v.attention_mask = v.attention_mask.narrow(0, 0, pixels.size(0));
     }
     // The fixtures feed a non-native size through transformers' interpolate_pos_encoding.
-    v.image_embeds = model_.encode_image(pixels, models::PositionResize::HuggingFace);
+    v.image_embeds = model_.encode_image(pixels, PositionResize::HuggingFace);
     std::vector<int64_t> all_layers;
     for (int64_t l = 0; l < model_.config().text.num_hidden_layers; ++l) all_layers.push_back(l);
     v.capture = model_.itm_attention_gradients(v.input_ids, v.attention_mask, v.image_embeds, all_layers);
@@ -138,7 +138,7 @@ bool is_blip_itm_fixture(const Fixture& fixture) {
   return fixture.reference().value("model", std::string()) == "BlipForImageTextRetrieval";
 }
 
-std::vector<TensorCheck> check_blip_itm_fixture(const Fixture& fixture, const models::Placement& placement) {
+std::vector<TensorCheck> check_blip_itm_fixture(const Fixture& fixture, const runtime::Placement& placement) {
   std::vector<TensorCheck> checks;
   BlipChecker checker(fixture, placement);
   for (const auto& name : fixture.tensor_names()) {

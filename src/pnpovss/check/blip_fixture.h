@@ -16,14 +16,14 @@
 
 #include "pnpovss/check/compare.h"
 #include "pnpovss/check/fixture.h"
-#include "pnpovss/models/placement.h"
+#include "pnpovss/runtime/placement.h"
 
 namespace pnpovss::check {
 
 bool is_blip_itm_fixture(const Fixture& fixture);
 // The model's outputs (every tensor but the inputs), computed from the reference inputs.
 // `placement`: where the model runs (tolerances as recorded, so reduced precision fails).
-std::vector<TensorCheck> check_blip_itm_fixture(const Fixture& fixture, const models::Placement& placement = {});
+std::vector<TensorCheck> check_blip_itm_fixture(const Fixture& fixture, const runtime::Placement& placement = {});
 
 // Tokenization records, prompts and preprocessing (the model-free part of the protocol).
 std::vector<TensorCheck> check_blip_inputs(const Fixture& fixture);

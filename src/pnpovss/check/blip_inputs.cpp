@@ -3,9 +3,9 @@
 
 #include "pnpovss/check/blip_fixture.h"
 #include "pnpovss/error.h"
-#include "pnpovss/io/image.h"
-#include "pnpovss/io/preprocess.h"
+#include "pnpovss/image/codec.h"
 #include "pnpovss/models/blip_config.h"
+#include "pnpovss/models/blip_preprocess.h"
 #include "pnpovss/text/wordpiece.h"
 
 namespace pnpovss::check {
@@ -50,7 +50,7 @@ std::vector<std::string> image_files(const Fixture& fx) {
   return files;
 }
 
-TensorCheck check_pixels(const Fixture& fx, const std::string& name, const io::ImagePreprocessConfig& config) {
+TensorCheck check_pixels(const Fixture& fx, const std::string& name, const models::ImagePreprocessConfig& config) {
   const torch::Tensor ref = fx.tensor(name);
   const auto files = image_files(fx);
   if (ref.dim() != 4 || static_cast<size_t>(ref.size(0)) > files.size()) {
@@ -63,8 +63,8 @@ TensorCheck check_pixels(const Fixture& fx, const std::string& name, const io::I
   const int height = static_cast<int>(ref.size(2)), width = static_cast<int>(ref.size(3));
   std::vector<torch::Tensor> images;
   for (int64_t b = 0; b < ref.size(0); ++b) {
-    io::Image image = io::decode_image_file(fx.dir() + "/" + files[b]);
-    std::vector<float> chw = io::preprocess_to_chw(image, height, width, config);
+    Image image = image::decode_image_file(fx.dir() + "/" + files[b]);
+    std::vector<float> chw = models::preprocess_to_chw(image, height, width, config);
     images.push_back(torch::tensor(chw).view({3, height, width}));
   }
   return fx.compare(name, torch::stack(images), fx.preprocessing_tolerance(name));
@@ -90,7 +90,7 @@ std::vector<TensorCheck> check_blip_inputs(const Fixture& fx) {
       checks.push_back(fx.compare("input_ids_enc", with_enc));
     }
   }
-  const auto pre = io::ImagePreprocessConfig::from_file(fx.dir() + "/preprocessor_config.json");
+  const auto pre = models::ImagePreprocessConfig::from_file(fx.dir() + "/preprocessor_config.json");
   for (const char* name : {"pixel_values", "pixel_values_large"})
     if (fx.has(name)) checks.push_back(check_pixels(fx, name, pre));
   return checks;

@@ -51,7 +51,7 @@ TensorCheck unknown(const std::string& name, const std::string& why) {
 
 class BridgeTowerChecker {
  public:
-  BridgeTowerChecker(const Fixture& fx, const models::Placement& placement)
+  BridgeTowerChecker(const Fixture& fx, const runtime::Placement& placement)
       : fx_(fx), model_(BridgeTowerItm::load(fx.dir())) {
     if (!placement.is_default()) model_.to(placement);
   }
@@ -102,7 +102,7 @@ bool is_bridgetower_itm_fixture(const Fixture& fixture) {
   return fixture.reference().value("model", std::string()) == "BridgeTowerForImageAndTextRetrieval";
 }
 
-std::vector<TensorCheck> check_bridgetower_itm_fixture(const Fixture& fixture, const models::Placement& placement) {
+std::vector<TensorCheck> check_bridgetower_itm_fixture(const Fixture& fixture, const runtime::Placement& placement) {
   std::vector<TensorCheck> checks;
   BridgeTowerChecker checker(fixture, placement);
   for (const auto& name : fixture.tensor_names())

@@ -15,7 +15,7 @@
 
 #include "pnpovss/check/compare.h"
 #include "pnpovss/check/fixture.h"
-#include "pnpovss/models/placement.h"
+#include "pnpovss/runtime/placement.h"
 
 namespace pnpovss::check {
 
@@ -23,7 +23,7 @@ bool is_bridgetower_itm_fixture(const Fixture& fixture);
 // The model's outputs (every tensor but the inputs), computed from the reference inputs.
 // On `placement` when given (results are compared in float32 on the CPU).
 std::vector<TensorCheck> check_bridgetower_itm_fixture(const Fixture& fixture,
-                                                       const models::Placement& placement = {});
+                                                       const runtime::Placement& placement = {});
 // Tokenization records, prompts and preprocessing (the model-free part of the protocol).
 std::vector<TensorCheck> check_bridgetower_inputs(const Fixture& fixture);
 

@@ -3,8 +3,8 @@
 
 #include "pnpovss/check/bridgetower_fixture.h"
 #include "pnpovss/error.h"
-#include "pnpovss/io/bridgetower_preprocess.h"
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
+#include "pnpovss/models/bridgetower_preprocess.h"
 #include "pnpovss/text/roberta_tokenizer.h"
 
 namespace pnpovss::check {
@@ -40,12 +40,12 @@ torch::Tensor as_tensor(const std::vector<int64_t>& values, int64_t rows, int64_
 }
 
 // The fixture's images in the order reference.json lists them (files.images).
-std::vector<io::Image> fixture_images(const Fixture& fx) {
-  std::vector<io::Image> images;
+std::vector<Image> fixture_images(const Fixture& fx) {
+  std::vector<Image> images;
   const auto& ref = fx.reference();
   if (ref.contains("files") && ref["files"].contains("images"))
     for (const auto& item : ref["files"]["images"].items())
-      images.push_back(io::decode_image_file(fx.dir() + "/" + item.key()));
+      images.push_back(image::decode_image_file(fx.dir() + "/" + item.key()));
   return images;
 }
 
@@ -54,8 +54,8 @@ void check_pixels(const Fixture& fx, const std::string& suffix, bool center_crop
   const std::string values = "pixel_values" + suffix, mask = "pixel_mask" + suffix;
   if (!fx.has(values) && !fx.has(mask)) return;
   const auto images = fixture_images(fx);
-  const auto config = io::BridgeTowerPreprocessConfig::from_file(fx.dir() + "/preprocessor_config.json");
-  const io::BridgeTowerBatch batch = io::preprocess_bridgetower(images, config, center_crop);
+  const auto config = models::BridgeTowerPreprocessConfig::from_file(fx.dir() + "/preprocessor_config.json");
+  const models::BridgeTowerBatch batch = models::preprocess_bridgetower(images, config, center_crop);
   if (fx.has(values)) {
     torch::Tensor got = torch::tensor(batch.pixels).view({batch.batch, 3, batch.height, batch.width});
     checks.push_back(fx.compare(values, got, fx.preprocessing_tolerance(values)));

@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "pnpovss/error.h"
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
 #include "pnpovss/io/json_file.h"
 #include "pnpovss/io/mapped_file.h"
 #include "pnpovss/models/clip_model.h"
@@ -80,7 +80,7 @@ TensorCheck check_pixels(const Fixture& fx, const std::string& name) {
   const auto config = models::ClipPreprocessConfig::from_dir(fx.dir());
   std::vector<torch::Tensor> images;
   for (int64_t b = 0; b < ref.size(0); ++b)
-    images.push_back(models::clip_pixel_values(io::decode_image_file(fx.dir() + "/" + files[b]), config));
+    images.push_back(models::clip_pixel_values(image::decode_image_file(fx.dir() + "/" + files[b]), config));
   return fx.compare(name, torch::stack(images), fx.preprocessing_tolerance(name));
 }
 

@@ -5,10 +5,10 @@
 #include <cstring>
 #include <limits>
 
+#include "pnpovss/crf/densecrf.h"
 #include "pnpovss/error.h"
 #include "pnpovss/io/json_file.h"
 #include "pnpovss/io/safetensors.h"
-#include "pnpovss/segment/densecrf.h"
 
 namespace pnpovss::check {
 
@@ -90,7 +90,7 @@ bool read_std(const json& kernel, const char* key, float& out) {
 }
 
 // Parameters of a case, or an explanation of what this implementation does not support.
-bool read_params(const json& c, segment::DenseCrfParams& p, std::string& why) {
+bool read_params(const json& c, DenseCrfParams& p, std::string& why) {
   const std::string where = "densecrf case " + io::json_string(c, "name", "?", "densecrf case");
   p.iterations = static_cast<int>(io::json_int(c, "n_iter", 10, where));
   const json params = c.value("params", json::object());
@@ -143,7 +143,7 @@ void check_unary(const std::string& name, const json& c, const io::SafetensorsFi
   const int labels = static_cast<int>(shape[0]);
   const int64_t pixels = shape[1] * shape[2];
   try {
-    const std::vector<float> got = segment::unary_from_probabilities(scores.data(), labels, pixels);
+    const std::vector<float> got = crf::unary_from_probabilities(scores.data(), labels, pixels);
     TensorCheck check = compare_floats(check_name, got.data(), unary.data(), pixels * labels,
                                        Tolerance{kUnaryAtol, kUnaryRtol});
     check.note = "softmax(" + fmt(scale) + " * scores) -> -log(clip(p, 1e-5, 1))";
@@ -177,16 +177,16 @@ void check_case(const json& c, const io::SafetensorsFile& file, std::vector<Tens
   const std::vector<float> unary = copy_data<float>(*unary_t);
   check_unary(name, c, file, names, stack_shape, unary, checks);
 
-  segment::DenseCrfParams params;
+  DenseCrfParams params;
   std::string why;
   if (!read_params(c, params, why)) {
     checks.push_back(failed_check(name + ".Q", why));
     return;
   }
-  segment::DenseCrfResult got;
+  crf::DenseCrfResult got;
   try {
     const std::vector<uint8_t> rgb = copy_data<uint8_t>(*image);
-    got = segment::dense_crf(rgb.data(), static_cast<int>(height), static_cast<int>(width), unary.data(),
+    got = crf::dense_crf(rgb.data(), static_cast<int>(height), static_cast<int>(width), unary.data(),
                              static_cast<int>(labels), params);
   } catch (const Error& e) {
     checks.push_back(failed_check(name + ".Q", e.what()));

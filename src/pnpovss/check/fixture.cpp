@@ -4,7 +4,7 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/io/tensor_bridge.h"
+#include "pnpovss/runtime/tensor_bridge.h"
 
 namespace pnpovss::check {
 
@@ -29,7 +29,7 @@ bool Fixture::has(const std::string& name) const { return tensors_.find(name) !=
 torch::Tensor Fixture::tensor(const std::string& name) const {
   const io::TensorView* view = tensors_.find(name);
   if (view == nullptr) throw Error(dir_ + "/reference.safetensors has no tensor '" + name + "'");
-  return io::to_tensor(*view, tensors_.file());
+  return runtime::to_tensor(*view, tensors_.file());
 }
 
 double Fixture::tolerance_field(const std::string& name, const char* key, double fallback) const {

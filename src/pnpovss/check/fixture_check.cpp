@@ -11,7 +11,7 @@
 
 namespace pnpovss::check {
 
-FixtureReport run_fixture_check(const std::string& dir, const models::Placement& placement) {
+FixtureReport run_fixture_check(const std::string& dir, const runtime::Placement& placement) {
   FixtureReport report;
   const nlohmann::json reference = io::read_json_file(dir + "/reference.json");
   if (is_densecrf_fixture(reference)) {

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "pnpovss/check/compare.h"
-#include "pnpovss/models/placement.h"
+#include "pnpovss/runtime/placement.h"
 
 namespace pnpovss::check {
 
@@ -17,6 +17,6 @@ struct FixtureReport {
 // Throws pnpovss::Error when `dir` is not a fixture of a supported kind. `placement` moves the
 // model of blip_itm, bridgetower_itm and pipeline fixtures (CLIP and the Dense CRF run on the
 // CPU in fp32).
-FixtureReport run_fixture_check(const std::string& dir, const models::Placement& placement = {});
+FixtureReport run_fixture_check(const std::string& dir, const runtime::Placement& placement = {});
 
 }  // namespace pnpovss::check

@@ -8,7 +8,7 @@
 
 #include "pnpovss/check/fixture.h"
 #include "pnpovss/error.h"
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
 #include "pnpovss/io/json_file.h"
 #include "pnpovss/segment/blip_backbone.h"
 #include "pnpovss/segment/pipeline.h"
@@ -18,7 +18,6 @@ namespace pnpovss::check {
 namespace {
 
 using json = nlohmann::json;
-using segment::MethodSettings;
 using segment::SegmentationResult;
 
 const json& field(const json& obj, const char* key, const std::string& where) {
@@ -67,7 +66,7 @@ std::string image_file(const std::string& dir, const json& ref) {
 // The fixture's method parameters on top of its preset; the fixtures stop before the CRF.
 MethodSettings base_settings(const json& ref, const segment::Backbone& backbone) {
   const json& p = field(ref, "parameters", "");
-  MethodSettings s = segment::preset(preset_name(ref), "blip");
+  MethodSettings s = preset(preset_name(ref), "blip");
   s.input_size = int_field(p, "image_size", "parameters");
   if (int_field(p, "patch_size", "parameters") != backbone.patch_size())
     throw Error("pipeline fixture: patch size " + std::to_string(int_field(p, "patch_size", "parameters")) +
@@ -83,22 +82,22 @@ MethodSettings base_settings(const json& ref, const segment::Backbone& backbone)
     s.dropout_k = int_field(p, "patches_dropped_per_iteration_k", "parameters");
   s.mask_threshold = number_field(p, "threshold", "parameters");
   s.post_blur = number_field(p, "blur_scale", "parameters");
-  s.post_mode = segment::Postprocess::Blur;
+  s.post_mode = Postprocess::Blur;
   return s;
 }
 
 // "dataset_rule": a dataset name; or "background_rule": always | never | if_fewer_than_3_classes.
 void apply_case_rule(const json& c, MethodSettings& s) {
   if (c.contains("dataset_rule")) {
-    segment::apply_dataset_rule(s, segment::parse_dataset_rule(c["dataset_rule"].get<std::string>()));
+    apply_dataset_rule(s, parse_dataset_rule(c["dataset_rule"].get<std::string>()));
     return;
   }
   const std::string rule = c.value("background_rule", std::string("auto"));
   if (rule == "if_fewer_than_3_classes") {
-    s.background_mode = segment::BackgroundMode::Auto;
-    segment::apply_dataset_rule(s, segment::DatasetRule::Context);  // the stuff datasets' rule
+    s.background_mode = BackgroundMode::Auto;
+    apply_dataset_rule(s, DatasetRule::Context);  // the stuff datasets' rule
   } else {
-    s.background_mode = segment::parse_background_mode(rule);
+    s.background_mode = parse_background_mode(rule);
   }
 }
 
@@ -142,12 +141,12 @@ torch::Tensor top2_gap(const torch::Tensor& blurred) {
 
 class PipelineChecker {
  public:
-  PipelineChecker(const std::string& dir, const models::Placement& placement)
+  PipelineChecker(const std::string& dir, const runtime::Placement& placement)
       : fx_(dir),
         ref_(io::read_json_file(dir + "/reference.json")),
-        backbone_(segment::BlipBackbone::load(model_dir(dir, ref_), segment::PositionResize::SizeBased, placement)),
+        backbone_(segment::BlipBackbone::load(model_dir(dir, ref_), PositionResize::SizeBased, placement)),
         tokenizer_(text::WordPieceTokenizer::from_dir(model_dir(dir, ref_))),
-        original_(io::decode_image_file(image_file(dir, ref_))),
+        original_(image::decode_image_file(image_file(dir, ref_))),
         settings_(base_settings(ref_, backbone_)) {}
 
   std::vector<TensorCheck> run() {
@@ -162,7 +161,7 @@ class PipelineChecker {
   json ref_;
   segment::BlipBackbone backbone_;
   text::WordPieceTokenizer tokenizer_;
-  io::Image original_;
+  Image original_;
   MethodSettings settings_;
   std::map<std::string, CaseRun> cases_;
 
@@ -268,7 +267,7 @@ bool is_pipeline_fixture(const json& reference) {
   return true;
 }
 
-std::vector<TensorCheck> check_pipeline_fixture(const std::string& dir, const models::Placement& placement) {
+std::vector<TensorCheck> check_pipeline_fixture(const std::string& dir, const runtime::Placement& placement) {
   PipelineChecker checker(dir, placement);
   return checker.run();
 }

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "pnpovss/check/compare.h"
-#include "pnpovss/models/placement.h"
+#include "pnpovss/runtime/placement.h"
 
 namespace pnpovss::check {
 
@@ -30,6 +30,6 @@ bool is_pipeline_fixture(const nlohmann::json& reference);
 // yields a skipped (failed) check. Throws pnpovss::Error when the fixture or its model cannot be
 // read or its parameters are missing.
 // `placement`: where the model runs.
-std::vector<TensorCheck> check_pipeline_fixture(const std::string& dir, const models::Placement& placement = {});
+std::vector<TensorCheck> check_pipeline_fixture(const std::string& dir, const runtime::Placement& placement = {});
 
 }  // namespace pnpovss::check

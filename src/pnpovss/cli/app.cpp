@@ -1,19 +1,40 @@
-// The pnp-ovss command line as a library call, shared by the executable and the Python module.
-#include "pnpovss/cli/app.h"
+// run_command_line (pnpovss/command_line.h): the executable and the Python module both run it.
+#include "pnpovss/command_line.h"
 
 #include <ATen/Parallel.h>
 
 #include <iostream>
 #include <map>
+#include <regex>
 
 #include "pnpovss/cli/commands.h"
-#include "pnpovss/cli/failure.h"
+#include "pnpovss/cli/method_options.h"
+#include "pnpovss/console/download_progress.h"
 #include "pnpovss/error.h"
-#include "pnpovss/io/hub_download.h"
+#include "pnpovss/util/failure.h"
+#include "pnpovss/util/interrupt.h"
+#include "pnpovss/version.h"
 
 namespace pnpovss::cli {
+namespace {
 
-int run_cli(int argc, const char* const* argv, std::string* error) {
+// CLI11's words for a repeated option ("--layer: At Most 1 required but received 2") as ours.
+std::string parse_error_message(const CLI::ParseError& e) {
+  static const std::regex repeated("^(\\S+): At Most 1 required but received ([0-9]+)$");
+  std::smatch m;
+  const std::string what = e.what();
+  if (std::regex_match(what, m, repeated))
+    return m[1].str() + " was given " + m[2].str() + " times: give it once";
+  return Error(what).what();
+}
+
+}  // namespace
+}  // namespace pnpovss::cli
+
+namespace pnpovss {
+
+int run_command_line(int argc, const char* const* argv, std::string* error) {
+  using namespace cli;
   // One "error: ..." line on stderr, or the message handed to the caller.
   const auto fail = [error](const std::string& message) {
     if (error)
@@ -27,8 +48,12 @@ int run_cli(int argc, const char* const* argv, std::string* error) {
       "  pnp-ovss segment photo.jpg --classes \"cat, sofa\"          # label PNG, overlay, JSON in segment_out/\n"
       "  pnp-ovss match photo.jpg --text \"two cats on a couch\"   # ITM score of an image and a text\n"
       "  pnp-ovss info Salesforce/blip-itm-large-flickr            # what a model is\n"
-      "  pnp-ovss check tests/data/blip_itm                        # parity with reference outputs\n"};
+      "  pnp-ovss check tests/data/blip_itm                        # parity with reference outputs\n",
+      "pnp-ovss"};  // the name in usage lines, rather than argv[0]'s path
+  app.set_version_flag("--version", program_version(), "print the version and exit");
   app.require_subcommand(1);
+  // Options of the program itself (--threads) are accepted after the subcommand too.
+  app.fallthrough();
   // Matrix products run on OpenBLAS's own threads (one per CPU; OPENBLAS_NUM_THREADS sets
   // them). A second libtorch thread pool for the element-wise work competes with them for the
   // same cores: on 2 cores, 1 libtorch thread made a BLIP-large pass 1.7x faster than 2.
@@ -55,20 +80,25 @@ int run_cli(int argc, const char* const* argv, std::string* error) {
     // --help and --version print as CLI11 formats them; a bad option is one line like every
     // other error (CLI11's own message adds a second line).
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
-    fail(std::string(pnpovss::Error(e.what()).what()) + " (see --help)");
+    fail(parse_error_message(e) + " (see --help)");
     return e.get_exit_code();
   }
   at::set_num_threads(threads);
-  io::set_download_progress(io::stderr_download_progress());
+  hub::set_download_progress(console::download_display());
   try {
     for (auto* sub : app.get_subcommands())
       if (commands.count(sub)) return commands[sub]();
     return 2;
+  } catch (const util::Interrupted&) {
+    throw;  // Python's Ctrl-C: the module raises KeyboardInterrupt
+  } catch (const SettingError& e) {
+    fail(message_with_option(e));
+    return 1;
   } catch (const std::exception&) {
-    const auto failure = current_failure();
+    const util::Failure failure = util::current_failure();
     fail(failure.message);
     return failure.internal ? 2 : 1;
   }
 }
 
-}  // namespace pnpovss::cli
+}  // namespace pnpovss

@@ -20,7 +20,7 @@ Command add_check_command(CLI::App& app) {
   cmd->add_option("DIR", *dirs, "fixture directories (reference.json + reference.safetensors)")->required();
   add_compute_options(cmd, *compute, ComputeOptionSet::DeviceOnly);
   return [dirs, compute]() {
-    const models::Placement placement = resolve_placement(*compute);
+    const runtime::Placement placement = resolve_placement(*compute);
     int passed = 0, failed = 0;
     for (const auto& dir : *dirs) {
       try {

@@ -2,12 +2,11 @@
 // in place from its MMSegmentation layout. Per-image results go into the run folder as they
 // finish, so a killed run restarted with the same command goes on where it stopped; shards
 // (--shard k/N, then --merge) and MPI ranks split the images and sum the counts.
-#include <algorithm>
-#include <cctype>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -17,23 +16,19 @@
 
 #include "pnpovss/cli/commands.h"
 #include "pnpovss/cli/compute_options.h"
-#include "pnpovss/cli/failure.h"
 #include "pnpovss/cli/method_options.h"
+#include "pnpovss/console/progress.h"
 #include "pnpovss/error.h"
 #include "pnpovss/eval/dataset.h"
 #include "pnpovss/eval/distributed.h"
 #include "pnpovss/eval/evaluation.h"
 #include "pnpovss/eval/run_dir.h"
-#include "pnpovss/io/image.h"
-#include "pnpovss/io/json_file.h"
-#include "pnpovss/io/model_location.h"
-#include "pnpovss/segment/pipeline.h"
-#include "pnpovss/segment/segmenter.h"
-#include "pnpovss/segment/settings.h"
-
-#ifndef PNPOVSS_VERSION
-#define PNPOVSS_VERSION "unknown"
-#endif
+#include "pnpovss/run/eval_predictions.h"
+#include "pnpovss/run/model.h"
+#include "pnpovss/settings/settings_json.h"
+#include "pnpovss/util/failure.h"
+#include "pnpovss/util/interrupt.h"
+#include "pnpovss/version.h"
 
 namespace pnpovss::cli {
 namespace {
@@ -50,6 +45,7 @@ struct EvalOptions {
   std::string out = "eval_out", predictions, shard;
   long limit = 0;
   int examples = 4;
+  bool restart = false;
   std::vector<std::string> merge;
   CLI::Option *model_opt = nullptr, *class_tags_opt = nullptr;
 };
@@ -74,177 +70,10 @@ std::pair<int, int> parse_shard(const std::string& text) {
     n = std::stoi(text.substr(slash + 1), &used);
     if (used != text.size() - slash - 1) throw std::invalid_argument("");
   } catch (const std::exception&) {
-    throw Error("--shard '" + text + "' must be k/N, e.g. 0/4 for the first of 4 shards");
+    throw InvalidArgument("--shard '" + text + "' must be k/N, e.g. 0/4 for the first of 4 shards");
   }
-  if (n < 1 || k < 0 || k >= n) throw Error("--shard " + text + ": k must be in 0..N-1 and N at least 1");
+  if (n < 1 || k < 0 || k >= n) throw InvalidArgument("--shard " + text + ": k must be in 0..N-1 and N at least 1");
   return {k, n};
-}
-
-// The method's settings with the dataset's rules (background channel, official quirks) applied.
-segment::MethodSettings resolve_settings(const EvalOptions& o, const std::string& backbone, const eval::Dataset& dataset) {
-  segment::MethodSettings s = resolve_method_settings(o.method, backbone);
-  segment::apply_dataset_rule(s, dataset.rule);
-  s.validate();
-  return s;
-}
-
-// --class-tags: {"stem": [names or evaluation-class indices]} -> prompt classes per image.
-std::map<std::string, std::vector<int>> read_class_tags(const std::string& path, const eval::Dataset& d) {
-  std::map<std::string, std::vector<int>> tags;
-  if (path.empty()) return tags;
-  const nlohmann::json doc = io::read_json_file(path);
-  const std::string where = "class tags '" + path + "'";
-  if (!doc.is_object()) throw Error(where + " must be a JSON object mapping image stems to lists of classes");
-  const std::vector<int> allowed = d.prompt_classes();
-  auto lower = [](std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  };
-  for (const auto& [stem, list] : doc.items()) {
-    const std::string entry = where + ", image '" + stem + "'";
-    if (!list.is_array() || list.empty()) throw Error(entry + ": expected a non-empty list of class names or indices");
-    std::vector<int> picked;
-    for (const auto& item : list) {
-      int k = -1;
-      if (item.is_string()) {
-        for (int c : allowed)
-          if (lower(d.classes[static_cast<size_t>(c)]) == lower(item.get<std::string>())) k = c;
-      } else if (item.is_number_integer()) {
-        const int64_t v = item.get<int64_t>();
-        if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) k = static_cast<int>(v);
-      }
-      if (k < 0) throw Error(entry + ": " + item.dump() + " is not a prompted class of " + d.name);
-      if (std::find(picked.begin(), picked.end(), k) != picked.end())
-        throw Error(entry + ": " + item.dump() + " is listed twice");
-      picked.push_back(k);
-    }
-    tags[stem] = picked;
-  }
-  return tags;
-}
-
-// The names and native ids of the prompt classes `classes` (evaluation indices).
-struct PromptClasses {
-  std::vector<std::string> names;
-  std::vector<int32_t> native;
-};
-
-PromptClasses prompt_classes(const eval::Dataset& d, const std::vector<int>& classes) {
-  PromptClasses p;
-  for (int k : classes) {
-    p.names.push_back(d.classes[static_cast<size_t>(k)]);
-    p.native.push_back(d.native_ids[static_cast<size_t>(k)]);
-  }
-  return p;
-}
-
-// A segmentation as evaluation classes, via the released code's labels so that the `official`
-// in-place remap sees the same values as there.
-eval::Prediction to_prediction(const segment::SegmentationResult& r, const segment::MethodSettings& settings,
-                               const eval::Dataset& d, const PromptClasses& classes, const std::string& origin) {
-  const std::vector<int32_t> labels =
-      segment::dataset_label_map(r, classes.native, 0, settings.labels_official_inplace_remap);
-  std::map<int32_t, int32_t> to_eval;
-  eval::Prediction p;
-  p.width = r.width;
-  p.height = r.height;
-  p.origin = origin;
-  p.classes.resize(labels.size());
-  for (size_t i = 0; i < labels.size(); ++i) {
-    auto it = to_eval.find(labels[i]);
-    if (it == to_eval.end()) it = to_eval.emplace(labels[i], d.eval_class_of_native(labels[i])).first;
-    p.classes[i] = it->second;
-  }
-  return p;
-}
-
-void check_same_size(const eval::Sample& sample, int width, int height, const eval::LabelMap& gt) {
-  if (width != gt.width || height != gt.height)
-    throw Error("the image '" + sample.image + "' is " + std::to_string(width) + "x" + std::to_string(height) +
-                " but its label PNG '" + sample.label + "' is " + std::to_string(gt.width) + "x" +
-                std::to_string(gt.height));
-}
-
-// Runs the method on one sample.
-eval::Prediction predict_with_model(const segment::Segmenter& model, const segment::MethodSettings& settings,
-                                    const eval::Dataset& d, const std::vector<int>& classes,
-                                    const eval::Sample& sample, const eval::LabelMap& gt) {
-  const io::Image image = io::decode_image_file(sample.image);
-  check_same_size(sample, image.width, image.height, gt);
-  const PromptClasses prompt = prompt_classes(d, classes);
-  return to_prediction(model.segment(image, prompt.names, settings), settings, d, prompt, sample.image);
-}
-
-// Predictions computed a group ahead (--batch-size or --workers above 1, or a GPU): a group of
-// samples goes through the model at once (segment::images_per_group); predict() hands out
-// its results and falls back to one image at a time for any sample the group could not compute
-// (unreadable image, a failure of the whole batch), which then fails alone with its own message.
-class BatchedPredictions {
- public:
-  BatchedPredictions(const segment::Segmenter& model, const segment::MethodSettings& settings, const eval::Dataset& d,
-                     std::function<const std::vector<int>&(const std::string&)> classes_of, segment::BatchSize batch,
-                     int workers)
-      : model_(model),
-        settings_(settings),
-        dataset_(d),
-        classes_of_(std::move(classes_of)),
-        batch_(batch),
-        workers_(workers) {}
-
-  int group_size() const {
-    return static_cast<int>(segment::images_per_group(batch_, workers_, model_.placement()));
-  }
-
-  void prefetch(const std::vector<const eval::Sample*>& group) {
-    ready_.clear();
-    std::vector<const eval::Sample*> samples;
-    std::vector<io::Image> images;
-    std::vector<PromptClasses> prompts;
-    for (const eval::Sample* s : group) {
-      try {
-        images.push_back(io::decode_image_file(s->image));
-      } catch (const std::exception&) {
-        continue;  // predict() reports it
-      }
-      samples.push_back(s);
-      prompts.push_back(prompt_classes(dataset_, classes_of_(s->stem)));
-    }
-    std::vector<segment::ImageTask> tasks;
-    for (size_t i = 0; i < samples.size(); ++i) tasks.push_back({&images[i], &prompts[i].names});
-    try {
-      auto results = segment::segment_in_batches(model_, tasks, settings_, batch_, workers_);
-      for (size_t i = 0; i < samples.size(); ++i)
-        ready_.emplace(samples[i]->stem, to_prediction(results[i], settings_, dataset_, prompts[i], samples[i]->image));
-    } catch (const std::exception&) {
-      ready_.clear();  // each image again on its own, to find the one that fails
-    }
-  }
-
-  eval::Prediction predict(const eval::Sample& s, const eval::LabelMap& gt) {
-    const auto it = ready_.find(s.stem);
-    if (it == ready_.end()) return predict_with_model(model_, settings_, dataset_, classes_of_(s.stem), s, gt);
-    eval::Prediction p = std::move(it->second);
-    ready_.erase(it);
-    check_same_size(s, p.width, p.height, gt);
-    return p;
-  }
-
- private:
-  const segment::Segmenter& model_;
-  const segment::MethodSettings& settings_;
-  const eval::Dataset& dataset_;
-  std::function<const std::vector<int>&(const std::string&)> classes_of_;
-  segment::BatchSize batch_;
-  int workers_;
-  std::map<std::string, eval::Prediction> ready_;
-};
-
-void check_model(const EvalOptions& o, const segment::Segmenter& model, const segment::MethodSettings& s,
-                 const eval::Dataset& d) {
-  check_settings_fit(o.method, model, s);
-  std::vector<std::string> names;
-  for (int k : d.prompt_classes()) names.push_back(d.classes[static_cast<size_t>(k)]);
-  model.check_classes(names, s);
 }
 
 int run_merge(const EvalOptions& o) {
@@ -259,31 +88,99 @@ int run_merge(const EvalOptions& o) {
   ojson extra = ojson::parse(m.identity.dump());
   extra.erase("scored_classes");
   extra["images"] = {{"scored", m.images}, {"shards", o.merge.size()}};
-  extra["version"] = std::string("pnp-ovss ") + PNPOVSS_VERSION;
+  extra["version"] = program_version();
   const eval::Summary s = eval::write_metrics(o.out, scoring, m.totals, {}, extra);
   std::printf("merged %zu shards, %ld images: mIoU %.2f, mAcc %.2f, aAcc %.2f -> %s/metrics.json\n", o.merge.size(),
               m.images, eval::percent2(s.miou), eval::percent2(s.macc), eval::percent2(s.aacc), o.out.c_str());
   return 0;
 }
 
-// The counts, images computed and images resumed of every rank, summed on rank 0.
-eval::Counts sum_over_ranks(const eval::World& world, const eval::LoopResult& loop, int64_t& computed,
-                            int64_t& resumed) {
-  std::vector<int64_t> sums = loop.totals.intersect;
-  sums.insert(sums.end(), loop.totals.pred.begin(), loop.totals.pred.end());
-  sums.insert(sums.end(), loop.totals.label.begin(), loop.totals.label.end());
-  sums.push_back(loop.computed);
-  sums.push_back(loop.resumed);
-  world.sum_to_root(sums);
-  world.barrier();
-  const size_t n = loop.totals.label.size();
-  eval::Counts totals(static_cast<int>(n));
-  std::copy_n(sums.begin(), n, totals.intersect.begin());
-  std::copy_n(sums.begin() + static_cast<long>(n), n, totals.pred.begin());
-  std::copy_n(sums.begin() + static_cast<long>(2 * n), n, totals.label.begin());
-  computed = sums[3 * n];
-  resumed = sums[3 * n + 1];
-  return totals;
+// The model side of a run: the model with its settings, class tags and the runner.
+struct ModelRun {
+  run::ModelChoice choice;
+  runtime::Placement placement;
+  std::unique_ptr<segment::Segmenter> model;
+  run::ClassTags tags;
+  std::unique_ptr<run::Runner> runner;
+  std::unique_ptr<run::ModelPredictions> predictions;
+};
+
+std::unique_ptr<ModelRun> open_model(const EvalOptions& o, const eval::Dataset& d) {
+  auto m = std::make_unique<ModelRun>();
+  const SettingChoices choices = setting_choices(o.method);
+  m->choice = run::choose_model(o.model, choices, d.rule);
+  const MethodSettings& settings = m->choice.settings;
+  const std::vector<int> prompted = d.prompt_classes();
+  if (!o.class_tags.empty())
+    m->tags = run::read_class_tags(o.class_tags, d.classes, prompted,
+                                   "the " + std::to_string(prompted.size()) + " prompted classes of " + d.name);
+  m->placement = resolve_placement(o.compute);
+  m->model = std::make_unique<segment::Segmenter>(run::load_model(m->choice, m->placement, choices));
+  m->model->check_classes(run::chosen_classes(d.classes, prompted).names, settings);
+  const run::RunOptions options{resolve_batch_size(o.compute, m->placement, settings.input_size),
+                                resolve_workers(o.compute, m->placement, {settings.input_size, prompted.size()})};
+  m->runner = std::make_unique<run::Runner>(*m->model, settings, options);
+  m->predictions = std::make_unique<run::ModelPredictions>(*m->runner, d, m->tags);
+  return m;
+}
+
+// What the run folder records and a resumed run must match.
+ojson run_identity(const EvalOptions& o, const eval::Dataset& d, const eval::Scoring& scoring,
+                   const std::vector<eval::Sample>& selected, const ModelRun* m, std::pair<int, int> shard) {
+  ojson id;
+  id["dataset"] = d.name;
+  id["data_root"] = absolute(d.root);
+  id["protocol"] = eval::to_string(scoring.protocol);
+  id["classes"] = d.classes;
+  id["scored_classes"] = scoring.names;
+  id["num_scored_classes"] = scoring.num_classes();
+  id["limit"] = o.limit;
+  if (m) {
+    id["model"] = absolute(m->choice.dir);
+    id["settings"] = ojson::parse(to_json(m->choice.settings).dump());
+    // Reduced precision changes the maps, so a run cannot mix it with fp32 (the device alone
+    // does not: a run may resume on another one).
+    if (m->placement.dtype != torch::kFloat32) id["dtype"] = runtime::dtype_name(m->placement.dtype);
+    id["class_tags"] = o.class_tags.empty() ? "" : absolute(o.class_tags);
+  } else {
+    id["predictions"] = absolute(o.predictions);
+  }
+  if (!o.shard.empty()) id["shard"] = {{"index", shard.first}, {"count", shard.second}};
+  std::vector<std::string> stems;
+  for (const auto& s : selected) stems.push_back(s.stem);
+  id["stems"] = stems;
+  return id;
+}
+
+// Progress and failures on the console. Rank 0 speaks for every rank: its bar counts the
+// records of the whole run folder. Failed images are reported by the rank that had them.
+eval::LoopObserver console_observer(const eval::World& world, const eval::RunDir& run, size_t selected,
+                                    std::unique_ptr<console::Progress>& progress) {
+  eval::LoopObserver observer;
+  const bool speaks = world.rank() == 0;
+  observer.on_start = [&progress, &world, &run, selected, speaks](const std::vector<const eval::Sample*>& todo,
+                                                                   long resumed) {
+    if (!speaks) return;
+    if (resumed > 0 && !world.distributed())
+      std::printf("resumed %ld images that an earlier run finished in %s/ (%zu to compute)\n", resumed,
+                  run.dir().c_str(), todo.size());
+    std::fflush(stdout);
+    const long done_before = world.distributed() ? 0 : resumed;
+    progress = std::make_unique<console::Progress>(static_cast<long>(selected) - done_before, done_before);
+  };
+  observer.on_image = [&progress, &world, &run, speaks](const eval::Sample& s, const std::string& problem) {
+    if (!problem.empty()) {
+      if (progress && progress->interactive()) std::fputc('\n', stderr);
+      std::fprintf(stderr, "error: image '%s': %s\n", s.stem.c_str(), problem.c_str());
+    }
+    if (!speaks || !progress) return;
+    if (world.distributed())
+      progress->show_finished(run.count_records(), !problem.empty());
+    else
+      progress->step(!problem.empty());
+  };
+  observer.on_note = [](const std::string& note) { std::printf("note: %s\n", note.c_str()); };
+  return observer;
 }
 
 // After the loop: the counts of every rank summed on rank 0, which writes metrics.json, the
@@ -291,44 +188,25 @@ eval::Counts sum_over_ranks(const eval::World& world, const eval::LoopResult& lo
 int finish_run(const EvalOptions& o, const eval::World& world, const eval::Dataset& dataset,
                const eval::Scoring& scoring, const std::vector<eval::Sample>& selected, const eval::RunDir& run,
                const eval::LoopResult& loop, const ojson& identity, double seconds) {
-  const eval::Protocol protocol = scoring.protocol;
-  int64_t computed = 0, resumed = 0;
-  const eval::Counts totals = sum_over_ranks(world, loop, computed, resumed);
+  const eval::LoopResult all = eval::sum_over_ranks(world, loop);
   if (world.rank() != 0) return loop.failures.empty() ? 0 : 1;
-  // Failures of every rank: the selected images without a record.
-  std::vector<eval::Failure> failures = loop.failures;
-  if (world.distributed()) {
-    failures.clear();
-    for (const auto& s : selected)
-      if (!run.read_record(s.stem, scoring.num_classes())) {
-        std::string message = "failed (see the log of its rank)";
-        for (const auto& f : loop.failures)
-          if (f.stem == s.stem) message = f.message;
-        failures.push_back({s.stem, message});
-      }
-  }
+  const std::vector<eval::Failure> failures =
+      eval::failures_of_all_ranks(world, run, selected, scoring.num_classes(), loop.failures);
   ojson extra;
-  extra["dataset"] = dataset.name;
-  extra["protocol"] = eval::to_string(protocol);
+  for (const char* key : {"dataset", "protocol"}) extra[key] = identity.at(key);
   extra["num_classes"] = scoring.num_classes();
   extra["images"] = {{"selected", selected.size()},
                      {"scored", static_cast<int64_t>(selected.size()) - static_cast<int64_t>(failures.size())},
-                     {"computed_now", computed},
-                     {"resumed", resumed},
+                     {"computed_now", all.computed},
+                     {"resumed", all.resumed},
                      {"failed", failures.size()}};
-  if (identity.contains("model")) {
-    extra["model"] = identity.at("model");
-    extra["settings"] = identity.at("settings");
-  } else {
-    extra["predictions"] = identity.at("predictions");
-  }
-  extra["data_root"] = identity.at("data_root");
-  if (!o.shard.empty()) extra["shard"] = identity.at("shard");
+  for (const char* key : {"model", "settings", "predictions", "data_root", "shard"})
+    if (identity.contains(key)) extra[key] = identity.at(key);
   extra["ranks"] = world.size();
   extra["timing"] = {{"seconds", seconds},
-                     {"images_per_second", loop.seconds > 0 ? static_cast<double>(computed) / loop.seconds : 0.0}};
-  extra["version"] = std::string("pnp-ovss ") + PNPOVSS_VERSION;
-  const eval::Summary summary = eval::write_metrics(o.out, scoring, totals, failures, extra);
+                     {"images_per_second", loop.seconds > 0 ? static_cast<double>(all.computed) / loop.seconds : 0.0}};
+  extra["version"] = program_version();
+  const eval::Summary summary = eval::write_metrics(o.out, scoring, all.totals, failures, extra);
   eval::write_examples(o.out, dataset, selected, o.examples, [&](const std::string& stem) {
     return o.predictions.empty() ? run.pred_path(stem) : o.predictions + "/" + stem + ".png";
   });
@@ -339,103 +217,69 @@ int finish_run(const EvalOptions& o, const eval::World& world, const eval::Datas
   return failures.empty() ? 0 : 1;
 }
 
-int run_eval(const EvalOptions& o) {
+int run_eval(const EvalOptions& o, const eval::World& world) {
   const auto start = Clock::now();
   if (!o.merge.empty()) return run_merge(o);
-  if (o.dataset.empty()) throw Error("--dataset is required (voc20, context59, coco_object, coco_stuff171, ade150, folder)");
-  if (o.data_root.empty()) throw Error("--data-root is required: the folder that holds the dataset");
-  if (o.limit < 0) throw Error("--limit must be 0 (all images) or more");
+  if (o.dataset.empty())
+    throw InvalidArgument("--dataset is required (voc20, context59, coco_object, coco_stuff171, ade150, folder)");
+  if (o.data_root.empty()) throw InvalidArgument("--data-root is required: the folder that holds the dataset");
+  if (o.limit < 0) throw InvalidArgument("--limit must be 0 (all images) or more");
   const bool use_model = o.predictions.empty();
-  if (!use_model && (o.model_opt->count() || o.method.preset_opt->count() || o.method.settings_opt->count() ||
+  if (!use_model && (o.model_opt->count() || o.method.given("preset") || o.method.given("settings") ||
                      o.class_tags_opt->count()))
-    throw Error("--predictions scores existing label maps: --model, --preset, --settings and --class-tags do not apply");
-  const eval::World world = eval::World::join();
+    throw InvalidArgument(
+        "--predictions scores existing label maps: --model, --preset, --settings and --class-tags do not apply");
   const eval::Dataset dataset = eval::open_dataset(o.dataset, o.data_root);
-  const eval::Protocol protocol = eval::parse_protocol(o.protocol);
-  const eval::Scoring scoring = dataset.scoring(protocol);
+  const eval::Scoring scoring = dataset.scoring(eval::parse_protocol(o.protocol));
 
-  int shard_index = 0, shard_count = 1;
+  std::pair<int, int> shard{0, 1};
   if (!o.shard.empty()) {
-    if (world.distributed()) throw Error("--shard and mpirun both split the images: use one of them");
-    std::tie(shard_index, shard_count) = parse_shard(o.shard);
+    if (world.distributed()) throw InvalidArgument("--shard and mpirun both split the images: use one of them");
+    shard = parse_shard(o.shard);
   }
-  const std::vector<eval::Sample> selected = eval::select_samples(dataset.samples, o.limit, shard_index, shard_count);
+  const std::vector<eval::Sample> selected = eval::select_samples(dataset.samples, o.limit, shard.first, shard.second);
   const std::vector<eval::Sample> mine = eval::select_samples(selected, 0, world.rank(), world.size());
-
-  ojson identity;
-  identity["dataset"] = dataset.name;
-  identity["data_root"] = absolute(dataset.root);
-  identity["protocol"] = eval::to_string(protocol);
-  identity["classes"] = dataset.classes;
-  identity["scored_classes"] = scoring.names;
-  identity["num_scored_classes"] = scoring.num_classes();
-  identity["limit"] = o.limit;
-  segment::MethodSettings settings;
-  models::Placement placement;
-  std::unique_ptr<segment::Segmenter> model;
-  std::map<std::string, std::vector<int>> tags;
-  if (use_model) {
-    const std::string dir = io::resolve_model_dir(o.model);
-    settings = resolve_settings(o, backbone_of(dir), dataset);
-    tags = read_class_tags(o.class_tags, dataset);
-    placement = resolve_placement(o.compute);
-    model = std::make_unique<segment::Segmenter>(
-        segment::Segmenter::load(dir, settings.input_position_resize, placement));
-    check_model(o, *model, settings, dataset);
-    identity["model"] = absolute(dir);
-    identity["settings"] = ojson::parse(segment::to_json(settings).dump());
-    // Reduced precision changes the maps, so a run cannot mix it with fp32 (the device alone
-    // does not: a run may resume on another one).
-    if (placement.dtype != torch::kFloat32) identity["dtype"] = models::dtype_name(placement.dtype);
-    identity["class_tags"] = o.class_tags.empty() ? "" : absolute(o.class_tags);
-  } else {
-    identity["predictions"] = absolute(o.predictions);
-  }
-  if (!o.shard.empty()) identity["shard"] = {{"index", shard_index}, {"count", shard_count}};
-  std::vector<std::string> stems;
-  for (const auto& s : selected) stems.push_back(s.stem);
-  identity["stems"] = stems;
+  const std::unique_ptr<ModelRun> m = use_model ? open_model(o, dataset) : nullptr;
+  const ojson identity = run_identity(o, dataset, scoring, selected, m.get(), shard);
 
   // Rank 0 creates (or checks) the run folder before the others open it.
   const nlohmann::json id = nlohmann::json::parse(identity.dump());
   std::unique_ptr<eval::RunDir> run;
-  if (world.rank() == 0) run = std::make_unique<eval::RunDir>(eval::RunDir::open(o.out, id));
+  if (world.rank() == 0) {
+    if (o.restart) eval::RunDir::discard(o.out);
+    run = std::make_unique<eval::RunDir>(eval::RunDir::open(o.out, id));
+  }
   world.barrier();
   if (world.rank() != 0) run = std::make_unique<eval::RunDir>(eval::RunDir::open(o.out, id));
 
   if (world.rank() == 0) {
-    if (use_model) std::printf("settings: %s\n", settings.describe().c_str());
+    if (m) {
+      std::printf("settings: %s\n", m->choice.settings.describe().c_str());
+      for (const auto& note : m->choice.notes) std::printf("note: %s\n", note.c_str());
+    }
     std::printf("%s (%s protocol, %d classes): %zu images%s -> %s/\n", dataset.name.c_str(),
-                eval::to_string(protocol).c_str(), scoring.num_classes(), selected.size(),
+                eval::to_string(scoring.protocol).c_str(), scoring.num_classes(), selected.size(),
                 world.distributed() ? (" on " + std::to_string(world.size()) + " ranks").c_str() : "", o.out.c_str());
-    if (use_model) note_cpu_speed(placement);
+    if (m) note_cpu_speed(m->placement);
     std::fflush(stdout);
   }
 
-  const std::vector<int> all_classes = dataset.prompt_classes();
+  std::unique_ptr<console::Progress> progress;
+  eval::LoopObserver observer = console_observer(world, *run, selected.size(), progress);
   eval::Predictor predict;
-  eval::Prefetch prefetch;
-  std::unique_ptr<BatchedPredictions> batched;
-  if (use_model) {
-    auto classes_of = [&](const std::string& stem) -> const std::vector<int>& {
-      const auto it = tags.find(stem);
-      return it == tags.end() ? all_classes : it->second;
+  if (m) {
+    predict = [&m](const eval::Sample& s, const eval::LabelMap& gt) { return m->predictions->predict(s, gt); };
+    observer.on_start = [&m, shown = observer.on_start](const std::vector<const eval::Sample*>& todo, long resumed) {
+      shown(todo, resumed);
+      m->predictions->start(todo);
     };
-    batched = std::make_unique<BatchedPredictions>(*model, settings, dataset, classes_of,
-                                                   resolve_batch_size(o.compute, placement, settings.input_size),
-                                                   resolve_workers(o.compute, placement,
-                                                                   {settings.input_size, all_classes.size()}));
-    predict = [&](const eval::Sample& s, const eval::LabelMap& gt) { return batched->predict(s, gt); };
-    if (batched->group_size() > 1)
-      prefetch = [&](const std::vector<const eval::Sample*>& group) { batched->prefetch(group); };
   } else {
     predict = [&](const eval::Sample& s, const eval::LabelMap&) {
       return eval::read_prediction_png(o.predictions + "/" + s.stem + ".png", dataset.num_classes());
     };
   }
-  const eval::LoopResult loop = eval::run_samples(*run, dataset, scoring, mine, predict, use_model,
-                                                 batched ? batched->group_size() : 1, prefetch);
-
+  const eval::LoopResult loop = eval::run_samples(*run, dataset, scoring, mine, predict, use_model, observer);
+  if (progress) progress->finish();
   return finish_run(o, world, dataset, scoring, selected, *run, loop, identity, seconds_since(start));
 }
 
@@ -463,6 +307,9 @@ Command add_eval_command(CLI::App& app) {
   o->class_tags_opt = cmd->add_option("--class-tags", o->class_tags,
                                       "JSON: image stem -> the classes (names or evaluation indices) to prompt");
   cmd->add_option("-o,--out", o->out, "run folder (created; rerun the same command to resume)")->capture_default_str();
+  cmd->add_flag("--restart", o->restart,
+                "discard the results an earlier run left in --out (run.json, images/, pred/, metrics) and start "
+                "again; without it a rerun resumes");
   cmd->add_option("--limit", o->limit, "only the first N images of the split (0: all)")->capture_default_str();
   cmd->add_option("--shard", o->shard, "k/N: this process takes every N-th image from the k-th (0-based)");
   cmd->add_option("--predictions", o->predictions,
@@ -473,23 +320,20 @@ Command add_eval_command(CLI::App& app) {
   cmd->add_option("--merge", o->merge, "combine the run folders of shards into one metrics.json in --out")
       ->expected(1, -1);
   return [o]() {
+    const eval::World world = eval::World::join();
     try {
-      return run_eval(*o);
-    } catch (const std::exception&) {
-      // A rank that stops alone would leave the others waiting in a collective.
-      if (eval::launched_as_mpi_rank()) {
-        const std::string message = current_failure().message;
-        try {
-          const eval::World world = eval::World::join();
-          if (world.distributed()) {
-            std::fprintf(stderr, "error: %s\n", message.c_str());
-            world.abort(1);
-          }
-        } catch (const std::exception&) {
-          // No MPI in this build: nobody waits for this process.
-        }
-      }
+      return run_eval(*o, world);
+    } catch (const util::Interrupted&) {
       throw;
+    } catch (const std::exception&) {
+      if (!world.distributed()) throw;
+      // A rank that stops alone would leave the others waiting in a collective: it ends the job.
+      // Rank 0 says why; another rank waits a moment first, so that when rank 0 failed the same
+      // way (a bad option fails everywhere) its abort ends this process and one line is printed.
+      if (world.rank() != 0) ::sleep(2);
+      std::fprintf(stderr, "error: %s%s\n", world.rank() == 0 ? "" : ("(rank " + std::to_string(world.rank()) + ") ").c_str(),
+                   util::current_failure().message.c_str());
+      world.abort(1);
     }
   };
 }

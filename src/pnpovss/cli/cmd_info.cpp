@@ -6,14 +6,14 @@
 #include <string>
 
 #include "pnpovss/cli/commands.h"
+#include "pnpovss/cpu/cpu_info.h"
+#include "pnpovss/hub/model_location.h"
 #include "pnpovss/io/checkpoint.h"
+#include "pnpovss/io/json_file.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/io/model_location.h"
 #include "pnpovss/models/blip_itm.h"
 #include "pnpovss/models/bridgetower_itm.h"
-#include "pnpovss/io/json_file.h"
 #include "pnpovss/models/clip_model.h"
-#include "pnpovss/models/cpu_info.h"
 
 namespace pnpovss::cli {
 namespace {
@@ -32,7 +32,7 @@ std::string thousands(int64_t n) {
 
 // "cpu ..." with the vector instructions and the BLAS, and a note when the BLAS runs slow.
 std::string cpu_summary() {
-  const models::CpuInfo cpu = models::cpu_info();
+  const cpu::CpuInfo cpu = cpu::cpu_info();
   std::string text = "cpu         " + cpu.vectors + " vectors, BLAS " + cpu.blas + "\n";
   if (!cpu.blas_warning.empty()) text += "note:       " + cpu.blas_warning + "\n";
   return text;
@@ -65,7 +65,7 @@ std::string weights_summary(const io::Checkpoint& checkpoint, int64_t params) {
 int run_clip_info(const std::string& dir) {
   const auto checkpoint = io::Checkpoint::open_dir(dir);
   const auto model = models::ClipModel::from_tensors(models::ClipConfig::from_file(dir + "/config.json"),
-                                                     io::load_float_tensors(checkpoint), checkpoint.description());
+                                                     runtime::load_float_tensors(checkpoint), checkpoint.description());
   const auto& c = model.config();
   const int64_t params = model.parameter_count();
   const auto& v = c.vision;
@@ -88,7 +88,7 @@ int run_clip_info(const std::string& dir) {
 int run_bridgetower_info(const std::string& dir) {
   const auto checkpoint = io::Checkpoint::open_dir(dir);
   const auto model = models::BridgeTowerItm::from_tensors(models::BridgeTowerConfig::from_file(dir + "/config.json"),
-                                                          io::load_float_tensors(checkpoint), checkpoint.description());
+                                                          runtime::load_float_tensors(checkpoint), checkpoint.description());
   const auto& c = model.config();
   const int64_t params = model.parameter_count();
   const auto& v = c.vision;
@@ -108,7 +108,7 @@ int run_bridgetower_info(const std::string& dir) {
 }
 
 int run_info(const std::string& spec) {
-  const std::string dir = io::resolve_model_dir(spec);
+  const std::string dir = hub::resolve_model_dir(spec);
   if (io::file_exists(dir + "/config.json")) {
     const nlohmann::json config = io::read_json_file(dir + "/config.json");
     if (config.is_object() && config.value("model_type", std::string()) == "bridgetower")
@@ -118,7 +118,7 @@ int run_info(const std::string& spec) {
   // The checkpoint is opened once: for the model and for the dtypes and sizes on disk.
   const auto checkpoint = io::Checkpoint::open_dir(dir);
   const auto model = models::BlipItm::from_tensors(models::BlipConfig::from_file(dir + "/config.json"),
-                                                   io::load_float_tensors(checkpoint), checkpoint.description());
+                                                   runtime::load_float_tensors(checkpoint), checkpoint.description());
   const auto& c = model.config();
   const int64_t params = model.parameter_count();
   const auto& v = c.vision;

@@ -8,13 +8,13 @@
 #include <vector>
 
 #include "pnpovss/cli/commands.h"
-#include "pnpovss/cli/failure.h"
 #include "pnpovss/error.h"
-#include "pnpovss/io/image.h"
-#include "pnpovss/io/model_location.h"
-#include "pnpovss/io/preprocess.h"
+#include "pnpovss/hub/model_location.h"
+#include "pnpovss/image/codec.h"
 #include "pnpovss/models/blip_itm.h"
+#include "pnpovss/models/blip_preprocess.h"
 #include "pnpovss/text/wordpiece.h"
+#include "pnpovss/util/failure.h"
 
 namespace pnpovss::cli {
 namespace {
@@ -35,10 +35,10 @@ int run_match(const MatchOptions& o) {
   for (const auto& t : o.texts)
     if (t.find_first_not_of(" \t\n") == std::string::npos) throw Error("--text must not be empty");
   const auto t0 = std::chrono::steady_clock::now();
-  const std::string dir = io::resolve_model_dir(o.model);
+  const std::string dir = hub::resolve_model_dir(o.model);
   const auto model = models::BlipItm::load(dir);
   const auto tokenizer = text::WordPieceTokenizer::from_dir(dir);
-  auto pre = io::ImagePreprocessConfig::from_file(dir + "/preprocessor_config.json");
+  auto pre = models::ImagePreprocessConfig::from_file(dir + "/preprocessor_config.json");
   const int size = o.size > 0 ? o.size : pre.height;
   const auto encoded = tokenizer.encode_batch(o.texts);
   torch::Tensor ids = torch::tensor(encoded.ids, torch::kInt64).view({encoded.rows, encoded.cols});
@@ -51,9 +51,9 @@ int run_match(const MatchOptions& o) {
   for (const auto& path : o.images) {
     try {
       const auto start = std::chrono::steady_clock::now();
-      io::Image image = io::decode_image_file(path);
-      torch::Tensor pixels = torch::tensor(io::preprocess_to_chw(image, size, size, pre)).view({1, 3, size, size});
-      torch::Tensor embeds = model.encode_image(pixels, models::PositionResize::SizeBased);
+      Image image = image::decode_image_file(path);
+      torch::Tensor pixels = torch::tensor(models::preprocess_to_chw(image, size, size, pre)).view({1, 3, size, size});
+      torch::Tensor embeds = model.encode_image(pixels, PositionResize::SizeBased);
       torch::Tensor batch = embeds.expand({ids.size(0), embeds.size(1), embeds.size(2)});
       torch::Tensor logits = model.itm_logits(ids, mask, batch);
       torch::Tensor probs = torch::softmax(logits, -1);
@@ -62,7 +62,7 @@ int run_match(const MatchOptions& o) {
         std::printf("  itm match %.4f  (logits %+.4f %+.4f)  \"%s\"\n", probs[i][1].item<float>(),
                     logits[i][0].item<float>(), logits[i][1].item<float>(), o.texts[i].c_str());
     } catch (const std::exception&) {  // report it, go on with the next image
-      std::fprintf(stderr, "error: %s\n", current_failure().message.c_str());
+      std::fprintf(stderr, "error: %s\n", util::current_failure().message.c_str());
       ++failures;
     }
   }

@@ -1,5 +1,5 @@
 // `pnp-ovss tune`: label-free tuning of layer, head, threshold and blur with the CLIP reward
-// (method.md section 8), on images with image-level class names. Writes into --out:
+// (docs/method.md §8), on images with image-level class names. Writes into --out:
 //   trials.jsonl              the journal, one line per trial as it finishes (resumable)
 //   tune.json                 every trial, the best per stage, the best settings, timings
 //   best_settings.json        the best settings, for segment --settings and eval --settings
@@ -21,14 +21,16 @@
 #include "pnpovss/cli/compute_options.h"
 #include "pnpovss/cli/method_options.h"
 #include "pnpovss/cli/output_dir.h"
+#include "pnpovss/cpu/side_by_side.h"
 #include "pnpovss/error.h"
 #include "pnpovss/eval/dataset.h"
-#include "pnpovss/io/image.h"
-#include "pnpovss/io/model_location.h"
-#include "pnpovss/io/png_writer.h"
+#include "pnpovss/hub/model_location.h"
+#include "pnpovss/image/codec.h"
+#include "pnpovss/io/file_write.h"
+#include "pnpovss/run/model.h"
 #include "pnpovss/segment/segmenter.h"
-#include "pnpovss/segment/settings.h"
-#include "pnpovss/side_by_side.h"
+#include "pnpovss/settings.h"
+#include "pnpovss/settings/settings_json.h"
 #include "pnpovss/tune/clip_scorer.h"
 #include "pnpovss/tune/dataset_input.h"
 #include "pnpovss/tune/evaluator.h"
@@ -66,7 +68,7 @@ struct TuneCliOptions {
 
 // Everything the rewards depend on: a journal written under another run is refused.
 nlohmann::json run_description(const TuneCliOptions& o, const std::string& model_dir, const std::string& scorer_dir,
-                               double scale, const segment::MethodSettings& base,
+                               double scale, const MethodSettings& base,
                                const std::vector<tune::TuneImage>& images, const tune::SearchSpace& space) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& im : images) list.push_back({{"path", im.path}, {"classes", im.classes}});
@@ -76,12 +78,12 @@ nlohmann::json run_description(const TuneCliOptions& o, const std::string& model
           {"empty_image", o.empty},
           {"masks", o.masks},
           {"exhaustive", o.exhaustive},
-          {"settings", segment::to_json(base)},
+          {"settings", to_json(base)},
           {"images", list}};
   // The exhaustive journal stores win flags per grid position: the grid must stay the same.
   // Reduced precision changes the rewards: a journal never mixes it with fp32.
-  const torch::ScalarType dtype = models::parse_dtype(o.compute.dtype);
-  if (dtype != torch::kFloat32) run["dtype"] = models::dtype_name(dtype);
+  const torch::ScalarType dtype = runtime::parse_dtype(o.compute.dtype);
+  if (dtype != torch::kFloat32) run["dtype"] = runtime::dtype_name(dtype);
   if (o.exhaustive)
     run["grid"] = {{"layers", space.layers}, {"heads", space.heads}, {"thresholds", space.thresholds}};
   return run;
@@ -167,27 +169,30 @@ int run_tune(const TuneCliOptions& o) {
   const tune::MaskSource masks = tune::parse_mask_source(o.masks);
   const tune::EmptyImage empty = tune::parse_empty_image(o.empty);
   if (o.logit_scale < 0) throw Error("--logit-scale must be positive (0: the checkpoint's own)");
-  const std::string model_dir = io::resolve_model_dir(o.model);
-  segment::MethodSettings base = resolve_method_settings(o.method, backbone_of(model_dir));
   if (o.list.empty() == o.dataset.empty())
-    throw Error("give the images as a tuning LIST or with --dataset NAME --data-root DIR (one of them)");
+    throw InvalidArgument("give the images as a tuning LIST or with --dataset NAME --data-root DIR (one of them)");
   std::vector<tune::TuneImage> images;
+  std::optional<DatasetRule> rule;
   if (!o.dataset.empty()) {
-    if (o.data_root.empty()) throw Error("--dataset needs --data-root DIR");
+    if (o.data_root.empty()) throw InvalidArgument("--dataset needs --data-root DIR");
     const eval::Dataset d = eval::open_dataset(o.dataset, o.data_root);
-    segment::apply_dataset_rule(base, d.rule);
+    rule = d.rule;
     images = tune::dataset_tune_images(d, o.limit);
   } else {
     images = tune::read_tune_list(o.list);
   }
+  const run::ModelChoice choice = run::choose_model(o.model, setting_choices(o.method), rule);
+  const std::string& model_dir = choice.dir;
+  const MethodSettings& base = choice.settings;
   if (o.limit > 0 && images.size() > o.limit) images.resize(o.limit);
-  const models::Placement placement = resolve_placement(o.compute);
+  const runtime::Placement placement = resolve_placement(o.compute);
   size_t most_classes = 1;
   for (const auto& image : images) most_classes = std::max(most_classes, image.classes.size());
   const int workers = resolve_workers(o.compute, placement, {base.input_size, most_classes});
   prepare_output_dir(o.out);
 
-  const std::string scorer_dir = io::resolve_model_dir(o.scorer);
+  const std::string scorer_dir = hub::resolve_model_dir(o.scorer);
+  // Layer and head are searched, so only the input size must fit the model before the search.
   const auto model = segment::Segmenter::load(model_dir, base.input_position_resize, placement);
   model.backbone().grid(base.input_size);
   const auto scorer = tune::ClipScorer::load(scorer_dir, o.logit_scale);
@@ -196,7 +201,7 @@ int run_tune(const TuneCliOptions& o) {
   if (!o.thresholds.empty()) space.thresholds = parse_thresholds(o.thresholds);
   for (const auto& note : space.notes) std::printf("note: %s\n", note.c_str());
   note_cpu_speed(placement);
-  const size_t lanes = side_by_side_lanes(images.size(), workers);
+  const size_t lanes = cpu::side_by_side_lanes(images.size(), workers);
   const std::string side_by_side = lanes > 1 ? " (" + std::to_string(lanes) + " side by side)" : "";
   std::printf("tuning %s on %zu images%s with %s (logit scale %.4g, %s empty image): %s search, %s masks first\n",
               model_dir.c_str(), images.size(), side_by_side.c_str(), scorer_dir.c_str(), scorer.logit_scale(),
@@ -213,10 +218,10 @@ int run_tune(const TuneCliOptions& o) {
   if (o.blur_trials_opt->count()) options.blur_trials = o.blur_trials;
   options.masks = masks;
   options.exhaustive = o.exhaustive;
-  options.blur_stage = !o.no_blur_stage && segment::uses_blur(base);
+  options.blur_stage = !o.no_blur_stage && uses_blur(base);
   if (!o.no_blur_stage && !options.blur_stage)
     std::printf("note: no blur stage: the post-processing '%s' with blur %g does not blur\n",
-                segment::to_string(base.post_mode).c_str(), base.post_blur);
+                to_string(base.post_mode).c_str(), base.post_blur);
   options.base_blur = base.post_blur;
   options.workers = workers;
 
@@ -229,15 +234,15 @@ int run_tune(const TuneCliOptions& o) {
   const tune::TuneResult result = tune::run_tuning(evaluator, space, options, journal, observer);
   progress.finish();
 
-  const segment::MethodSettings best = tune::best_settings(base, result);
+  const MethodSettings best = tune::best_settings(base, result);
   ojson run_echo = ojson::parse(run.dump());
   run_echo["seed"] = o.seed;
   run_echo["trials"] = o.trials;
   ojson doc = tune::results_json(run_echo, space, result, best);
   doc["scoring"] = {{"masks_requested", evaluator.requested_masks()}, {"masks_scored", evaluator.scored_masks()}};
   io::write_file_atomic(o.out + "/tune.json", doc.dump(2) + "\n");
-  io::write_file_atomic(o.out + "/best_settings.json", segment::to_json(best).dump(2) + "\n");
-  io::write_png_rgb(o.out + "/reward_layer_head.png", tune::reward_plot(space, result));
+  io::write_file_atomic(o.out + "/best_settings.json", tuned_settings_json(best, model_dir).dump(2) + "\n");
+  image::write_png_rgb(o.out + "/reward_layer_head.png", tune::reward_plot(space, result));
 
   const auto& b1 = result.trials[static_cast<size_t>(result.best_stage1)];
   std::printf("best layer %d head %d threshold %.2f: reward %lld/%lld on %s masks\n", b1.setting.layer,

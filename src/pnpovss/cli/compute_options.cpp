@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <string>
 
-#include "pnpovss/models/cpu_info.h"
+#include "pnpovss/cpu/cpu_info.h"
 
 namespace pnpovss::cli {
 
@@ -27,19 +27,19 @@ void add_compute_options(CLI::App* cmd, ComputeOptions& o, ComputeOptionSet set)
         ->capture_default_str();
 }
 
-models::Placement resolve_placement(const ComputeOptions& o) { return models::parse_placement(o.device, o.dtype); }
+runtime::Placement resolve_placement(const ComputeOptions& o) { return runtime::parse_placement(o.device, o.dtype); }
 
-void note_cpu_speed(const models::Placement& p) {
+void note_cpu_speed(const runtime::Placement& p) {
   if (!p.device.is_cpu()) return;
-  const std::string warning = models::cpu_info().blas_warning;
+  const std::string warning = cpu::cpu_info().blas_warning;
   if (!warning.empty()) std::printf("note: %s\n", warning.c_str());
 }
 
-segment::BatchSize resolve_batch_size(const ComputeOptions& o, const models::Placement& p, int input_size) {
+segment::BatchSize resolve_batch_size(const ComputeOptions& o, const runtime::Placement& p, int input_size) {
   return segment::parse_batch_size(o.batch_size, p, input_size);
 }
 
-int resolve_workers(const ComputeOptions& o, const models::Placement& p, const segment::WorkerLoad& load) {
+int resolve_workers(const ComputeOptions& o, const runtime::Placement& p, const segment::WorkerLoad& load) {
   return segment::parse_workers(o.workers, p, load);
 }
 

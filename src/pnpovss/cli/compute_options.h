@@ -6,7 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
-#include "pnpovss/models/placement.h"
+#include "pnpovss/runtime/placement.h"
 #include "pnpovss/segment/batching.h"
 
 namespace pnpovss::cli {
@@ -25,12 +25,12 @@ enum class ComputeOptionSet { DeviceOnly, WithWorkers, WithBatchAndWorkers };
 void add_compute_options(CLI::App* cmd, ComputeOptions& o, ComputeOptionSet set);
 
 // Parsed and checked against this build and machine; throws pnpovss::Error.
-models::Placement resolve_placement(const ComputeOptions& o);
-segment::BatchSize resolve_batch_size(const ComputeOptions& o, const models::Placement& p, int input_size);
-int resolve_workers(const ComputeOptions& o, const models::Placement& p, const segment::WorkerLoad& load);
+runtime::Placement resolve_placement(const ComputeOptions& o);
+segment::BatchSize resolve_batch_size(const ComputeOptions& o, const runtime::Placement& p, int input_size);
+int resolve_workers(const ComputeOptions& o, const runtime::Placement& p, const segment::WorkerLoad& load);
 
 // Prints "note: ..." on stdout when the model runs on the CPU and the BLAS runs below this
 // CPU's speed (see models/cpu_info.h); nothing otherwise.
-void note_cpu_speed(const models::Placement& p);
+void note_cpu_speed(const runtime::Placement& p);
 
 }  // namespace pnpovss::cli

@@ -4,8 +4,8 @@
 #include <filesystem>
 #include <system_error>
 
-#include "pnpovss/io/hub_hash.h"
 #include "pnpovss/io/json_file.h"
+#include "pnpovss/util/hash.h"
 
 namespace pnpovss::cli {
 
@@ -48,7 +48,7 @@ bool written_earlier(const std::string& record_path, const std::vector<std::stri
   const auto hash = record.find("image_sha256");
   if (hash == record.end() || !hash->is_string()) return false;
   try {
-    return *hash == io::file_etag_hash(wanted.at("image").get<std::string>(), io::EtagKind::Sha256);
+    return *hash == util::file_sha256(wanted.at("image").get<std::string>());
   } catch (const std::exception&) {
     return false;
   }

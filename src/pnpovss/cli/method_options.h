@@ -1,46 +1,39 @@
-// The method options that segment, eval and tune share: a preset or a settings file to start
-// from, and the settings a user may override on the command line. The preset follows the
-// model's backbone (BLIP and BridgeTower have their own paper defaults).
+// The method options that segment, eval and tune share, one per setting a user may choose
+// (settings/choice_fields.h: --preset, --settings, --size, --layer, ...). They become the
+// library's SettingChoices, resolved the same way as Python's keywords (resolve_settings).
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <map>
 #include <string>
 
-#include "pnpovss/segment/segmenter.h"
-#include "pnpovss/segment/settings.h"
+#include "pnpovss/error.h"
+#include "pnpovss/settings.h"
 
 namespace pnpovss::cli {
 
 struct MethodOptions {
-  std::string preset = "paper";
-  std::string settings_file;  // --settings: a settings JSON (tune's best_settings.json, a segment record)
-  int size = 0, layer = 0, head = 0, iterations = 0;
-  double threshold = 0, blur = 0;
-  std::string postprocess, background;
-  // Which options were given; unset pointers belong to options a command does not offer.
-  CLI::Option *preset_opt = nullptr, *settings_opt = nullptr, *size_opt = nullptr, *layer_opt = nullptr,
-              *head_opt = nullptr, *iterations_opt = nullptr, *threshold_opt = nullptr, *blur_opt = nullptr,
-              *postprocess_opt = nullptr, *background_opt = nullptr;
+  // The values, by setting name (map nodes stay put, so CLI11 can write into them).
+  std::map<std::string, int> integers;
+  std::map<std::string, double> numbers;
+  std::map<std::string, std::string> texts;
+  std::map<std::string, CLI::Option*> options;
+  // Whether --<name> was given.
+  bool given(const std::string& name) const;
 };
 
 // Which options a command offers: all of them, or (tune) all but those the search chooses
 // (layer, head, threshold, blur).
 enum class MethodOptionSet { All, WithoutSearched };
 
-// Registers --preset, --settings, --size, --iterations, --postprocess, --background and, for
-// MethodOptionSet::All, --layer, --head, --threshold and --blur on `cmd`.
+// Registers --<name> on `cmd` for every choice field (and -s for --size).
 void add_method_options(CLI::App* cmd, MethodOptions& o, MethodOptionSet set);
 
-// The backbone whose preset applies to the checkpoint in `model_dir` ("blip", "bridgetower").
-std::string backbone_of(const std::string& model_dir);
+// The options given on the command line, as choices for resolve_settings.
+SettingChoices setting_choices(const MethodOptions& o);
 
-// The `backbone`'s preset, or the settings file, with every given option on top, validated.
-// Throws pnpovss::Error for --preset together with --settings, a settings file made for
-// another backbone, and out-of-range values.
-segment::MethodSettings resolve_method_settings(const MethodOptions& o, const std::string& backbone);
-
-// Throws pnpovss::Error when layer, head or input size do not fit `model`, saying whether the
-// value came from the command line or from the preset.
-void check_settings_fit(const MethodOptions& o, const segment::Segmenter& model, const segment::MethodSettings& s);
+// A SettingError's message with the setting written as its option ("--layer 9 is out of range:
+// ..."), when the command line has one.
+std::string message_with_option(const SettingError& e);
 
 }  // namespace pnpovss::cli

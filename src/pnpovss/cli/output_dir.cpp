@@ -7,7 +7,7 @@
 #include <system_error>
 
 #include "pnpovss/error.h"
-#include "pnpovss/io/png_writer.h"
+#include "pnpovss/io/file_write.h"
 
 namespace pnpovss::cli {
 

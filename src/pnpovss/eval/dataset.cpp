@@ -10,7 +10,7 @@
 #include "pnpovss/error.h"
 #include "pnpovss/eval/class_names.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/text/ascii.h"
+#include "pnpovss/util/ascii.h"
 
 namespace pnpovss::eval {
 namespace {
@@ -22,7 +22,7 @@ std::vector<std::string> lines_of(const std::string& text) {
   size_t start = 0;
   while (start <= text.size()) {
     const size_t end = std::min(text.find('\n', start), text.size());
-    const std::string line = text::trim_ascii(text.substr(start, end - start));
+    const std::string line = util::trim_ascii(text.substr(start, end - start));
     if (!line.empty()) out.push_back(line);
     start = end + 1;
   }
@@ -50,7 +50,7 @@ std::vector<std::string> read_split(const std::string& path) {
 }
 
 bool has_extension(const fs::path& p, const std::vector<std::string>& extensions) {
-  const std::string ext = text::lower_ascii(p.extension().string());
+  const std::string ext = util::lower_ascii(p.extension().string());
   return std::find(extensions.begin(), extensions.end(), ext) != extensions.end();
 }
 
@@ -160,11 +160,11 @@ Scoring pnp_ovss_scoring(const Dataset& d) {
   return s;
 }
 
-const std::map<std::string, segment::DatasetRule>& rules() {
-  static const std::map<std::string, segment::DatasetRule> table = {
-      {"voc20", segment::DatasetRule::Voc},           {"context59", segment::DatasetRule::Context},
-      {"coco_object", segment::DatasetRule::CocoObject}, {"coco_stuff171", segment::DatasetRule::CocoStuff},
-      {"ade150", segment::DatasetRule::Ade},          {"folder", segment::DatasetRule::UserImages}};
+const std::map<std::string, DatasetRule>& rules() {
+  static const std::map<std::string, DatasetRule> table = {
+      {"voc20", DatasetRule::Voc},           {"context59", DatasetRule::Context},
+      {"coco_object", DatasetRule::CocoObject}, {"coco_stuff171", DatasetRule::CocoStuff},
+      {"ade150", DatasetRule::Ade},          {"folder", DatasetRule::UserImages}};
   return table;
 }
 
@@ -177,9 +177,9 @@ void open_folder(Dataset& d) {
   if (d.classes.size() > 65535) throw Error("the class-name file '" + class_file + "' has more than 65535 classes");
   std::set<std::string> seen;
   for (size_t k = 0; k < d.classes.size(); ++k) {
-    if (!seen.insert(text::lower_ascii(d.classes[k])).second)
+    if (!seen.insert(util::lower_ascii(d.classes[k])).second)
       throw Error("the class-name file '" + class_file + "' lists '" + d.classes[k] + "' twice");
-    if (text::lower_ascii(d.classes[k]) == "background") d.background_class = static_cast<int>(k);
+    if (util::lower_ascii(d.classes[k]) == "background") d.background_class = static_cast<int>(k);
   }
   if (d.background_class >= 0 && d.classes.size() == 1)
     throw Error("the class-name file '" + class_file + "' has only 'background': nothing to segment");
@@ -203,7 +203,7 @@ const std::vector<std::string>& dataset_names() {
   return names;
 }
 
-segment::DatasetRule dataset_rule(const std::string& name) {
+DatasetRule dataset_rule(const std::string& name) {
   const auto it = rules().find(name);
   if (it == rules().end()) {
     std::string valid;

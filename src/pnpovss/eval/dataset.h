@@ -26,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "pnpovss/segment/settings.h"
+#include "pnpovss/settings.h"
 
 namespace pnpovss::eval {
 
@@ -69,7 +69,7 @@ struct Scoring {
 struct Dataset {
   std::string name;  // voc20 | context59 | coco_object | coco_stuff171 | ade150 | folder
   std::string root;  // the data root as given
-  segment::DatasetRule rule = segment::DatasetRule::UserImages;
+  DatasetRule rule = DatasetRule::UserImages;
   std::vector<std::string> classes;  // evaluation order, natural names
   int background_class = -1;         // the evaluation class of the method's background; -1: none
   // Per evaluation class, the label the released code gives it (VOC/Context/ADE: index + 1;
@@ -95,7 +95,7 @@ const std::vector<std::string>& dataset_names();
 // A single missing image or label file is not an error here: it fails as that image.
 Dataset open_dataset(const std::string& name, const std::string& data_root);
 
-// The dataset rule of segment::MethodSettings for a dataset name.
-segment::DatasetRule dataset_rule(const std::string& name);
+// The dataset rule of MethodSettings for a dataset name.
+DatasetRule dataset_rule(const std::string& name);
 
 }  // namespace pnpovss::eval

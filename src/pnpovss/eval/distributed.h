@@ -5,7 +5,11 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
+
+#include "pnpovss/eval/evaluation.h"
+#include "pnpovss/eval/run_dir.h"
 
 namespace pnpovss::eval {
 
@@ -30,5 +34,15 @@ class World {
 
 // Whether the environment says this process is one rank of several (Open MPI, MPICH, PMIx, Slurm).
 bool launched_as_mpi_rank();
+
+// The loop results of every rank summed on rank 0: counts, images computed and resumed (other
+// ranks get theirs back). A collective: every rank calls it.
+LoopResult sum_over_ranks(const World& world, const LoopResult& loop);
+
+// On rank 0 after sum_over_ranks: the failures of every rank, found as the images of `selected`
+// without a record in `run`, with this rank's messages where it has them (the others say to
+// see their rank's log).
+std::vector<Failure> failures_of_all_ranks(const World& world, const RunDir& run, const std::vector<Sample>& selected,
+                                           int num_classes, const std::vector<Failure>& own);
 
 }  // namespace pnpovss::eval

@@ -9,11 +9,14 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/eval/picture.h"
-#include "pnpovss/eval/progress.h"
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
+#include "pnpovss/image/palette.h"
+#include "pnpovss/image/png.h"
+#include "pnpovss/io/file_write.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/io/palette.h"
-#include "pnpovss/io/png_writer.h"
+#include "pnpovss/util/failure.h"
+#include "pnpovss/util/interrupt.h"
+#include "pnpovss/util/json_diff.h"
 
 namespace pnpovss::eval {
 namespace {
@@ -21,13 +24,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-std::string message_of(const std::exception& e) {
-  std::string m = e.what();
-  for (char& c : m)
-    if (c == '\n' || c == '\r') c = ' ';
-  return m;
-}
 
 }  // namespace
 
@@ -41,28 +37,29 @@ void check_ground_truth(const Scoring& scoring, const LabelMap& gt, const std::s
 
 LoopResult run_samples(const RunDir& run, const Dataset& dataset, const Scoring& scoring,
                        const std::vector<Sample>& samples, const Predictor& predict, bool write_predictions,
-                       int batch_size, const Prefetch& prefetch) {
+                       const LoopObserver& observer) {
   const auto start = Clock::now();
   LoopResult result;
   result.totals = Counts(scoring.num_classes());
   std::vector<const Sample*> todo;
   for (const auto& s : samples) {
-    if (auto record = run.read_record(s.stem, scoring.num_classes())) {
+    bool damaged = false;
+    auto record = run.read_record(s.stem, scoring.num_classes(), &damaged);
+    if (record && write_predictions && !io::file_exists(run.pred_path(s.stem))) record.reset();
+    if (record) {
       result.totals += record->counts;
       ++result.resumed;
-    } else {
-      todo.push_back(&s);
+      continue;
     }
+    if (damaged && observer.on_note)
+      observer.on_note("the record of image '" + s.stem + "' was damaged (a write cut short?): computing it again");
+    todo.push_back(&s);
   }
-  Progress progress(static_cast<long>(todo.size()), result.resumed);
-  const size_t group = static_cast<size_t>(std::max(batch_size, 1));
-  for (size_t i = 0; i < todo.size(); ++i) {
-    const Sample* s = todo[i];
-    if (prefetch && i % group == 0) {
-      const auto end = todo.begin() + static_cast<std::ptrdiff_t>(std::min(todo.size(), i + group));
-      prefetch(std::vector<const Sample*>(todo.begin() + static_cast<std::ptrdiff_t>(i), end));
-    }
+  if (observer.on_start) observer.on_start(todo, result.resumed);
+  for (const Sample* s : todo) {
+    util::interruption_point();
     const auto image_start = Clock::now();
+    std::string problem;
     try {
       const LabelMap gt = read_label_png(s->label);
       check_ground_truth(scoring, gt, s->label);
@@ -72,15 +69,12 @@ LoopResult run_samples(const RunDir& run, const Dataset& dataset, const Scoring&
       run.write_record({s->stem, counts, seconds_since(image_start)});
       result.totals += counts;
       ++result.computed;
-      progress.step(false);
-    } catch (const std::exception& e) {
-      result.failures.push_back({s->stem, message_of(e)});
-      if (progress.interactive()) std::fputc('\n', stderr);
-      std::fprintf(stderr, "error: image '%s': %s\n", s->stem.c_str(), message_of(e).c_str());
-      progress.step(true);
+    } catch (const std::exception&) {
+      problem = util::current_failure().message;
+      result.failures.push_back({s->stem, problem});
     }
+    if (observer.on_image) observer.on_image(*s, problem);
   }
-  progress.finish();
   result.seconds = seconds_since(start);
   return result;
 }
@@ -95,16 +89,16 @@ std::vector<uint8_t> encode_prediction_png(const Prediction& p, int num_classes)
     // Entry k shows class k in the colour of label k + 1 (as the pictures); 255 (no class) black.
     std::vector<uint8_t> palette(256 * 3, 0);
     for (int k = 0; k < num_classes; ++k) {
-      const io::Rgb c = io::label_color(k + 1);
+      const image::Rgb c = image::label_color(k + 1);
       palette[static_cast<size_t>(k) * 3] = c.r;
       palette[static_cast<size_t>(k) * 3 + 1] = c.g;
       palette[static_cast<size_t>(k) * 3 + 2] = c.b;
     }
-    return io::encode_png_indexed(indices.data(), p.width, p.height, palette);
+    return image::encode_png_indexed(indices.data(), p.width, p.height, palette);
   }
   std::vector<uint16_t> values(pixels);
   for (size_t i = 0; i < pixels; ++i) values[i] = in_range(p.classes[i]) ? static_cast<uint16_t>(p.classes[i]) : 65535;
-  return io::encode_png_gray16(values.data(), p.width, p.height);
+  return image::encode_png_gray16(values.data(), p.width, p.height);
 }
 
 Prediction read_prediction_png(const std::string& path, int num_classes) {
@@ -149,7 +143,7 @@ void write_examples(const std::string& dir, const Dataset& dataset, const std::v
     try {
       const std::string pred_file = prediction_path(s.stem);
       if (!io::file_exists(pred_file)) continue;
-      const io::Image image = io::decode_image_file(s.image);
+      const Image image = image::decode_image_file(s.image);
       const LabelMap gt = read_label_png(s.label);
       const Prediction p = read_prediction_png(pred_file, dataset.num_classes());
       if (gt.width != image.width || gt.height != image.height || p.width != image.width || p.height != image.height)
@@ -162,7 +156,7 @@ void write_examples(const std::string& dir, const Dataset& dataset, const std::v
       // The VOC/Context/ADE background is not an evaluation class: shown black like ignore.
       std::error_code ec;
       std::filesystem::create_directories(dir + "/examples", ec);
-      io::write_png_rgb(dir + "/examples/" + s.stem + ".png",
+      image::write_png_rgb(dir + "/examples/" + s.stem + ".png",
                         comparison_picture(image, truth, p.classes, dataset.classes));
       ++written;
     } catch (const std::exception&) {
@@ -191,7 +185,7 @@ Merged merge_runs(const std::vector<std::string>& dirs) {
       shard_count = count;
       m.totals = Counts(id.at("num_scored_classes").get<int>());
     } else {
-      const std::string diff = first_difference(m.identity, id);
+      const std::string diff = util::first_difference(m.identity, id);
       if (!diff.empty())
         throw Error("'" + dir + "' is not a shard of the same run as '" + dirs.front() + "' (" + diff + " differs)");
       if (count != shard_count)

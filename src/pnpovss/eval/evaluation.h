@@ -43,16 +43,26 @@ struct LoopResult {
 // value the dataset does not define.
 void check_ground_truth(const Scoring& scoring, const LabelMap& gt, const std::string& origin);
 
-// Runs `samples` (skipping those with a record in `run`), writing the predicted PNG when
-// `write_predictions`, then the record. Progress goes to stderr; a failed image is reported
-// there and the loop goes on.
-// With `prefetch`, the samples still to compute go in groups of `batch_size`, and each group
-// is announced to `prefetch` before its first predict call (a model computes the whole group
-// in one batch there; predict then hands out the results).
-using Prefetch = std::function<void(const std::vector<const Sample*>& group)>;
+// What a run reports while it goes; every member may be left empty. The library prints
+// nothing: a front end shows these (console/progress.h on a terminal).
+struct LoopObserver {
+  // Before the first image: the samples to compute, in the order predict will be asked for them
+  // (a model computes them ahead in groups), and how many had a record already (resumed).
+  std::function<void(const std::vector<const Sample*>& todo, long resumed)> on_start;
+  // An image finished: `problem` is empty when it was counted, else why it failed.
+  std::function<void(const Sample& sample, const std::string& problem)> on_image;
+  // Something worth a line that is not a failure (a damaged record computed again).
+  std::function<void(const std::string& note)> on_note;
+};
+
+// Runs `samples`, skipping those already done in `run` (a record, and with
+// `write_predictions` the predicted PNG too: a deleted or damaged file is computed again), then
+// writes the predicted PNG when `write_predictions` and the record. A failed image is reported
+// to the observer and the loop goes on; util::Interrupted (Ctrl-C in Python) stops it between
+// images, with every finished image recorded.
 LoopResult run_samples(const RunDir& run, const Dataset& dataset, const Scoring& scoring,
                        const std::vector<Sample>& samples, const Predictor& predict, bool write_predictions,
-                       int batch_size = 1, const Prefetch& prefetch = nullptr);
+                       const LoopObserver& observer = {});
 
 // The predicted label PNG: 8-bit palette (255 = no class) for up to 255 classes, else 16-bit
 // grayscale (65535 = no class).

@@ -6,9 +6,9 @@
 #include <cstring>
 
 #include "pnpovss/error.h"
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
+#include "pnpovss/image/png.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/io/png_writer.h"
 
 namespace pnpovss::eval {
 namespace {
@@ -41,7 +41,7 @@ Chunks read_chunks(const uint8_t* data, size_t size, const std::string& origin) 
     const uint8_t* type = data + pos + 4;
     if (length > size - pos - 12) throw Error("'" + origin + "' is truncated (a chunk runs past the end of the file)");
     const uint8_t* body = type + 4;
-    if (io::crc32(type, length + 4) != be32(body + length))
+    if (image::crc32(type, length + 4) != be32(body + length))
       throw Error("'" + origin + "' is corrupt (bad CRC in chunk " + std::string(reinterpret_cast<const char*>(type), 4) + ")");
     if (std::memcmp(type, "IHDR", 4) == 0) {
       if (length != 13) throw Error("'" + origin + "' has a malformed IHDR chunk");
@@ -68,7 +68,7 @@ Chunks read_chunks(const uint8_t* data, size_t size, const std::string& origin) 
 
 void check_header(const Header& h, const std::string& origin) {
   if (h.width == 0 || h.height == 0) throw Error("'" + origin + "' is empty (0 pixels)");
-  if (uint64_t{h.width} * h.height > static_cast<uint64_t>(io::kMaxImagePixels))
+  if (uint64_t{h.width} * h.height > static_cast<uint64_t>(kMaxImagePixels))
     throw Error("'" + origin + "' is too large (" + std::to_string(h.width) + "x" + std::to_string(h.height) + ")");
   if (h.interlace != 0) throw Error("'" + origin + "' is interlaced: label PNGs must be saved without interlacing");
   const bool gray = h.color_type == 0, palette = h.color_type == 3;

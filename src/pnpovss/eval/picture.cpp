@@ -4,23 +4,23 @@
 #include <set>
 
 #include "pnpovss/error.h"
-#include "pnpovss/io/overlay.h"
-#include "pnpovss/io/palette.h"
+#include "pnpovss/image/overlay.h"
+#include "pnpovss/image/palette.h"
 
 namespace pnpovss::eval {
 namespace {
 
-const io::Rgb kBlack{0, 0, 0};
+const image::Rgb kBlack{0, 0, 0};
 
 bool is_class(int32_t v, size_t count) { return v >= 0 && static_cast<size_t>(v) < count; }
 
-io::Rgb class_color(int32_t v, size_t count) { return is_class(v, count) ? io::label_color(v + 1) : kBlack; }
+image::Rgb class_color(int32_t v, size_t count) { return is_class(v, count) ? image::label_color(v + 1) : kBlack; }
 
 // Copies `panel` (w x h RGB, or a label map coloured on the fly) into `canvas` at column x0, row y0.
-void paint_labels(io::Image& canvas, int x0, int y0, int w, int h, const std::vector<int32_t>& labels, size_t count) {
+void paint_labels(Image& canvas, int x0, int y0, int w, int h, const std::vector<int32_t>& labels, size_t count) {
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
-      const io::Rgb c = class_color(labels[static_cast<size_t>(y) * w + x], count);
+      const image::Rgb c = class_color(labels[static_cast<size_t>(y) * w + x], count);
       uint8_t* p = &canvas.rgb[(static_cast<size_t>(y0 + y) * canvas.width + x0 + x) * 3];
       p[0] = c.r, p[1] = c.g, p[2] = c.b;
     }
@@ -42,27 +42,27 @@ std::vector<T> enlarge(const std::vector<T>& values, int w, int h, int channels,
 
 }  // namespace
 
-io::Image comparison_picture(const io::Image& original, const std::vector<int32_t>& gt_original,
+Image comparison_picture(const Image& original, const std::vector<int32_t>& gt_original,
                              const std::vector<int32_t>& pred_original, const std::vector<std::string>& class_names) {
   const size_t pixels = static_cast<size_t>(original.width) * original.height;
   if (gt_original.size() != pixels || pred_original.size() != pixels)
     throw Error("comparison picture: the label maps do not match the image size");
   const int factor = original.width < kMinPanelWidth ? (kMinPanelWidth + original.width - 1) / original.width : 1;
-  io::Image image;
+  Image image;
   image.width = original.width * factor;
   image.height = original.height * factor;
   image.rgb = enlarge(original.rgb, original.width, original.height, 3, factor);
   const std::vector<int32_t> ground_truth = enlarge(gt_original, original.width, original.height, 1, factor);
   const std::vector<int32_t> prediction = enlarge(pred_original, original.width, original.height, 1, factor);
   const int w = image.width, h = image.height;
-  const int scale = io::legend_scale(w);
-  const int gap = 8 * scale, title = io::text_line_height(scale) + 4 * scale;
-  io::Image canvas;
+  const int scale = image::legend_scale(w);
+  const int gap = 8 * scale, title = image::text_line_height(scale) + 4 * scale;
+  Image canvas;
   canvas.width = 3 * w + 2 * gap;
   canvas.height = h + title;
   canvas.rgb.assign(static_cast<size_t>(canvas.width) * canvas.height * 3, 255);
   const char* titles[3] = {"image", "ground truth", "prediction"};
-  for (int i = 0; i < 3; ++i) io::draw_text(canvas, i * (w + gap) + 2 * scale, 2 * scale, titles[i], kBlack, scale);
+  for (int i = 0; i < 3; ++i) image::draw_text(canvas, i * (w + gap) + 2 * scale, 2 * scale, titles[i], kBlack, scale);
   for (int y = 0; y < h; ++y)
     std::copy_n(&image.rgb[static_cast<size_t>(y) * w * 3], static_cast<size_t>(w) * 3,
                 &canvas.rgb[static_cast<size_t>(y + title) * canvas.width * 3]);
@@ -79,11 +79,11 @@ io::Image comparison_picture(const io::Image& original, const std::vector<int32_
       else
         unlabeled = true;
     }
-  std::vector<io::LegendEntry> legend;
+  std::vector<image::LegendEntry> legend;
   for (int32_t k : present) legend.push_back({class_names[static_cast<size_t>(k)], class_color(k, count)});
   if (unlabeled) legend.push_back({"ignored / no class", kBlack});
   // Label 0 everywhere: the canvas keeps its colours and gets the legend panel below.
-  return io::overlay_with_legend(canvas, std::vector<int32_t>(static_cast<size_t>(canvas.width) * canvas.height, 0),
+  return image::overlay_with_legend(canvas, std::vector<int32_t>(static_cast<size_t>(canvas.width) * canvas.height, 0),
                                  legend);
 }
 

@@ -6,13 +6,13 @@
 #include <string>
 #include <vector>
 
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
 
 namespace pnpovss::eval {
 
 // `ground_truth` and `prediction` are height x width evaluation classes (0..C-1; anything else,
-// e.g. -1, is ignored / no class and drawn black). Class k is drawn in io::label_color(k + 1).
-io::Image comparison_picture(const io::Image& image, const std::vector<int32_t>& ground_truth,
+// e.g. -1, is ignored / no class and drawn black). Class k is drawn in image::label_color(k + 1).
+Image comparison_picture(const Image& image, const std::vector<int32_t>& ground_truth,
                              const std::vector<int32_t>& prediction, const std::vector<std::string>& class_names);
 
 }  // namespace pnpovss::eval

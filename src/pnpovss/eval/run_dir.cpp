@@ -5,9 +5,10 @@
 #include <system_error>
 
 #include "pnpovss/error.h"
+#include "pnpovss/io/file_write.h"
 #include "pnpovss/io/json_file.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/io/png_writer.h"
+#include "pnpovss/util/json_diff.h"
 
 namespace pnpovss::eval {
 namespace {
@@ -22,27 +23,7 @@ void make_dir(const std::string& dir) {
                 ": choose another with --out");
 }
 
-std::string short_dump(const nlohmann::json& j) {
-  std::string s = j.is_null() ? "(absent)" : j.dump();
-  return s.size() > 80 ? s.substr(0, 77) + "..." : s;
-}
-
 }  // namespace
-
-std::string first_difference(const nlohmann::json& a, const nlohmann::json& b, const std::string& path) {
-  if (a.is_object() && b.is_object()) {
-    for (const auto& [key, value] : a.items()) {
-      const std::string sub = path.empty() ? key : path + "." + key;
-      if (!b.contains(key)) return sub;
-      const std::string d = first_difference(value, b.at(key), sub);
-      if (!d.empty()) return d;
-    }
-    for (const auto& [key, value] : b.items())
-      if (!a.contains(key)) return path.empty() ? key : path + "." + key;
-    return "";
-  }
-  return a == b ? "" : (path.empty() ? "(document)" : path);
-}
 
 RunDir RunDir::open(const std::string& dir, const nlohmann::json& identity) {
   make_dir(dir + "/images");
@@ -53,21 +34,10 @@ RunDir RunDir::open(const std::string& dir, const nlohmann::json& identity) {
   const std::string path = dir + "/run.json";
   if (io::file_exists(path)) {
     const nlohmann::json old = io::read_json_file(path);
-    const std::string diff = first_difference(old, identity);
-    if (!diff.empty()) {
-      // Resolve the dotted path for the message.
-      nlohmann::json was = old, now = identity;
-      size_t start = 0;
-      while (start <= diff.size()) {
-        const size_t dot = std::min(diff.find('.', start), diff.size());
-        const std::string key = diff.substr(start, dot - start);
-        was = was.is_object() && was.contains(key) ? was.at(key) : nlohmann::json();
-        now = now.is_object() && now.contains(key) ? now.at(key) : nlohmann::json();
-        start = dot + 1;
-      }
-      throw Error("the run folder '" + dir + "' holds a run with other settings (" + diff + ": " + short_dump(was) +
-                  " there, " + short_dump(now) + " now): resume with the same command, or use another --out");
-    }
+    const std::string diff = util::describe_difference(old, identity);
+    if (!diff.empty())
+      throw Error("the run folder '" + dir + "' holds a run with other settings (" + diff +
+                  "): resume with the same command, or use another --out");
     return r;
   }
   try {
@@ -76,6 +46,14 @@ RunDir RunDir::open(const std::string& dir, const nlohmann::json& identity) {
     throw Error("cannot write into the run folder '" + dir + "': choose another with --out");
   }
   return r;
+}
+
+void RunDir::discard(const std::string& dir) {
+  for (const char* name : {"images", "pred", "examples", "run.json", "metrics.json", "per_class.md", "per_class.csv"}) {
+    std::error_code ec;
+    fs::remove_all(fs::path(dir) / name, ec);
+    if (ec) throw Error("cannot clear '" + (fs::path(dir) / name).string() + "' for --restart: " + ec.message());
+  }
 }
 
 RunDir RunDir::existing(const std::string& dir) {
@@ -87,17 +65,31 @@ RunDir RunDir::existing(const std::string& dir) {
   return r;
 }
 
-std::optional<ImageRecord> RunDir::read_record(const std::string& stem, int num_classes) const {
+std::optional<ImageRecord> RunDir::read_record(const std::string& stem, int num_classes, bool* damaged) const {
+  if (damaged) *damaged = false;
   const std::string path = record_path(stem);
   if (!io::file_exists(path)) return std::nullopt;
-  const nlohmann::json j = io::read_json_file(path);
-  if (!j.is_object() || !j.contains("counts") || j.value("stem", "") != stem)
-    throw Error("the image record '" + path + "' is damaged: delete it to recompute that image");
-  ImageRecord r;
-  r.stem = stem;
-  r.counts = Counts::from_json(j.at("counts"), num_classes, path);
-  r.seconds = j.value("seconds", 0.0);
-  return r;
+  try {
+    const nlohmann::json j = io::read_json_file(path);
+    if (!j.is_object() || !j.contains("counts") || j.value("stem", "") != stem)
+      throw Error("the image record '" + path + "' is damaged");
+    ImageRecord r;
+    r.stem = stem;
+    r.counts = Counts::from_json(j.at("counts"), num_classes, path);
+    r.seconds = j.value("seconds", 0.0);
+    return r;
+  } catch (const std::exception&) {
+    if (damaged) *damaged = true;
+    return std::nullopt;
+  }
+}
+
+long RunDir::count_records() const {
+  long n = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir_ + "/images", ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().extension() == ".json") ++n;
+  return n;
 }
 
 void RunDir::write_record(const ImageRecord& record) const {

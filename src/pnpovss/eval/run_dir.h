@@ -33,6 +33,9 @@ class RunDir {
   // whose run.json equals `identity`. Throws pnpovss::Error naming the first field that differs
   // (a folder of another dataset, protocol or settings), or when the folder cannot be written.
   static RunDir open(const std::string& dir, const nlohmann::json& identity);
+  // Removes what an evaluation wrote into `dir` (run.json, images/, pred/, the metrics, tables
+  // and examples) and nothing else, so that the next open() starts afresh (--restart).
+  static void discard(const std::string& dir);
   // Reads an existing run folder (for --merge); throws when it has no run.json.
   static RunDir existing(const std::string& dir);
 
@@ -41,16 +44,17 @@ class RunDir {
   std::string pred_path(const std::string& stem) const { return dir_ + "/pred/" + stem + ".png"; }
   std::string record_path(const std::string& stem) const { return dir_ + "/images/" + stem + ".json"; }
 
-  // The record of `stem` if the image is done; throws for a damaged record.
-  std::optional<ImageRecord> read_record(const std::string& stem, int num_classes) const;
+  // The record of `stem` if the image is done. A damaged record (not JSON, cut short, another
+  // image's, counts of another size) counts as absent and sets `*damaged` when given: a write
+  // killed half-way is simply computed again.
+  std::optional<ImageRecord> read_record(const std::string& stem, int num_classes, bool* damaged = nullptr) const;
   void write_record(const ImageRecord& record) const;
+  // How many image records the folder holds (every rank's, under MPI).
+  long count_records() const;
 
  private:
   std::string dir_;
   nlohmann::json identity_;
 };
-
-// The first key (dotted path) where `a` and `b` differ, "" when equal.
-std::string first_difference(const nlohmann::json& a, const nlohmann::json& b, const std::string& path = "");
 
 }  // namespace pnpovss::eval

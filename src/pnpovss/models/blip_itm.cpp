@@ -8,8 +8,8 @@
 #include "pnpovss/error.h"
 #include "pnpovss/io/checkpoint.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/models/parallel_rows.h"
-#include "pnpovss/models/vision_attention.h"
+#include "pnpovss/runtime/parallel_rows.h"
+#include "pnpovss/runtime/vision_attention.h"
 
 namespace pnpovss::models {
 namespace {
@@ -110,10 +110,10 @@ BlipItm BlipItm::load(const std::string& dir) {
     throw Error("'" + dir + "' is not a model directory: config.json is missing");
   BlipConfig config = BlipConfig::from_file(config_path);
   io::Checkpoint checkpoint = io::Checkpoint::open_dir(dir);
-  return from_tensors(config, io::load_float_tensors(checkpoint), checkpoint.description());
+  return from_tensors(config, runtime::load_float_tensors(checkpoint), checkpoint.description());
 }
 
-BlipItm BlipItm::from_tensors(const BlipConfig& config, io::TensorMap tensors, const std::string& origin) {
+BlipItm BlipItm::from_tensors(const BlipConfig& config, runtime::TensorMap tensors, const std::string& origin) {
   WeightLoader w(std::move(tensors), origin);
   // Shapes come from the single table above, so loading and the manifest tests agree.
   std::map<std::string, std::vector<int64_t>> shapes;
@@ -204,8 +204,8 @@ void BlipItm::for_each_weight(F&& f) {
   for (Linear* x : {&vision_proj_, &text_proj_, &itm_head_}) linear(*x);
 }
 
-void BlipItm::to(const Placement& p) {
-  check_placement(p);
+void BlipItm::to(const runtime::Placement& p) {
+  runtime::check_placement(p);
   parameters_.clear();
   for_each_weight([&](torch::Tensor& t) {
     t = t.to(p.device, p.dtype).requires_grad_(full_backward_);
@@ -250,26 +250,26 @@ torch::Tensor BlipItm::vision_layer(const VisionLayer& layer, const torch::Tenso
   const int64_t B = x.size(0), N = x.size(1), D = x.size(2), H = vc.num_attention_heads;
   // The element-wise steps spread over the cores when they may (parallel_rows.h).
   auto norm = [&](const LayerNorm& n, const torch::Tensor& t) {
-    return rows_layer_norm(t, n.weight, n.bias, vc.layer_norm_eps);
+    return runtime::rows_layer_norm(t, n.weight, n.bias, vc.layer_norm_eps);
   };
-  auto linear = [&](const Linear& l, const torch::Tensor& t) { return rows_linear(t, l.weight, l.bias); };
+  auto linear = [&](const Linear& l, const torch::Tensor& t) { return runtime::rows_linear(t, l.weight, l.bias); };
   // q, k and v are contiguous row blocks of the fused qkv projection.
   torch::Tensor qkv = linear(layer.qkv, norm(layer.norm1, x)).view({B, N, 3, H, D / H}).permute({2, 0, 3, 1, 4});
   torch::Tensor q = qkv[0], k = qkv[1], v = qkv[2];
   // On a GPU, libtorch's fused kernel (the scale is 1/sqrt(head size) there too).
-  torch::Tensor context = fused_gpu_attention(q, k, v);
+  torch::Tensor context = runtime::fused_gpu_attention(q, k, v);
   const double scale = std::pow(static_cast<double>(D / H), -0.5);
   // The fused kernel and the per-head path write into buffers, which autograd cannot follow:
   // the reference-cost mode (set_full_backward) keeps the batched products. The per-head path
   // serves what the fused kernel does not (bf16, CPUs without AVX2, CUDA without SDPA).
-  if (!context.defined()) context = fused_cpu_attention(q, k, v, scale);
+  if (!context.defined()) context = runtime::fused_cpu_attention(q, k, v, scale);
   if (!context.defined() && !torch::GradMode::is_enabled()) context = vision_attention_per_head(q, k, v, scale);
   if (!context.defined()) {
     torch::Tensor probs = torch::softmax(torch::matmul(q, k.transpose(-1, -2)).mul_(scale), -1);
-    context = merge_heads(torch::matmul(probs, v));
+    context = runtime::merge_heads(torch::matmul(probs, v));
   }
-  const torch::Tensor h = rows_add(x, linear(layer.projection, context));
-  return rows_add(h, linear(layer.fc2, rows_gelu(linear(layer.fc1, norm(layer.norm2, h)))));
+  const torch::Tensor h = runtime::rows_add(x, linear(layer.projection, context));
+  return runtime::rows_add(h, linear(layer.fc2, runtime::rows_gelu(linear(layer.fc1, norm(layer.norm2, h)))));
 }
 
 torch::Tensor BlipItm::encode_image(const torch::Tensor& pixel_values, PositionResize resize) const {
@@ -324,15 +324,15 @@ torch::Tensor BlipItm::text_layer(int64_t index, const torch::Tensor& hidden, co
   const double inv_scale = std::sqrt(static_cast<double>(tc.hidden_size / tc.num_attention_heads));
   auto attend = [&](const TextAttention& a, const torch::Tensor& queries, const torch::Tensor& keys,
                     const torch::Tensor& mask, bool capture) {
-    torch::Tensor q = split_heads(apply(a.query, queries), tc.num_attention_heads);
-    torch::Tensor k = split_heads(apply(a.key, keys), tc.num_attention_heads);
-    torch::Tensor v = split_heads(apply(a.value, keys), tc.num_attention_heads);
+    torch::Tensor q = runtime::split_heads(apply(a.query, queries), tc.num_attention_heads);
+    torch::Tensor k = runtime::split_heads(apply(a.key, keys), tc.num_attention_heads);
+    torch::Tensor v = runtime::split_heads(apply(a.value, keys), tc.num_attention_heads);
     // BERT divides by sqrt(head size) (BLIP's vision tower multiplies by its inverse).
     torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2)) / inv_scale;
     if (mask.defined()) scores = scores + mask;
     torch::Tensor probs = torch::softmax(scores, -1);
     if (capture && hook) probs = hook(index, probs);
-    torch::Tensor context = merge_heads(torch::matmul(probs, v));
+    torch::Tensor context = runtime::merge_heads(torch::matmul(probs, v));
     return apply(a.norm, queries + apply(a.output, context), tc.layer_norm_eps);
   };
   torch::Tensor x = attend(layer.self_attention, hidden, hidden, self_mask, false);

@@ -19,20 +19,14 @@
 #include <string>
 #include <vector>
 
-#include "pnpovss/io/tensor_bridge.h"
 #include "pnpovss/models/blip_config.h"
-#include "pnpovss/models/placement.h"
 #include "pnpovss/models/weights.h"
+#include "pnpovss/runtime/placement.h"
+#include "pnpovss/runtime/tensor_bridge.h"
+#include "pnpovss/settings.h"
 
 namespace pnpovss::models {
 
-// How the position table is resized when the input grid differs from the checkpoint's.
-enum class PositionResize {
-  // transformers' interpolate_pos_encoding: bicubic with scale factor (h0 + 0.1) / sqrt(N0).
-  HuggingFace,
-  // The original BLIP code (and the method): bicubic to the target grid size.
-  SizeBased,
-};
 
 struct CrossAttentionCapture {
   torch::Tensor itm_logits;          // [B, 2] raw logits, column 1 = "match"
@@ -50,7 +44,7 @@ class BlipItm {
   // Loads `dir`/config.json and the safetensors weights; throws pnpovss::Error.
   static BlipItm load(const std::string& dir);
   // Builds the model from tensors named as in the checkpoint (strict: see WeightLoader).
-  static BlipItm from_tensors(const BlipConfig& config, io::TensorMap tensors, const std::string& origin);
+  static BlipItm from_tensors(const BlipConfig& config, runtime::TensorMap tensors, const std::string& origin);
 
   const BlipConfig& config() const { return config_; }
   int64_t parameter_count() const;
@@ -58,8 +52,8 @@ class BlipItm {
   // Moves every weight to `p` (a copy for another device or type; the loaded weights stay
   // memory-mapped for cpu/fp32). Inputs may then live anywhere: each method moves them, and
   // returns results on the model's device and type.
-  void to(const Placement& p);
-  const Placement& placement() const { return placement_; }
+  void to(const runtime::Placement& p);
+  const runtime::Placement& placement() const { return placement_; }
 
   // pixel_values [B, 3, H, W] (normalised) -> last_hidden_state [B, N, Dv] (post-LN applied).
   // H and W must be multiples of the patch size; another grid resizes the position table.
@@ -112,7 +106,7 @@ class BlipItm {
 
  private:
   BlipConfig config_;
-  Placement placement_;
+  runtime::Placement placement_;
   std::vector<torch::Tensor> parameters_;
   bool full_backward_ = false;
   // Vision

@@ -15,7 +15,7 @@
 #include "pnpovss/io/mapped_file.h"
 #include "pnpovss/io/safetensors.h"
 #include "pnpovss/models/random_checkpoint.h"
-#include "pnpovss/models/vision_attention.h"
+#include "pnpovss/runtime/vision_attention.h"
 
 namespace pnpovss::models {
 namespace {
@@ -133,9 +133,9 @@ void write_random_bridgetower_checkpoint(const BridgeTowerConfig& config, const 
   if (io::file_exists(config_path) && io::file_exists(weights_path) && io::read_text_file(config_path) == config_text)
     return;
   const auto specs = bridgetower_itm_parameters(config);
-  io::TensorMap weights = random_weights(specs, seed);
+  runtime::TensorMap weights = random_weights(specs, seed);
   std::vector<io::TensorView> views;
-  for (const auto& spec : specs) views.push_back(io::view_of(spec.name, weights.at(spec.name)));
+  for (const auto& spec : specs) views.push_back(runtime::view_of(spec.name, weights.at(spec.name)));
   io::write_safetensors(weights_path, views, {{"format", "pt"}, {"note", "random weights"}});
   std::ofstream(config_path) << config_text;
 }
@@ -147,10 +147,10 @@ BridgeTowerItm BridgeTowerItm::load(const std::string& dir) {
   if (!io::file_exists(config_path)) throw Error("'" + dir + "' is not a model directory: config.json is missing");
   const BridgeTowerConfig config = BridgeTowerConfig::from_file(config_path);
   io::Checkpoint checkpoint = io::Checkpoint::open_dir(dir);
-  return from_tensors(config, io::load_float_tensors(checkpoint), checkpoint.description());
+  return from_tensors(config, runtime::load_float_tensors(checkpoint), checkpoint.description());
 }
 
-BridgeTowerItm BridgeTowerItm::from_tensors(const BridgeTowerConfig& config, io::TensorMap tensors,
+BridgeTowerItm BridgeTowerItm::from_tensors(const BridgeTowerConfig& config, runtime::TensorMap tensors,
                                             const std::string& origin) {
   WeightLoader w(std::move(tensors), origin);
   // Shapes come from the one table above, so loading and the manifest test agree.
@@ -260,8 +260,8 @@ void BridgeTowerItm::for_each_weight(F&& f) {
   for (Linear* x : {&text_transform_, &image_transform_, &text_pooler_, &image_pooler_, &itm_head_}) linear(*x);
 }
 
-void BridgeTowerItm::to(const Placement& p) {
-  check_placement(p);
+void BridgeTowerItm::to(const runtime::Placement& p) {
+  runtime::check_placement(p);
   for_each_weight([&](torch::Tensor& t) { t = t.to(p.device, p.dtype); });
   placement_ = p;
 }
@@ -315,10 +315,10 @@ torch::Tensor BridgeTowerItm::vision_block(const VisionBlock& block, const torch
   const double scale = 1.0 / std::sqrt(static_cast<double>(D / H));
   const torch::Tensor q = qkv[0] * scale;  // scaled before the product, as the reference does
   // libtorch's fused kernel on a GPU scales by 1/sqrt(head size) itself, so it takes q unscaled.
-  torch::Tensor context = fused_gpu_attention(qkv[0], qkv[1], qkv[2]);
-  if (!context.defined()) context = fused_cpu_attention(q, qkv[1], qkv[2], 1.0);
+  torch::Tensor context = runtime::fused_gpu_attention(qkv[0], qkv[1], qkv[2]);
+  if (!context.defined()) context = runtime::fused_cpu_attention(q, qkv[1], qkv[2], 1.0);
   if (!context.defined())
-    context = merge_heads(torch::matmul(torch::softmax(torch::matmul(q, qkv[1].transpose(-1, -2)), -1), qkv[2]));
+    context = runtime::merge_heads(torch::matmul(torch::softmax(torch::matmul(q, qkv[1].transpose(-1, -2)), -1), qkv[2]));
   torch::Tensor h = x + apply(block.out_proj, context);
   torch::Tensor inner = apply(block.c_fc, apply(block.ln_2, h, vc.layer_norm_eps));
   inner = inner * torch::sigmoid(1.702 * inner);  // quick_gelu
@@ -342,14 +342,14 @@ torch::Tensor BridgeTowerItm::attention(const Attention& a, const torch::Tensor&
                                         const torch::Tensor& mask, const Hook& hook) const {
   const auto& tc = config_.text;
   const int64_t heads = tc.num_attention_heads;
-  torch::Tensor q = split_heads(apply(a.query, queries), heads);
-  torch::Tensor k = split_heads(apply(a.key, keys), heads);
-  torch::Tensor v = split_heads(apply(a.value, keys), heads);
+  torch::Tensor q = runtime::split_heads(apply(a.query, queries), heads);
+  torch::Tensor k = runtime::split_heads(apply(a.key, keys), heads);
+  torch::Tensor v = runtime::split_heads(apply(a.value, keys), heads);
   torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2)) / std::sqrt(static_cast<double>(q.size(-1)));
   if (mask.defined()) scores = scores + mask;
   torch::Tensor probs = torch::softmax(scores, -1);
   if (hook) probs = hook(probs);
-  torch::Tensor context = merge_heads(torch::matmul(probs, v));
+  torch::Tensor context = runtime::merge_heads(torch::matmul(probs, v));
   return apply(a.norm, queries + apply(a.output, context), tc.layer_norm_eps);
 }
 

@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "pnpovss/io/tensor_bridge.h"
 #include "pnpovss/models/bridgetower_config.h"
-#include "pnpovss/models/placement.h"
 #include "pnpovss/models/weights.h"
+#include "pnpovss/runtime/placement.h"
+#include "pnpovss/runtime/tensor_bridge.h"
 
 namespace pnpovss::models {
 
@@ -49,7 +49,7 @@ class BridgeTowerItm {
   // Loads `dir`/config.json and the safetensors weights; throws pnpovss::Error.
   static BridgeTowerItm load(const std::string& dir);
   // Builds the model from tensors named as in the checkpoint (strict: see WeightLoader).
-  static BridgeTowerItm from_tensors(const BridgeTowerConfig& config, io::TensorMap tensors,
+  static BridgeTowerItm from_tensors(const BridgeTowerConfig& config, runtime::TensorMap tensors,
                                      const std::string& origin);
 
   const BridgeTowerConfig& config() const { return config_; }
@@ -58,8 +58,8 @@ class BridgeTowerItm {
   // Moves every weight to `p` (a copy for another device or type; the loaded weights stay
   // memory-mapped for cpu/fp32). Inputs may then live anywhere: each method moves them, and
   // returns results on the model's device and type.
-  void to(const Placement& p);
-  const Placement& placement() const { return placement_; }
+  void to(const runtime::Placement& p);
+  const runtime::Placement& placement() const { return placement_; }
 
   // One forward pass without gradients. pixel_values [B, 3, H, W] (normalised; the patch grid
   // is H // patch x W // patch as the reference's convolution gives it; another grid than the
@@ -138,7 +138,7 @@ class BridgeTowerItm {
             BridgeTowerOutputs& out) const;
 
   BridgeTowerConfig config_;
-  Placement placement_;
+  runtime::Placement placement_;
   // Vision
   torch::Tensor class_embedding_, patch_weight_, position_embedding_;
   LayerNorm ln_pre_, ln_post_;

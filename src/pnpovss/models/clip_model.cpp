@@ -9,7 +9,7 @@
 #include "pnpovss/error.h"
 #include "pnpovss/io/checkpoint.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/models/vision_attention.h"
+#include "pnpovss/runtime/vision_attention.h"
 
 namespace pnpovss::models {
 namespace {
@@ -84,10 +84,10 @@ ClipModel ClipModel::load(const std::string& dir) {
   if (!io::file_exists(config_path)) throw Error("'" + dir + "' is not a model directory: config.json is missing");
   ClipConfig config = ClipConfig::from_file(config_path);
   io::Checkpoint checkpoint = io::Checkpoint::open_dir(dir);
-  return from_tensors(config, io::load_float_tensors(checkpoint), checkpoint.description());
+  return from_tensors(config, runtime::load_float_tensors(checkpoint), checkpoint.description());
 }
 
-ClipModel ClipModel::from_tensors(const ClipConfig& config, io::TensorMap tensors, const std::string& origin) {
+ClipModel ClipModel::from_tensors(const ClipConfig& config, runtime::TensorMap tensors, const std::string& origin) {
   // PyTorch's load_state_dict accepts a one-element [1] tensor for a 0-dim parameter; some
   // checkpoints (and the reference fixtures) store logit_scale that way.
   auto scale = tensors.find("logit_scale");
@@ -155,16 +155,16 @@ torch::Tensor ClipModel::layer(const Layer& l, const torch::Tensor& x, const tor
                                double eps, const std::string& act) const {
   const torch::Tensor h = apply(l.norm1, x, eps);
   const double scale = 1.0 / std::sqrt(static_cast<double>(x.size(2) / heads));
-  torch::Tensor q = split_heads(apply(l.q, h) * scale, heads);
-  torch::Tensor k = split_heads(apply(l.k, h), heads);
-  torch::Tensor v = split_heads(apply(l.v, h), heads);
+  torch::Tensor q = runtime::split_heads(apply(l.q, h) * scale, heads);
+  torch::Tensor k = runtime::split_heads(apply(l.k, h), heads);
+  torch::Tensor v = runtime::split_heads(apply(l.v, h), heads);
   // The vision tower has no mask: the fused CPU kernel then computes the same (q is already
   // scaled, so it scales by 1).
-  torch::Tensor attended = mask.defined() ? torch::Tensor() : fused_cpu_attention(q, k, v, 1.0);
+  torch::Tensor attended = mask.defined() ? torch::Tensor() : runtime::fused_cpu_attention(q, k, v, 1.0);
   if (!attended.defined()) {
     torch::Tensor scores = torch::matmul(q, k.transpose(-1, -2));
     if (mask.defined()) scores = scores + mask;
-    attended = merge_heads(torch::matmul(torch::softmax(scores, -1), v));
+    attended = runtime::merge_heads(torch::matmul(torch::softmax(scores, -1), v));
   }
   torch::Tensor y = x + apply(l.out, attended);
   return y + apply(l.fc2, activation(apply(l.fc1, apply(l.norm2, y, eps)), act));
@@ -263,7 +263,7 @@ torch::Tensor ClipModel::logits_per_image(const torch::Tensor& image_embeds, con
   return (torch::matmul(text_embeds, image_embeds.t()) * logit_scale_exp_).t();
 }
 
-torch::Tensor clip_pixel_values(const io::Image& image, const ClipPreprocessConfig& config) {
+torch::Tensor clip_pixel_values(const Image& image, const ClipPreprocessConfig& config) {
   PixelPlanes planes = clip_preprocess(image, config);
   return torch::from_blob(planes.data.data(), {3, planes.height, planes.width}, torch::kFloat32).clone();
 }

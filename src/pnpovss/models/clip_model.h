@@ -22,11 +22,11 @@
 #include <string>
 #include <vector>
 
-#include "pnpovss/io/image.h"
-#include "pnpovss/io/tensor_bridge.h"
+#include "pnpovss/image/codec.h"
 #include "pnpovss/models/clip_config.h"
 #include "pnpovss/models/clip_preprocess.h"
 #include "pnpovss/models/weights.h"
+#include "pnpovss/runtime/tensor_bridge.h"
 
 namespace pnpovss::models {
 
@@ -43,7 +43,7 @@ class ClipModel {
   // Loads `dir`/config.json and the safetensors weights (memory-mapped; strict: every key is
   // used, `*.position_ids` buffers are ignored). Throws pnpovss::Error.
   static ClipModel load(const std::string& dir);
-  static ClipModel from_tensors(const ClipConfig& config, io::TensorMap tensors, const std::string& origin);
+  static ClipModel from_tensors(const ClipConfig& config, runtime::TensorMap tensors, const std::string& origin);
 
   const ClipConfig& config() const { return config_; }
   int64_t parameter_count() const;
@@ -98,6 +98,6 @@ class ClipModel {
 
 // CLIP preprocessing of one image: shortest-edge resize (PIL bicubic), centre crop, rescale,
 // normalise -> [3, H, W] float32 (H, W the crop size).
-torch::Tensor clip_pixel_values(const io::Image& image, const ClipPreprocessConfig& config);
+torch::Tensor clip_pixel_values(const Image& image, const ClipPreprocessConfig& config);
 
 }  // namespace pnpovss::models

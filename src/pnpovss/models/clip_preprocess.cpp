@@ -4,10 +4,10 @@
 #include <tuple>
 
 #include "pnpovss/error.h"
-#include "pnpovss/io/crop.h"
+#include "pnpovss/image/crop.h"
+#include "pnpovss/image/resize.h"
 #include "pnpovss/io/json_file.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/io/resize.h"
 
 namespace pnpovss::models {
 
@@ -102,15 +102,15 @@ ClipPreprocessConfig ClipPreprocessConfig::from_dir(const std::string& dir) {
   return io::file_exists(path) ? from_file(path) : ClipPreprocessConfig();
 }
 
-PixelPlanes clip_preprocess(const io::Image& image, const ClipPreprocessConfig& config) {
+PixelPlanes clip_preprocess(const Image& image, const ClipPreprocessConfig& config) {
   if (image.width <= 0 || image.height <= 0) throw Error("cannot preprocess an empty image");
-  io::Image current = image;
+  Image current = image;
   if (config.do_resize) {
     int w = config.resize_width, h = config.resize_height;
-    if (config.shortest_edge > 0) std::tie(w, h) = io::shortest_edge_size(image.width, image.height, config.shortest_edge);
-    current = io::resize_bicubic_pil(current, w, h);
+    if (config.shortest_edge > 0) std::tie(w, h) = image::shortest_edge_size(image.width, image.height, config.shortest_edge);
+    current = image::resize_bicubic_pil(current, w, h);
   }
-  if (config.do_center_crop) current = io::center_crop(current, config.crop_width, config.crop_height);
+  if (config.do_center_crop) current = image::center_crop(current, config.crop_width, config.crop_height);
   PixelPlanes out;
   out.height = current.height;
   out.width = current.width;

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
 
 namespace pnpovss::models {
 
@@ -35,6 +35,6 @@ struct PixelPlanes {
 };
 
 // The processor's pixel_values for one RGB image. Throws pnpovss::Error for an empty image.
-PixelPlanes clip_preprocess(const io::Image& image, const ClipPreprocessConfig& config);
+PixelPlanes clip_preprocess(const Image& image, const ClipPreprocessConfig& config);
 
 }  // namespace pnpovss::models

@@ -47,9 +47,9 @@ Manifest read_manifest(const std::string& path) {
   return m;
 }
 
-io::TensorMap random_weights(const std::vector<ParameterSpec>& specs, uint64_t seed) {
+runtime::TensorMap random_weights(const std::vector<ParameterSpec>& specs, uint64_t seed) {
   torch::manual_seed(seed);
-  io::TensorMap out;
+  runtime::TensorMap out;
   for (const auto& spec : specs) out[spec.name] = random_like_spec(spec);
   return out;
 }
@@ -62,9 +62,9 @@ void write_random_blip_checkpoint(const BlipConfig& config, const std::string& d
   if (io::file_exists(config_path) && io::file_exists(weights_path) && io::read_text_file(config_path) == config_text)
     return;
   const auto specs = blip_itm_parameters(config);
-  io::TensorMap weights = random_weights(specs, seed);
+  runtime::TensorMap weights = random_weights(specs, seed);
   std::vector<io::TensorView> views;
-  for (const auto& spec : specs) views.push_back(io::view_of(spec.name, weights.at(spec.name)));
+  for (const auto& spec : specs) views.push_back(runtime::view_of(spec.name, weights.at(spec.name)));
   io::write_safetensors(weights_path, views, {{"format", "pt"}, {"note", "random weights"}});
   std::ofstream(config_path) << config_text;
 }

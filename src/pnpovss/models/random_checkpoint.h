@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "pnpovss/io/tensor_bridge.h"
 #include "pnpovss/models/blip_config.h"
 #include "pnpovss/models/weights.h"
+#include "pnpovss/runtime/tensor_bridge.h"
 
 namespace pnpovss::models {
 
@@ -22,7 +22,7 @@ Manifest read_manifest(const std::string& path);
 
 // Weights of the given shapes drawn like the reference fixtures' random models: linear
 // weights ~ N(0, 1/fan_in), embeddings N(0, 0.04), norms around 1, small biases.
-io::TensorMap random_weights(const std::vector<ParameterSpec>& specs, uint64_t seed);
+runtime::TensorMap random_weights(const std::vector<ParameterSpec>& specs, uint64_t seed);
 
 // Writes config.json and model.safetensors of a random-weight BLIP ITM model into `dir`
 // (created if needed); a later call with the same config reuses what is there.

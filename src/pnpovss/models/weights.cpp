@@ -6,7 +6,7 @@
 
 namespace pnpovss::models {
 
-WeightLoader::WeightLoader(io::TensorMap tensors, std::string origin)
+WeightLoader::WeightLoader(runtime::TensorMap tensors, std::string origin)
     : tensors_(std::move(tensors)), origin_(std::move(origin)) {}
 
 torch::Tensor WeightLoader::take(const std::string& name, const std::vector<int64_t>& shape) {

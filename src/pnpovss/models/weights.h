@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "pnpovss/io/tensor_bridge.h"
+#include "pnpovss/runtime/tensor_bridge.h"
 
 namespace pnpovss::models {
 
@@ -20,7 +20,7 @@ struct ParameterSpec {
 class WeightLoader {
  public:
   // `origin` names the checkpoint in error messages.
-  WeightLoader(io::TensorMap tensors, std::string origin);
+  WeightLoader(runtime::TensorMap tensors, std::string origin);
 
   // The float32 tensor `name` of exactly `shape`; throws pnpovss::Error otherwise.
   torch::Tensor take(const std::string& name, const std::vector<int64_t>& shape);
@@ -29,7 +29,7 @@ class WeightLoader {
   void finish() const;
 
  private:
-  io::TensorMap tensors_;
+  runtime::TensorMap tensors_;
   std::string origin_;
   std::set<std::string> taken_;
 };

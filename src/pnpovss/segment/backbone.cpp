@@ -4,11 +4,11 @@
 
 #include <algorithm>
 
-#include "pnpovss/models/placement.h"
+#include "pnpovss/runtime/placement.h"
 
 namespace pnpovss::segment {
 
-using models::cpu_float;
+using runtime::cpu_float;
 
 torch::Tensor prompt_row(const std::vector<int64_t>& values) {
   return torch::tensor(values, torch::kInt64).view({1, static_cast<int64_t>(values.size())});

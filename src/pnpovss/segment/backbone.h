@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "pnpovss/error.h"
-#include "pnpovss/io/preprocess.h"
+#include "pnpovss/models/blip_preprocess.h"
 #include "pnpovss/segment/prompt.h"
 
 namespace pnpovss::segment {
@@ -68,7 +68,7 @@ class Backbone {
   virtual int64_t enc_token_id() const = 0;
   // Resize, rescale and normalisation constants of the model's image processor (the size is
   // overridden by the method's input size).
-  virtual const io::ImagePreprocessConfig& image_preprocess() const = 0;
+  virtual const models::ImagePreprocessConfig& image_preprocess() const = 0;
 
   // pixels [1, 3, S, S] (normalised), ids and mask [1, T] int64, layer 0-based.
   virtual AttentionGradient attention_and_gradient(const torch::Tensor& pixels, const torch::Tensor& ids,

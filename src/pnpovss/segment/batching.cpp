@@ -6,41 +6,41 @@
 #include <future>
 #include <mutex>
 
+#include "pnpovss/cpu/blas_threads.h"
+#include "pnpovss/cpu/parallel.h"
+#include "pnpovss/cpu/side_by_side.h"
+#include "pnpovss/cpu/system_memory.h"
 #include "pnpovss/error.h"
-#include "pnpovss/models/blas_threads.h"
-#include "pnpovss/parallel.h"
-#include "pnpovss/system_memory.h"
-#include "pnpovss/side_by_side.h"
 
 namespace pnpovss::segment {
 namespace {
 
-// The value of a count option other than auto: a whole number from 1, in at most `max_digits`.
-int count_option(const std::string& text, size_t max_digits, const char* option) {
+// The value of a count setting other than auto: a whole number from 1, in at most `max_digits`.
+int count_option(const std::string& text, size_t max_digits, const char* setting) {
   const bool digits = !text.empty() && text.size() <= max_digits &&
                       std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
   const int value = digits ? std::stoi(text) : 0;
-  if (value < 1) throw Error(std::string(option) + " '" + text + "' must be auto or a whole number of images from 1");
+  if (value < 1) throw SettingError(setting, "'" + text + "'", "must be auto or a whole number of images from 1");
   return value;
 }
 
 }  // namespace
 
-BatchSize parse_batch_size(const std::string& text, const models::Placement& placement, int input_size) {
+BatchSize parse_batch_size(const std::string& text, const runtime::Placement& placement, int input_size) {
   if (text == "auto") {
     if (!placement.device.is_cuda()) return {1, true};
     const double scale = 336.0 / std::max(input_size, 1);
     return {std::max(1, static_cast<int>(32.0 * scale * scale)), true};
   }
-  return {count_option(text, 6, "--batch-size"), false};
+  return {count_option(text, 6, "batch_size"), false};
 }
 
-int parse_workers(const std::string& text, const models::Placement& placement, const WorkerLoad& load) {
+int parse_workers(const std::string& text, const runtime::Placement& placement, const WorkerLoad& load) {
   if (text == "auto") {
-    if (!placement.device.is_cpu() || models::blas_threads() == 0) return 1;
-    return auto_workers(resolve_threads(0), load, available_memory_bytes());
+    if (!placement.device.is_cpu() || cpu::blas_threads() == 0) return 1;
+    return auto_workers(cpu::resolve_threads(0), load, cpu::available_memory_bytes());
   }
-  return count_option(text, 4, "--workers");
+  return count_option(text, 4, "workers");
 }
 
 uint64_t worker_bytes(const WorkerLoad& load) {
@@ -73,7 +73,7 @@ std::vector<SegmentationResult> run_chunk(const BatchRun& run, const std::vector
     if (!size.automatic || chunk.size() == 1)
       throw Error("out of GPU memory with " + std::to_string(chunk.size()) + " image(s) per batch at " +
                   std::to_string(input_size) +
-                  " px: give a smaller --batch-size (or auto), a smaller --size, or --dtype bf16");
+                  " px: give a smaller batch size (or auto), a smaller input size, or the bf16 dtype");
   }
   size.value = std::max(1, static_cast<int>(chunk.size()) / 2);
   const auto half = static_cast<std::ptrdiff_t>(size.value);
@@ -121,7 +121,7 @@ std::vector<SegmentationResult> run_in_batches(const BatchRun& run, const std::v
     const std::lock_guard<std::mutex> hold(lock);
     return size;
   };
-  run_side_by_side(tasks.size(), workers, [&](size_t begin, size_t end) {
+  cpu::run_side_by_side(tasks.size(), workers, [&](size_t begin, size_t end) {
     BatchSize own = copy_of_size();
     std::vector<SegmentationResult> part = run_serially(run, slice(tasks, begin, end), own, input_size);
     std::move(part.begin(), part.end(), out.begin() + static_cast<std::ptrdiff_t>(begin));
@@ -164,7 +164,7 @@ BatchStages segment_stages(const Backbone& backbone, const PromptTokenizer& toke
           }};
 }
 
-bool overlaps_postprocessing(const models::Placement& placement, int workers) {
+bool overlaps_postprocessing(const runtime::Placement& placement, int workers) {
   return workers == 1 && !placement.device.is_cpu();
 }
 
@@ -173,7 +173,7 @@ size_t images_per_group(const BatchSize& size, int workers, bool overlapped) {
   return overlapped ? 4 * batch : batch * static_cast<size_t>(std::max(workers, 1));
 }
 
-size_t images_per_group(const BatchSize& size, int workers, const models::Placement& placement) {
+size_t images_per_group(const BatchSize& size, int workers, const runtime::Placement& placement) {
   return images_per_group(size, workers, overlaps_postprocessing(placement, workers));
 }
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "pnpovss/models/placement.h"
+#include "pnpovss/runtime/placement.h"
 #include "pnpovss/segment/pipeline.h"
 #include "pnpovss/segment/segmenter.h"
 
@@ -19,11 +19,11 @@ struct BatchSize {
   bool automatic = true;  // halved on out-of-memory instead of failing
 };
 
-// "auto" or a positive count; throws pnpovss::Error naming --batch-size. `auto` is 1 on the CPU
+// "auto" or a positive count; throws pnpovss::SettingError ("batch_size") otherwise. `auto` is 1 on the CPU
 // (so that one image's result never depends on its neighbours' rounding; batches of 3-4 save
 // 7-12% per image there at 336 px) and on CUDA 32 images at 336 px, scaled
 // by (336 / input_size)^2, at least 1; out of memory then halves it.
-BatchSize parse_batch_size(const std::string& text, const models::Placement& placement, int input_size);
+BatchSize parse_batch_size(const std::string& text, const runtime::Placement& placement, int input_size);
 
 // True for the out-of-memory errors of libtorch's CUDA allocator (1.13 and 2.x).
 bool is_out_of_memory(const std::exception& e);
@@ -38,10 +38,10 @@ struct WorkerLoad {
   size_t classes = 1;  // the most any image is prompted with
 };
 
-// "auto" or a positive count; throws pnpovss::Error naming --workers. `auto` is auto_workers()
+// "auto" or a positive count; throws pnpovss::SettingError ("workers") otherwise. `auto` is auto_workers()
 // on the CPU when the BLAS's thread count can be set (OpenBLAS), otherwise 1, and 1 on CUDA
 // (one image already fills the GPU's queue).
-int parse_workers(const std::string& text, const models::Placement& placement, const WorkerLoad& load);
+int parse_workers(const std::string& text, const runtime::Placement& placement, const WorkerLoad& load);
 
 // One worker per hardware thread, but no more than half of `available_bytes` holds (0 bytes:
 // unknown, no limit). At least 1.
@@ -84,13 +84,13 @@ std::vector<SegmentationResult> run_overlapped(const BatchStages& stages, const 
 
 // Whether segment_in_batches overlaps post-processing with the model: on a GPU with one
 // worker. On the CPU both stages would compete for the same cores.
-bool overlaps_postprocessing(const models::Placement& placement, int workers);
+bool overlaps_postprocessing(const runtime::Placement& placement, int workers);
 
 // The images a front end that works in groups (segment, eval) hands to segment_in_batches at
 // once: a batch per worker; four batches when post-processing overlaps the model (on a GPU), so
 // that the post-processing of all but the group's last batch overlaps a model pass.
 size_t images_per_group(const BatchSize& size, int workers, bool overlapped);
 // The same, overlapped as segment_in_batches does on `placement`.
-size_t images_per_group(const BatchSize& size, int workers, const models::Placement& placement);
+size_t images_per_group(const BatchSize& size, int workers, const runtime::Placement& placement);
 
 }  // namespace pnpovss::segment

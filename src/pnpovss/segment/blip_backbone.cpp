@@ -6,22 +6,21 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/models/placement.h"
+#include "pnpovss/runtime/placement.h"
 
 namespace pnpovss::segment {
 
-using models::cpu_float;
+using runtime::cpu_float;
 
-BlipBackbone::BlipBackbone(models::BlipItm model, io::ImagePreprocessConfig preprocess, PositionResize resize)
+BlipBackbone::BlipBackbone(models::BlipItm model, models::ImagePreprocessConfig preprocess, PositionResize resize)
     : model_(std::move(model)),
       preprocess_(preprocess),
-      resize_(resize == PositionResize::SizeBased ? models::PositionResize::SizeBased
-                                                  : models::PositionResize::HuggingFace) {}
+      resize_(resize) {}
 
-BlipBackbone BlipBackbone::load(const std::string& dir, PositionResize resize, const models::Placement& placement) {
+BlipBackbone BlipBackbone::load(const std::string& dir, PositionResize resize, const runtime::Placement& placement) {
   const std::string config = dir + "/preprocessor_config.json";
-  io::ImagePreprocessConfig preprocess;
-  if (io::file_exists(config)) preprocess = io::ImagePreprocessConfig::from_file(config);
+  models::ImagePreprocessConfig preprocess;
+  if (io::file_exists(config)) preprocess = models::ImagePreprocessConfig::from_file(config);
   models::BlipItm model = models::BlipItm::load(dir);
   if (!placement.is_default()) model.to(placement);
   return BlipBackbone(std::move(model), preprocess, resize);

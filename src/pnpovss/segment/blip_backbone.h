@@ -4,23 +4,23 @@
 
 #include <string>
 
-#include "pnpovss/io/preprocess.h"
 #include "pnpovss/models/blip_itm.h"
+#include "pnpovss/models/blip_preprocess.h"
 #include "pnpovss/segment/backbone.h"
-#include "pnpovss/segment/settings.h"
+#include "pnpovss/settings.h"
 
 namespace pnpovss::segment {
 
 class BlipBackbone : public Backbone {
  public:
   // `resize`: how the position table follows another input grid (the method: SizeBased).
-  BlipBackbone(models::BlipItm model, io::ImagePreprocessConfig preprocess,
+  BlipBackbone(models::BlipItm model, models::ImagePreprocessConfig preprocess,
                PositionResize resize = PositionResize::SizeBased);
   // Loads the model of `dir` and its preprocessor_config.json (BLIP's defaults when absent);
   // throws pnpovss::Error.
   // `placement`: the device and type the model runs in.
   static BlipBackbone load(const std::string& dir, PositionResize resize = PositionResize::SizeBased,
-                           const models::Placement& placement = {});
+                           const runtime::Placement& placement = {});
 
   const models::BlipItm& model() const { return model_; }
 
@@ -28,7 +28,7 @@ class BlipBackbone : public Backbone {
   int64_t num_text_layers() const override;
   int64_t num_heads() const override;
   int64_t enc_token_id() const override;
-  const io::ImagePreprocessConfig& image_preprocess() const override { return preprocess_; }
+  const models::ImagePreprocessConfig& image_preprocess() const override { return preprocess_; }
   std::vector<AttentionGradient> attention_and_gradients(const torch::Tensor& pixels, const torch::Tensor& ids,
                                                          const torch::Tensor& mask,
                                                          const std::vector<int64_t>& layers) const override;
@@ -39,8 +39,8 @@ class BlipBackbone : public Backbone {
 
  private:
   models::BlipItm model_;
-  io::ImagePreprocessConfig preprocess_;
-  models::PositionResize resize_;
+  models::ImagePreprocessConfig preprocess_;
+  PositionResize resize_;
 };
 
 }  // namespace pnpovss::segment

@@ -6,19 +6,19 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/models/placement.h"
+#include "pnpovss/runtime/placement.h"
 
 namespace pnpovss::segment {
 
-using models::cpu_float;
+using runtime::cpu_float;
 
-BridgeTowerBackbone::BridgeTowerBackbone(models::BridgeTowerItm model, io::ImagePreprocessConfig preprocess)
+BridgeTowerBackbone::BridgeTowerBackbone(models::BridgeTowerItm model, models::ImagePreprocessConfig preprocess)
     : model_(std::move(model)), preprocess_(preprocess) {}
 
-BridgeTowerBackbone BridgeTowerBackbone::load(const std::string& dir, const models::Placement& placement) {
+BridgeTowerBackbone BridgeTowerBackbone::load(const std::string& dir, const runtime::Placement& placement) {
   const std::string config = dir + "/preprocessor_config.json";
-  io::ImagePreprocessConfig preprocess;  // CLIP mean and std, as BridgeTowerImageProcessor
-  if (io::file_exists(config)) preprocess = io::ImagePreprocessConfig::from_file(config);
+  models::ImagePreprocessConfig preprocess;  // CLIP mean and std, as BridgeTowerImageProcessor
+  if (io::file_exists(config)) preprocess = models::ImagePreprocessConfig::from_file(config);
   models::BridgeTowerItm model = models::BridgeTowerItm::load(dir);
   if (!placement.is_default()) model.to(placement);
   return BridgeTowerBackbone(std::move(model), preprocess);

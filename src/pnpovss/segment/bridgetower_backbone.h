@@ -9,23 +9,23 @@
 
 #include <string>
 
-#include "pnpovss/io/preprocess.h"
+#include "pnpovss/models/blip_preprocess.h"
 #include "pnpovss/models/bridgetower_itm.h"
-#include "pnpovss/models/placement.h"
+#include "pnpovss/runtime/placement.h"
 #include "pnpovss/segment/backbone.h"
 
 namespace pnpovss::segment {
 
 class BridgeTowerBackbone : public Backbone {
  public:
-  BridgeTowerBackbone(models::BridgeTowerItm model, io::ImagePreprocessConfig preprocess);
+  BridgeTowerBackbone(models::BridgeTowerItm model, models::ImagePreprocessConfig preprocess);
   // Loads the model of `dir` and the rescale and normalisation constants of its
   // preprocessor_config.json (CLIP's when absent); throws pnpovss::Error. The position table
   // follows another input grid by bicubic resizing to the target size (see
   // BridgeTowerItm::positions_for_grid) whatever MethodSettings::input_position_resize says:
   // transformers v4.43.4 has no interpolation of its own for BridgeTower. The model runs on
   // `placement`'s device and type.
-  static BridgeTowerBackbone load(const std::string& dir, const models::Placement& placement = {});
+  static BridgeTowerBackbone load(const std::string& dir, const runtime::Placement& placement = {});
 
   const models::BridgeTowerItm& model() const { return model_; }
 
@@ -33,7 +33,7 @@ class BridgeTowerBackbone : public Backbone {
   int64_t num_text_layers() const override;
   int64_t num_heads() const override;
   int64_t enc_token_id() const override;
-  const io::ImagePreprocessConfig& image_preprocess() const override { return preprocess_; }
+  const models::ImagePreprocessConfig& image_preprocess() const override { return preprocess_; }
   std::vector<AttentionGradient> attention_and_gradients(const torch::Tensor& pixels, const torch::Tensor& ids,
                                                          const torch::Tensor& mask,
                                                          const std::vector<int64_t>& layers) const override;
@@ -45,7 +45,7 @@ class BridgeTowerBackbone : public Backbone {
 
  private:
   models::BridgeTowerItm model_;
-  io::ImagePreprocessConfig preprocess_;
+  models::ImagePreprocessConfig preprocess_;
 };
 
 }  // namespace pnpovss::segment

@@ -5,10 +5,10 @@
 
 #include <chrono>
 
+#include "pnpovss/cpu/system_memory.h"
 #include "pnpovss/error.h"
-#include "pnpovss/io/preprocess.h"
-#include "pnpovss/io/resize.h"
-#include "pnpovss/system_memory.h"
+#include "pnpovss/image/resize.h"
+#include "pnpovss/models/blip_preprocess.h"
 
 namespace pnpovss::segment {
 namespace {
@@ -36,7 +36,7 @@ torch::Tensor image_tensor(const std::vector<int32_t>& values, int height, int w
   return torch::tensor(values, torch::kInt32).view({height, width});
 }
 
-void check_original(const io::Image& original) {
+void check_original(const Image& original) {
   if (original.width <= 0 || original.height <= 0 ||
       original.rgb.size() != static_cast<size_t>(original.width) * original.height * 3)
     throw Error("the original image is empty or its pixel buffer does not match its size");
@@ -59,9 +59,9 @@ std::vector<int32_t> class_label_table(int num_classes, bool has_background) {
 
 }  // namespace
 
-torch::Tensor preprocess_image(const Backbone& backbone, const io::Image& image, const MethodSettings& settings) {
+torch::Tensor preprocess_image(const Backbone& backbone, const Image& image, const MethodSettings& settings) {
   const int s = settings.input_size;
-  io::ImagePreprocessConfig config = backbone.image_preprocess();
+  models::ImagePreprocessConfig config = backbone.image_preprocess();
   std::vector<float> chw;
   if (settings.ade_unnormalized_input) {
     // The released ADE script: PIL bilinear, then torchvision's ToTensor only (a float32
@@ -69,28 +69,28 @@ torch::Tensor preprocess_image(const Backbone& backbone, const io::Image& image,
     config.do_resize = false;
     config.do_rescale = false;
     config.do_normalize = false;
-    chw = io::preprocess_to_chw(io::resize_bilinear_pil(image, s, s), s, s, config);
+    chw = models::preprocess_to_chw(image::resize_bilinear_pil(image, s, s), s, s, config);
     for (float& v : chw) v /= 255.0f;
   } else {
-    chw = io::preprocess_to_chw(image, s, s, config);
+    chw = models::preprocess_to_chw(image, s, s, config);
   }
   return torch::tensor(chw, torch::kFloat32).view({3, s, s});
 }
 
 SegmentationResult segment_image(const Backbone& backbone, const text::WordPieceTokenizer& tokenizer,
-                                 const io::Image& original, const std::vector<std::string>& classes,
+                                 const Image& original, const std::vector<std::string>& classes,
                                  const MethodSettings& settings) {
   return segment_image(backbone, *borrowed_prompt_tokenizer(tokenizer), original, classes, settings);
 }
 
 SegmentationResult run_from_pixels(const Backbone& backbone, const text::WordPieceTokenizer& tokenizer,
-                                   const torch::Tensor& pixel_values, const io::Image& original,
+                                   const torch::Tensor& pixel_values, const Image& original,
                                    const std::vector<std::string>& classes, const MethodSettings& settings) {
   return run_from_pixels(backbone, *borrowed_prompt_tokenizer(tokenizer), pixel_values, original, classes, settings);
 }
 
 SegmentationResult segment_image(const Backbone& backbone, const PromptTokenizer& tokenizer,
-                                 const io::Image& original, const std::vector<std::string>& classes,
+                                 const Image& original, const std::vector<std::string>& classes,
                                  const MethodSettings& settings) {
   settings.validate();
   check_original(original);
@@ -106,7 +106,7 @@ namespace {
 
 // The result up to its prompt: sizes, model input and tokens.
 SegmentationResult begin_result(const Backbone& backbone, const PromptTokenizer& tokenizer,
-                                const torch::Tensor& pixel_values, const io::Image& original,
+                                const torch::Tensor& pixel_values, const Image& original,
                                 const std::vector<std::string>& classes, const MethodSettings& settings) {
   check_original(original);
   check_pixels(pixel_values, settings);
@@ -122,11 +122,11 @@ SegmentationResult begin_result(const Backbone& backbone, const PromptTokenizer&
 }
 
 // Everything after Salience DropOut: channel stack, blur, argmax or CRF, labels.
-void finish_result(SegmentationResult& r, const io::Image& original, const std::vector<std::string>& classes,
+void finish_result(SegmentationResult& r, const Image& original, const std::vector<std::string>& classes,
                    const MethodSettings& settings) {
   auto start = Clock::now();
   r.maps = channel_masks(r.dropout.final_maps, r.height, r.width, settings);
-  check_postprocess_memory(r.maps, settings, available_memory_bytes());
+  check_postprocess_memory(r.maps, settings, cpu::available_memory_bytes());
   // A large image blurred through the factors never needs the full-size unblurred stack.
   if (!blurs_through_factors(r.maps, settings)) upsample_channels(r.maps, settings);
   r.has_background = r.maps.has_background;
@@ -152,7 +152,7 @@ void finish_result(SegmentationResult& r, const io::Image& original, const std::
 }  // namespace
 
 SegmentationResult run_from_pixels(const Backbone& backbone, const PromptTokenizer& tokenizer,
-                                   const torch::Tensor& pixel_values, const io::Image& original,
+                                   const torch::Tensor& pixel_values, const Image& original,
                                    const std::vector<std::string>& classes, const MethodSettings& settings) {
   settings.validate();
   SegmentationResult r = begin_result(backbone, tokenizer, pixel_values, original, classes, settings);

@@ -15,12 +15,12 @@
 #include <utility>
 #include <vector>
 
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
 #include "pnpovss/segment/backbone.h"
 #include "pnpovss/segment/postprocess.h"
 #include "pnpovss/segment/prompt.h"
 #include "pnpovss/segment/salience_dropout.h"
-#include "pnpovss/segment/settings.h"
+#include "pnpovss/settings.h"
 #include "pnpovss/text/wordpiece.h"
 
 namespace pnpovss::segment {
@@ -61,24 +61,24 @@ struct SegmentationResult {
 // checkpoint. Throws pnpovss::Error for invalid settings, settings that do not fit the backbone
 // (layer, head, input size), or bad class names.
 SegmentationResult segment_image(const Backbone& backbone, const PromptTokenizer& tokenizer,
-                                 const io::Image& original, const std::vector<std::string>& classes,
+                                 const Image& original, const std::vector<std::string>& classes,
                                  const MethodSettings& settings);
 SegmentationResult segment_image(const Backbone& backbone, const text::WordPieceTokenizer& tokenizer,
-                                 const io::Image& original, const std::vector<std::string>& classes,
+                                 const Image& original, const std::vector<std::string>& classes,
                                  const MethodSettings& settings);
 
 // The same from given model input `pixel_values` [3, S, S] (normalised, S = settings.input_size);
 // `original` gives the output size and the CRF colours.
 SegmentationResult run_from_pixels(const Backbone& backbone, const PromptTokenizer& tokenizer,
-                                   const torch::Tensor& pixel_values, const io::Image& original,
+                                   const torch::Tensor& pixel_values, const Image& original,
                                    const std::vector<std::string>& classes, const MethodSettings& settings);
 SegmentationResult run_from_pixels(const Backbone& backbone, const text::WordPieceTokenizer& tokenizer,
-                                   const torch::Tensor& pixel_values, const io::Image& original,
+                                   const torch::Tensor& pixel_values, const Image& original,
                                    const std::vector<std::string>& classes, const MethodSettings& settings);
 
 // One image of a batch and its class list (both must outlive the call).
 struct ImageTask {
-  const io::Image* image = nullptr;
+  const Image* image = nullptr;
   const std::vector<std::string>* classes = nullptr;
 };
 
@@ -106,6 +106,6 @@ std::vector<int32_t> dataset_label_map(const SegmentationResult& result, const s
                                        int32_t background_label, bool official_inplace);
 
 // The model input of `image` for `settings.input_size` with the backbone's normalisation: [3, S, S].
-torch::Tensor preprocess_image(const Backbone& backbone, const io::Image& image, const MethodSettings& settings);
+torch::Tensor preprocess_image(const Backbone& backbone, const Image& image, const MethodSettings& settings);
 
 }  // namespace pnpovss::segment

@@ -10,15 +10,15 @@
 #include <type_traits>
 #include <vector>
 
+#include "pnpovss/cpu/parallel.h"
+#include "pnpovss/cpu/simd.h"
 #include "pnpovss/error.h"
-#include "pnpovss/models/placement.h"
-#include "pnpovss/parallel.h"
-#include "pnpovss/simd.h"
+#include "pnpovss/runtime/placement.h"
 
 namespace pnpovss::segment {
 namespace {
 
-using models::cpu_float;
+using runtime::cpu_float;
 
 // One output coordinate of an align_corners=true resize: source index and weight of the next.
 struct SourceCoordinate {
@@ -56,8 +56,8 @@ int64_t reflect_index(int64_t i, int64_t n) {
 
 template <int L>
 struct Lanes {
-  using D = ::pnpovss::simd::VectorOf<double, L>;
-  using F = ::pnpovss::simd::VectorOf<float, L>;
+  using D = ::pnpovss::cpu::simd::VectorOf<double, L>;
+  using F = ::pnpovss::cpu::simd::VectorOf<float, L>;
 };
 
 // Output columns [x, x + B * L) of one row: B vectors of sums kept in registers while every
@@ -222,8 +222,8 @@ std::vector<double> gaussian_kernel(double sigma, double truncate) {
 
 std::vector<int> blur_lane_widths() {
   std::vector<int> widths = {2};
-  if (::pnpovss::simd::cpu_has_avx2()) widths.push_back(4);
-  if (::pnpovss::simd::cpu_has_avx512()) widths.push_back(8);
+  if (::pnpovss::cpu::simd::cpu_has_avx2()) widths.push_back(4);
+  if (::pnpovss::cpu::simd::cpu_has_avx512()) widths.push_back(8);
   return widths;
 }
 
@@ -240,7 +240,7 @@ torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma,
   const int64_t channels = out.size(0), height = out.size(1), width = out.size(2);
   float* data = out.data_ptr<float>();
   // Channels are independent: one range of them per hardware thread.
-  parallel_ranges(channels, resolve_threads(0), [&](int64_t first, int64_t last) {
+  cpu::parallel_ranges(channels, cpu::resolve_threads(0), [&](int64_t first, int64_t last) {
     std::vector<float> a(static_cast<size_t>(height * width)), b(a.size());
     for (int64_t c = first; c < last; ++c) {
       float* plane = data + c * height * width;
@@ -340,7 +340,7 @@ torch::Tensor filter_factor(const std::vector<SparseRow>& rows, int64_t columns,
   const auto radius = static_cast<int64_t>(kernel.size() / 2);
   torch::Tensor out = torch::zeros({n, columns}, torch::kFloat64);
   double* o = out.data_ptr<double>();
-  parallel_ranges(n, resolve_threads(0), [&](int64_t first, int64_t last) {
+  cpu::parallel_ranges(n, cpu::resolve_threads(0), [&](int64_t first, int64_t last) {
     for (int64_t y = first; y < last; ++y)
       for (int64_t j = 0; j < static_cast<int64_t>(kernel.size()); ++j) {
         const SparseRow& r = rows[static_cast<size_t>(reflect_index(y + j - radius, n))];
@@ -389,7 +389,7 @@ void product_to_float(const torch::Tensor& left, const torch::Tensor& right, flo
   const double* lp = l.data_ptr<double>();
   const double* rp = r.data_ptr<double>();
   const int lanes = blur_lane_widths().back();
-  parallel_ranges(l.size(0), resolve_threads(0), [&](int64_t first, int64_t last) {
+  cpu::parallel_ranges(l.size(0), cpu::resolve_threads(0), [&](int64_t first, int64_t last) {
     if (lanes == 8)
       product_rows_avx512(lp, rp, q, cols, first, last, out);
     else if (lanes == 4)
@@ -489,19 +489,19 @@ torch::Tensor blur_channels(const ChannelStack& c, const MethodSettings& setting
 torch::Tensor argmax_channels(const torch::Tensor& stack) {
   const torch::Tensor x = cpu_float(stack);
   const std::vector<int32_t> best =
-      argmax_labels(x.data_ptr<float>(), static_cast<int>(x.size(0)), x.size(1) * x.size(2));
+      crf::argmax_labels(x.data_ptr<float>(), static_cast<int>(x.size(0)), x.size(1) * x.size(2));
   return torch::tensor(best, torch::kInt32).view({x.size(1), x.size(2)});
 }
 
-std::vector<int32_t> crf_channels(const torch::Tensor& stack, const io::Image& original, const DenseCrfParams& params) {
+std::vector<int32_t> crf_channels(const torch::Tensor& stack, const Image& original, const DenseCrfParams& params) {
   const torch::Tensor x = cpu_float(stack);
   if (x.size(1) != original.height || x.size(2) != original.width)
     throw Error("the channel stack and the original image differ in size");
   const int labels = static_cast<int>(x.size(0));
   const int64_t pixels = x.size(1) * x.size(2);
   if (labels == 1) return std::vector<int32_t>(pixels, 0);
-  const std::vector<float> unary = unary_from_probabilities(x.data_ptr<float>(), labels, pixels);
-  return dense_crf(original.rgb, original.height, original.width, unary, labels, params).labels;
+  const std::vector<float> unary = crf::unary_from_probabilities(x.data_ptr<float>(), labels, pixels);
+  return crf::dense_crf(original.rgb, original.height, original.width, unary, labels, params).labels;
 }
 
 std::vector<int32_t> map_labels(const std::vector<int32_t>& channels, const std::vector<int32_t>& table,

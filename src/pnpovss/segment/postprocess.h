@@ -11,9 +11,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "pnpovss/io/image.h"
-#include "pnpovss/segment/densecrf.h"
-#include "pnpovss/segment/settings.h"
+#include "pnpovss/crf/densecrf.h"
+#include "pnpovss/image/codec.h"
+#include "pnpovss/settings.h"
 
 namespace pnpovss::segment {
 
@@ -109,7 +109,7 @@ torch::Tensor blur_channels(const ChannelStack& c, const MethodSettings& setting
 torch::Tensor argmax_channels(const torch::Tensor& stack);
 // Step 5.6 with the CRF: softmax over channels of `stack` as the unary, the original image's
 // colours as the bilateral features. Returns H x W channel indices.
-std::vector<int32_t> crf_channels(const torch::Tensor& stack, const io::Image& original, const DenseCrfParams& params);
+std::vector<int32_t> crf_channels(const torch::Tensor& stack, const Image& original, const DenseCrfParams& params);
 
 // Step 5.7: channel index -> label through `table` (one entry per channel). The direct lookup,
 // or with `official_inplace` the released code's loop "for i = C-1..0: pred[pred == i] =

@@ -57,9 +57,9 @@ std::vector<std::string> class_pieces(const PromptTokenizer& tok, const std::str
   const std::string where = "class " + std::to_string(index + 1) + " ('" + name + "')";
   std::vector<std::string> pieces = tok.tokenize(" " + name);
   if (pieces.empty())
-    throw Error(where + " has no wordpieces (only whitespace, control or ignored characters): rename it");
+    throw InvalidArgument(where + " has no wordpieces (only whitespace, control or ignored characters): rename it");
   for (const auto& p : pieces)
-    if (tok.is_special(p)) throw Error(where + " contains the special token " + p + ": remove it from the name");
+    if (tok.is_special(p)) throw InvalidArgument(where + " contains the special token " + p + ": remove it from the name");
   return pieces;
 }
 
@@ -69,11 +69,11 @@ void check_unique(const std::vector<std::string>& names, const std::vector<std::
   for (size_t k = 0; k < names.size(); ++k) {
     auto [it, fresh] = seen_names.emplace(ascii_lower(names[k]), k);
     if (!fresh)
-      throw Error("classes " + std::to_string(it->second + 1) + " and " + std::to_string(k + 1) + " are both '" +
+      throw InvalidArgument("classes " + std::to_string(it->second + 1) + " and " + std::to_string(k + 1) + " are both '" +
                   names[k] + "' (names are compared case-insensitively): list each class once");
     auto [pit, pfresh] = seen_pieces.emplace(pieces[k], k);
     if (!pfresh)
-      throw Error("classes " + std::to_string(pit->second + 1) + " ('" + names[pit->second] + "') and " +
+      throw InvalidArgument("classes " + std::to_string(pit->second + 1) + " ('" + names[pit->second] + "') and " +
                   std::to_string(k + 1) + " ('" + names[k] +
                   "') give the same wordpieces, so the model cannot tell them apart: rename one");
   }
@@ -118,13 +118,13 @@ Prompt build_prompt(const text::WordPieceTokenizer& tok, const std::vector<std::
 
 Prompt build_prompt(const PromptTokenizer& tok, const std::vector<std::string>& classes, ClassNameStyle style,
                     FirstToken first_token, int64_t enc_token_id) {
-  if (classes.empty()) throw Error("no classes given: name at least one class to segment");
+  if (classes.empty()) throw InvalidArgument("no classes given: name at least one class to segment");
   Prompt prompt;
   std::vector<std::vector<std::string>> pieces;
   for (size_t k = 0; k < classes.size(); ++k) {
     std::string name = styled_class_name(classes[k], style);
     if (name.empty())
-      throw Error("class " + std::to_string(k + 1) + " has an empty name ('" + classes[k] + "'): remove it or name it");
+      throw InvalidArgument("class " + std::to_string(k + 1) + " has an empty name ('" + classes[k] + "'): remove it or name it");
     pieces.push_back(class_pieces(tok, name, k));
     prompt.class_names.push_back(std::move(name));
   }
@@ -134,7 +134,7 @@ Prompt build_prompt(const PromptTokenizer& tok, const std::vector<std::string>& 
   const std::vector<std::string> prompt_pieces = tok.tokenize(prompt.text);
   const int64_t count = static_cast<int64_t>(prompt_pieces.size()) + 2;
   if (count > kMaxPromptTokens)
-    throw Error("the prompt of " + std::to_string(classes.size()) + " classes has " + std::to_string(count) +
+    throw InvalidArgument("the prompt of " + std::to_string(classes.size()) + " classes has " + std::to_string(count) +
                 " tokens, more than the text encoder's " + std::to_string(kMaxPromptTokens) +
                 ": use fewer classes or shorter names");
 

@@ -1,4 +1,4 @@
-// The text side of the method (shared/docs/method.md section 2): the prompt
+// The text side of the method (docs/method.md §2): the prompt
 // "A picture of <class 1> <class 2> ...", its tokens, and the token span of every class, for
 // any tokenizer behind PromptTokenizer (BERT WordPiece for BLIP, RoBERTa byte-level BPE for
 // BridgeTower).
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "pnpovss/segment/settings.h"
+#include "pnpovss/settings.h"
 #include "pnpovss/text/roberta_tokenizer.h"
 #include "pnpovss/text/wordpiece.h"
 
@@ -67,7 +67,7 @@ std::string styled_class_name(const std::string& name, ClassNameStyle style);
 // when `first_token` is FirstToken::Enc. A class's span is found by tokenizing its name as it
 // follows a space in the prompt (" cat": WordPiece gives "cat", byte-level BPE "Ġcat"); the
 // prefix's tokens followed by every name's must equal the tokens of the whole prompt. Throws
-// pnpovss::Error for an empty class list, an empty or blank name, duplicate names
+// pnpovss::InvalidArgument for an empty class list, an empty or blank name, duplicate names
 // (case-insensitive, after styling), a name without tokens or containing a special token, a
 // prompt whose tokens do not line up with the names' own tokenization, or more than
 // kMaxPromptTokens tokens.

@@ -11,7 +11,7 @@
 
 #include "pnpovss/segment/backbone.h"
 #include "pnpovss/segment/prompt.h"
-#include "pnpovss/segment/settings.h"
+#include "pnpovss/settings.h"
 
 namespace pnpovss::segment {
 

@@ -22,7 +22,7 @@ Segmenter::Segmenter(Segmenter&&) noexcept = default;
 Segmenter& Segmenter::operator=(Segmenter&&) noexcept = default;
 Segmenter::~Segmenter() = default;
 
-Segmenter Segmenter::load(const std::string& model_dir, PositionResize resize, const models::Placement& placement) {
+Segmenter Segmenter::load(const std::string& model_dir, PositionResize resize, const runtime::Placement& placement) {
   Segmenter s;
   s.model_dir_ = model_dir;
   s.model_type_ = read_model_type(model_dir);
@@ -47,16 +47,32 @@ void Segmenter::check_classes(const std::vector<std::string>& classes, const Met
   build_prompt(*tokenizer_, classes, settings.prompt_class_names, FirstToken::Cls, 0);
 }
 
-void Segmenter::check_settings(const MethodSettings& settings) const {
+void Segmenter::check_settings(const MethodSettings& settings, const SettingChoices* choices) const {
+  // Where a value came from, when the caller did not choose it.
+  const auto origin = [&](const std::optional<int>& chosen) -> std::string {
+    if (choices == nullptr || chosen) return "";
+    if (choices->settings_file) return "from settings file '" + *choices->settings_file + "'";
+    if (choices->settings_json) return "from the settings";
+    return "the " + settings.preset + " preset's";
+  };
   const Backbone& bb = *backbone_;
-  if (settings.attention_layer < 0 || settings.attention_layer >= bb.num_text_layers())
-    throw Error("layer " + std::to_string(settings.attention_layer + 1) + " is out of range: the model has " +
-                std::to_string(bb.num_text_layers()) + " text layers, choose 1.." +
-                std::to_string(bb.num_text_layers()));
-  if (settings.attention_head < 0 || settings.attention_head >= bb.num_heads())
-    throw Error("head " + std::to_string(settings.attention_head + 1) + " is out of range: the model has " +
-                std::to_string(bb.num_heads()) + " heads, choose 1.." + std::to_string(bb.num_heads()));
-  bb.grid(settings.input_size);
+  const int layers = bb.num_text_layers(), heads = bb.num_heads();
+  if (settings.attention_layer < 0 || settings.attention_layer >= layers)
+    throw SettingError("layer", std::to_string(settings.attention_layer + 1),
+                       "is out of range: the model has " + std::to_string(layers) + " text layers, choose 1.." +
+                           std::to_string(layers),
+                       origin(choices ? choices->layer : std::nullopt));
+  if (settings.attention_head < 0 || settings.attention_head >= heads)
+    throw SettingError("head", std::to_string(settings.attention_head + 1),
+                       "is out of range: the model has " + std::to_string(heads) + " heads, choose 1.." +
+                           std::to_string(heads),
+                       origin(choices ? choices->head : std::nullopt));
+  const int64_t patch = bb.patch_size();
+  if (settings.input_size <= 0 || settings.input_size % patch != 0)
+    throw SettingError("size", std::to_string(settings.input_size),
+                       "is not a multiple of the model's patch size " + std::to_string(patch) + ": choose e.g. " +
+                           std::to_string(patch * 21),
+                       origin(choices ? choices->size : std::nullopt));
 }
 
 Prompt Segmenter::prompt(const std::vector<std::string>& classes, const MethodSettings& settings) const {
@@ -64,7 +80,7 @@ Prompt Segmenter::prompt(const std::vector<std::string>& classes, const MethodSe
                       backbone_->enc_token_id());
 }
 
-SegmentationResult Segmenter::segment(const io::Image& image, const std::vector<std::string>& classes,
+SegmentationResult Segmenter::segment(const Image& image, const std::vector<std::string>& classes,
                                       const MethodSettings& settings) const {
   return segment_image(*backbone_, *tokenizer_, image, classes, settings);
 }

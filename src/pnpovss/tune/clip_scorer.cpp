@@ -6,7 +6,7 @@
 #include <utility>
 
 #include "pnpovss/error.h"
-#include "pnpovss/io/crop.h"
+#include "pnpovss/image/crop.h"
 
 namespace pnpovss::tune {
 
@@ -32,7 +32,7 @@ ClipScorer ClipScorer::load(const std::string& dir, double logit_scale) {
   return ClipScorer(std::move(model), std::move(tokenizer), pre, scale);
 }
 
-torch::Tensor ClipScorer::preprocess(const io::Image& image) const {
+torch::Tensor ClipScorer::preprocess(const Image& image) const {
   return models::clip_pixel_values(image, preprocess_);
 }
 
@@ -48,7 +48,7 @@ torch::Tensor ClipScorer::empty_image(EmptyImage kind) const {
 
 torch::Tensor ClipScorer::masks_to_input(const torch::Tensor& masks, int height, int width) const {
   int w = preprocess_.resize_width, h = preprocess_.resize_height;
-  if (preprocess_.shortest_edge > 0) std::tie(w, h) = io::shortest_edge_size(width, height, preprocess_.shortest_edge);
+  if (preprocess_.shortest_edge > 0) std::tie(w, h) = image::shortest_edge_size(width, height, preprocess_.shortest_edge);
   const int crop_h = preprocess_.do_center_crop ? preprocess_.crop_height : h;
   const int crop_w = preprocess_.do_center_crop ? preprocess_.crop_width : w;
   return resize_and_crop_masks(masks, h, w, crop_h, crop_w);

@@ -27,7 +27,7 @@ class ClipScorer : public MaskScorer {
   int input_size() const { return preprocess_.crop_height; }
   double logit_scale() const { return scale_; }
 
-  torch::Tensor preprocess(const io::Image& image) const override;
+  torch::Tensor preprocess(const Image& image) const override;
   torch::Tensor empty_image(EmptyImage kind) const override;
   torch::Tensor masks_to_input(const torch::Tensor& masks, int height, int width) const override;
   torch::Tensor class_probabilities(const torch::Tensor& pixels,

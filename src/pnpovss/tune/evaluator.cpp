@@ -43,12 +43,12 @@ MaskSource parse_mask_source(const std::string& name) {
 }
 
 PipelineEvaluator::PipelineEvaluator(const segment::Segmenter& model, const MaskScorer& scorer,
-                                     segment::MethodSettings base, std::vector<TuneImage> images, EmptyImage empty)
+                                     MethodSettings base, std::vector<TuneImage> images, EmptyImage empty)
     : model_(model), scorer_(scorer), base_(std::move(base)) {
   base_.validate();
   for (auto& input : images) {
     Prepared p;
-    p.original = io::decode_image_file(input.path);
+    p.original = image::decode_image_file(input.path);
     model.check_classes(input.classes, base_);
     p.model_pixels = segment::preprocess_image(model.backbone(), p.original, base_);
     p.scored = prepare_scored_image(scorer, p.original, input.classes, empty);
@@ -57,8 +57,8 @@ PipelineEvaluator::PipelineEvaluator(const segment::Segmenter& model, const Mask
   }
 }
 
-segment::MethodSettings PipelineEvaluator::settings_for(const Candidate& c) const {
-  segment::MethodSettings s = base_;
+MethodSettings PipelineEvaluator::settings_for(const Candidate& c) const {
+  MethodSettings s = base_;
   s.attention_layer = c.layer - 1;
   s.attention_head = c.head - 1;
   s.mask_threshold = c.threshold;
@@ -69,7 +69,7 @@ segment::MethodSettings PipelineEvaluator::settings_for(const Candidate& c) cons
 
 torch::Tensor PipelineEvaluator::masks(size_t i, const Candidate& setting, MaskSource source) const {
   const Prepared& p = images_.at(i);
-  segment::MethodSettings s = settings_for(setting);
+  MethodSettings s = settings_for(setting);
   if (source == MaskSource::Final) {
     const auto r = segment::run_from_pixels(model_.backbone(), model_.tokenizer(), p.model_pixels, p.original,
                                             p.input.classes, s);
@@ -126,7 +126,7 @@ std::vector<bool> PipelineEvaluator::wins(size_t i, const Candidate& setting, Ma
 
 std::vector<std::vector<bool>> PipelineEvaluator::grid_wins(size_t i, const SearchSpace& space) {
   Prepared& p = images_.at(i);
-  segment::MethodSettings s = base_;
+  MethodSettings s = base_;
   s.dropout_iterations = 1;
   const segment::Prompt prompt = model_.prompt(p.input.classes, s);
   std::vector<int64_t> layers, heads;

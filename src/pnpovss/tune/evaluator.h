@@ -11,9 +11,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
 #include "pnpovss/segment/segmenter.h"
-#include "pnpovss/segment/settings.h"
+#include "pnpovss/settings.h"
 #include "pnpovss/tune/reward.h"
 #include "pnpovss/tune/search.h"
 #include "pnpovss/tune/tune_input.h"
@@ -43,7 +43,7 @@ class TrialEvaluator {
 // preprocessed once, at construction (an unreadable image fails there, naming it).
 class PipelineEvaluator : public TrialEvaluator {
  public:
-  PipelineEvaluator(const segment::Segmenter& model, const MaskScorer& scorer, segment::MethodSettings base,
+  PipelineEvaluator(const segment::Segmenter& model, const MaskScorer& scorer, MethodSettings base,
                     std::vector<TuneImage> images, EmptyImage empty);
 
   size_t num_images() const override { return images_.size(); }
@@ -52,7 +52,7 @@ class PipelineEvaluator : public TrialEvaluator {
   std::vector<std::vector<bool>> grid_wins(size_t i, const SearchSpace& space) override;
 
   // The base settings with the candidate's layer, head, threshold and blur.
-  segment::MethodSettings settings_for(const Candidate& c) const;
+  MethodSettings settings_for(const Candidate& c) const;
   // Class masks [K, h, w] of image i for a setting (GradCAM and DropOut: P x P; final: H x W).
   torch::Tensor masks(size_t i, const Candidate& setting, MaskSource source) const;
 
@@ -64,7 +64,7 @@ class PipelineEvaluator : public TrialEvaluator {
  private:
   struct Prepared {
     TuneImage input;
-    io::Image original;
+    Image original;
     torch::Tensor model_pixels;  // [3, S, S]
     ScoredImage scored;
     std::unordered_map<std::string, bool> verdicts;  // (class, mask bytes) -> win
@@ -74,7 +74,7 @@ class PipelineEvaluator : public TrialEvaluator {
 
   const segment::Segmenter& model_;
   const MaskScorer& scorer_;
-  segment::MethodSettings base_;
+  MethodSettings base_;
   std::vector<Prepared> images_;
   std::atomic<size_t> requested_{0}, scored_{0};
 };

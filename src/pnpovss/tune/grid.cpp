@@ -16,7 +16,7 @@ torch::Tensor row(const std::vector<int64_t>& values) {
 }  // namespace
 
 torch::Tensor gradcam_grid(const segment::Backbone& backbone, const torch::Tensor& pixels,
-                           const segment::Prompt& prompt, const segment::MethodSettings& settings,
+                           const segment::Prompt& prompt, const MethodSettings& settings,
                            const std::vector<int64_t>& layers, const std::vector<int64_t>& heads) {
   if (layers.empty() || heads.empty()) throw Error("the layer x head grid needs at least one layer and one head");
   for (int64_t l : layers)

@@ -17,7 +17,7 @@
 
 #include "pnpovss/segment/backbone.h"
 #include "pnpovss/segment/prompt.h"
-#include "pnpovss/segment/settings.h"
+#include "pnpovss/settings.h"
 
 namespace pnpovss::tune {
 
@@ -26,7 +26,7 @@ namespace pnpovss::tune {
 // head heads[j] (settings' map options apply, e.g. the last class's sum). Throws
 // pnpovss::Error for layers or heads beyond the model.
 torch::Tensor gradcam_grid(const segment::Backbone& backbone, const torch::Tensor& pixels,
-                           const segment::Prompt& prompt, const segment::MethodSettings& settings,
+                           const segment::Prompt& prompt, const MethodSettings& settings,
                            const std::vector<int64_t>& layers, const std::vector<int64_t>& heads);
 
 // Binary masks [K, P, P] of class maps [K, P, P] at `threshold`: min-max normalised >= the

@@ -7,6 +7,7 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/mapped_file.h"
+#include "pnpovss/util/json_diff.h"
 
 namespace pnpovss::tune {
 namespace {
@@ -121,10 +122,10 @@ Journal::Journal(const std::string& path, const json& run, bool restart) : path_
       const std::string kind = string_field(j, "kind", where);
       if (n == 0) {
         if (kind != "run") throw Error(where + ": the first line must describe the run");
-        if (field(j, "run", where) != run)
-          throw Error("journal '" + path +
-                      "' belongs to a different tuning run (model, images, scorer or options differ): "
-                      "choose another --out, or --restart to discard it");
+        const std::string diff = util::describe_difference(field(j, "run", where), run);
+        if (!diff.empty())
+          throw Error("journal '" + path + "' belongs to a different tuning run (" + diff +
+                      "): choose another --out, or --restart to discard it");
       } else if (kind == "trial") {
         const TrialRecord t = trial_from_json(j, where);
         trials_[trial_key(t.stage, t.masks, t.setting)] = t;

@@ -4,19 +4,19 @@
 
 #include <nlohmann/json.hpp>
 
-#include "pnpovss/io/image.h"
-#include "pnpovss/segment/settings.h"
+#include "pnpovss/image/codec.h"
+#include "pnpovss/settings.h"
 #include "pnpovss/tune/search.h"
 #include "pnpovss/tune/tuner.h"
 
 namespace pnpovss::tune {
 
 // The base settings with the best layer, head, threshold and (when tuned) blur.
-segment::MethodSettings best_settings(const segment::MethodSettings& base, const TuneResult& result);
+MethodSettings best_settings(const MethodSettings& base, const TuneResult& result);
 
 // {"run", "space", "trials", "best": {...}, "best_settings", "timing"}. `run` is echoed.
 nlohmann::ordered_json results_json(const nlohmann::ordered_json& run, const SearchSpace& space,
-                                    const TuneResult& result, const segment::MethodSettings& best);
+                                    const TuneResult& result, const MethodSettings& best);
 
 // Per layer (rows) and head (columns), the highest stage-1 reward over the thresholds tried,
 // -1 where no trial visited the cell: [layers][heads].
@@ -24,6 +24,6 @@ std::vector<std::vector<int64_t>> layer_head_rewards(const SearchSpace& space, c
 
 // The layer x head rewards as a labelled heatmap: one coloured cell per (layer, head) with its
 // reward, grey where untried, axis labels and a title with the maximum possible reward.
-io::Image reward_plot(const SearchSpace& space, const TuneResult& result);
+Image reward_plot(const SearchSpace& space, const TuneResult& result);
 
 }  // namespace pnpovss::tune

@@ -36,7 +36,7 @@ torch::Tensor resize_and_crop_masks(const torch::Tensor& masks, int resize_h, in
   return out;
 }
 
-ScoredImage prepare_scored_image(const MaskScorer& scorer, const io::Image& image,
+ScoredImage prepare_scored_image(const MaskScorer& scorer, const Image& image,
                                  const std::vector<std::string>& classes, EmptyImage empty) {
   if (classes.empty()) throw Error("an image to score needs at least one class name");
   ScoredImage s;

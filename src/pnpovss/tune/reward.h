@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "pnpovss/io/image.h"
+#include "pnpovss/image/codec.h"
 
 namespace pnpovss::tune {
 
@@ -35,7 +35,7 @@ class MaskScorer {
   virtual ~MaskScorer() = default;
 
   // `image` as the scorer's input [3, S, S] (normalised).
-  virtual torch::Tensor preprocess(const io::Image& image) const = 0;
+  virtual torch::Tensor preprocess(const Image& image) const = 0;
   // The empty image [3, S, S] a masked image has to beat.
   virtual torch::Tensor empty_image(EmptyImage kind) const = 0;
   // Masks [K, h, w] (values in [0, 1]) over an image of `height` x `width` pixels, brought to
@@ -61,7 +61,7 @@ struct ScoredImage {
   bool empty_is_zero = false;        // the empty image is all zeros (EmptyImage::Mean)
 };
 
-ScoredImage prepare_scored_image(const MaskScorer& scorer, const io::Image& image,
+ScoredImage prepare_scored_image(const MaskScorer& scorer, const Image& image,
                                  const std::vector<std::string>& classes, EmptyImage empty);
 
 // Whether each mask wins for its class: masks [M, h, w], classes[m] the index (into

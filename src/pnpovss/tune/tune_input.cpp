@@ -6,7 +6,7 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/mapped_file.h"
-#include "pnpovss/text/ascii.h"
+#include "pnpovss/util/ascii.h"
 
 namespace pnpovss::tune {
 namespace {
@@ -16,7 +16,7 @@ TuneImage parse_line(const std::string& line, const std::string& base_dir, const
   if (tab == std::string::npos)
     throw Error(where + ": expected 'image_path<TAB>class 1,class 2', found no tab");
   TuneImage image;
-  image.path = text::trim_ascii(line.substr(0, tab));
+  image.path = util::trim_ascii(line.substr(0, tab));
   if (image.path.empty()) throw Error(where + ": the image path is empty");
   if (!base_dir.empty() && std::filesystem::path(image.path).is_relative())
     image.path = (std::filesystem::path(base_dir) / image.path).string();
@@ -24,12 +24,12 @@ TuneImage parse_line(const std::string& line, const std::string& base_dir, const
   size_t start = 0;
   while (true) {
     const size_t comma = names.find(',', start);
-    const std::string name = text::trim_ascii(names.substr(start, comma == std::string::npos ? comma : comma - start));
+    const std::string name = util::trim_ascii(names.substr(start, comma == std::string::npos ? comma : comma - start));
     if (name.empty())
       throw Error(where + ": empty class name (entry " + std::to_string(image.classes.size() + 1) +
                   "): separate names with single commas");
     for (const auto& seen : image.classes)
-      if (text::lower_ascii(seen) == text::lower_ascii(name)) throw Error(where + ": class '" + name + "' is listed twice");
+      if (util::lower_ascii(seen) == util::lower_ascii(name)) throw Error(where + ": class '" + name + "' is listed twice");
     image.classes.push_back(name);
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -47,7 +47,7 @@ std::vector<TuneImage> parse_tune_list(const std::string& text, const std::strin
     const size_t end = std::min(text.find('\n', start), text.size());
     const std::string line = text.substr(start, end - start);
     start = end + 1;
-    const std::string content = text::trim_ascii(line);
+    const std::string content = util::trim_ascii(line);
     if (content.empty() || content[0] == '#') continue;
     images.push_back(parse_line(line, base_dir, origin + " line " + std::to_string(line_no)));
   }

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "pnpovss/cpu/side_by_side.h"
 #include "pnpovss/error.h"
-#include "pnpovss/side_by_side.h"
 
 namespace pnpovss::tune {
 namespace {
@@ -30,7 +30,7 @@ void each_image(const TrialEvaluator& evaluator, const std::vector<size_t>& imag
                 const std::function<void(size_t)>& fn) {
   std::mutex notice_lock;
   size_t started = first;
-  run_side_by_side(images.size(), workers, [&](size_t begin, size_t end) {
+  cpu::run_side_by_side(images.size(), workers, [&](size_t begin, size_t end) {
     for (size_t k = begin; k < end; ++k) {
       const size_t i = images[k];
       {

@@ -1,0 +1,51 @@
+// Fully connected CRF (Kraehenbuehl & Koltun 2011) with Potts compatibility, mean-field
+// inference and the permutohedral lattice, numerically matching the original C++ core used by
+// pydensecrf (DenseCRF2D + addPairwiseGaussian + addPairwiseBilateral + inference) as called
+// by CutLER and PnP-OVSS: DIAG_KERNEL, NORMALIZE_SYMMETRIC, float32 throughout. Every value
+// goes through the reference's float operations in the reference's order (including Eigen's
+// vectorised exp and sum in the softmax), so Q equals its output on the fixture bit for bit.
+//
+// Threads: the lattice build, blur and last pass use all of them; the other passes use two,
+// one computing Q and one splatting it, since the splat must keep the pixel order.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "pnpovss/densecrf_params.h"
+
+namespace pnpovss::crf {
+
+struct DenseCrfResult {
+  int num_labels = 0;
+  int height = 0;
+  int width = 0;
+  std::vector<float> q;          // marginals, labels x height x width; each pixel sums to 1
+  std::vector<int32_t> labels;   // height x width, argmax of q (ties: lowest label)
+};
+
+// Runs `params.iterations` mean-field updates.
+//   rgb:   height x width x 3 bytes (HWC, row-major), the raw image colours
+//   unary: labels x height x width energies (-log p), e.g. from unary_from_probabilities
+// Throws pnpovss::Error on empty or inconsistent input, non-finite unaries or bad parameters.
+// The vector width (4 or 8 floats) the CRF uses for `labels` when DenseCrfParams leaves it to
+// the machine: 8 when the CPU has AVX2, unless 8-float rows would be more than 10% longer
+// than 4-float rows (12, 20 or 28 labels).
+int dense_crf_vector_width(int labels);
+
+DenseCrfResult dense_crf(const uint8_t* rgb, int height, int width, const float* unary, int labels,
+                         const DenseCrfParams& params = {});
+// Same, checking the buffer sizes as well.
+DenseCrfResult dense_crf(const std::vector<uint8_t>& rgb, int height, int width, const std::vector<float>& unary,
+                         int labels, const DenseCrfParams& params = {});
+
+// The reference's unary: softmax over labels of `scores` (labels x pixels), then
+// -log(clip(p, 1e-5, 1)) (pydensecrf's unary_from_softmax defaults). Throws pnpovss::Error on
+// non-finite scores or empty input.
+std::vector<float> unary_from_probabilities(const float* scores, int labels, int64_t pixels);
+
+// Per pixel, the label with the largest value in `values` (labels x pixels); ties go to the
+// lowest label, as numpy.argmax and Eigen's maxCoeff do.
+std::vector<int32_t> argmax_labels(const float* values, int labels, int64_t pixels);
+
+}  // namespace pnpovss::crf

@@ -1,0 +1,133 @@
+// Permutohedral lattice (Adams, Baek & Davis 2010) for Gaussian filtering with unit standard
+// deviation in a d-dimensional feature space, arranged to reproduce the lattice of the original
+// Dense CRF code (Kraehenbuehl & Koltun 2011, as vendored by pydensecrf) to float rounding:
+// the same elevation, rounding (half-even, as its SSE build), rank, barycentric weights, splat
+// order, blur order, slice scaling and the extra vertices its SSE build inserts for padded
+// points. Each filtered value goes through the reference's sequence of float operations.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "pnpovss/cpu/parallel.h"
+
+namespace pnpovss::crf {
+
+// Four-float vectors (GCC/Clang vector extensions): lane-wise IEEE arithmetic, so a vector
+// expression rounds exactly like the same scalar expression on each lane.
+namespace simd {
+#if defined(__GNUC__) || defined(__clang__)
+typedef float F32x4 __attribute__((vector_size(16)));
+typedef int32_t I32x4 __attribute__((vector_size(16)));
+#else
+#error "pnpovss::segment needs GCC or Clang vector extensions"
+#endif
+inline F32x4 load4(const float* p) {
+  F32x4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store4(float* p, F32x4 v) { std::memcpy(p, &v, sizeof v); }
+inline F32x4 broadcast4(float x) { return F32x4{x, x, x, x}; }
+}  // namespace simd
+
+struct LatticeOptions {
+  // The reference's SSE build initialises points in blocks of 4 and pads the last block with
+  // zero feature vectors whose simplex vertices stay in the lattice; the blur passes through
+  // them. When the point count is not a multiple of 4 this moves filtered values (Q by up to
+  // ~4e-3), so parity needs it; a textbook lattice leaves it off.
+  bool sse_padding_vertices = true;
+  int threads = 1;  // for building; the result does not depend on it
+  // Blur neighbours are found by sorting packed keys when they fit in 64 bits (fast), else by
+  // hash lookups; false forces the lookups (for tests: both give the same lattice).
+  bool sorted_neighbours = true;
+};
+
+// Values on the lattice vertices during one filtering: rows of `stride` floats (a multiple of
+// 4); row 0 stays zero and stands for missing blur neighbours, vertex v lives in row v + 1.
+struct LatticeValues {
+  int stride = 0;
+  // The reference filters up to 2 values per point with its scalar code, which applies the
+  // slice factor alpha after the weight; its SSE code (3 or more values) applies it before.
+  bool scalar_order = false;
+  std::vector<float> rows;
+  std::vector<float> scratch;  // second blur buffer
+};
+
+class PermutohedralLattice {
+ public:
+  PermutohedralLattice() = default;
+
+  // Builds the lattice for `points` feature vectors of `dim` floats each (point-major).
+  // Features must already be divided by the kernel's standard deviations. Throws
+  // pnpovss::Error on bad sizes or features whose lattice keys overflow 16 bits.
+  void build(const float* features, int64_t points, int dim, const LatticeOptions& options = {});
+
+  int dim() const { return dim_; }
+  int64_t points() const { return points_; }
+  int64_t vertices() const { return vertices_; }
+
+  // Sizes `values` for rows of `stride` floats. `reference_channels` is the number of values
+  // per point the reference filters together; it selects its rounding order.
+  void prepare(LatticeValues& values, int stride, int reference_channels) const;
+
+  // values[v] = sum over points i touching v, in point order, of w_iv * (in_i * scale_i); in_i
+  // is `values.stride` floats at in + i * in_stride, and scale (per point) may be null.
+  // Sequential, to keep the reference's order of additions.
+  void splat(const float* in, int64_t in_stride, const float* scale, LatticeValues& values) const;
+
+  // Blurs along axes 0..d in order, each step v' = v + (n1 + n2)/2 with missing neighbours 0.
+  void blur(LatticeValues& values, int threads) const;
+  // Same on raw buffers of (vertices + 1) rows: blurs `rows`, using `scratch` as the second
+  // buffer, and returns whichever of the two holds the result.
+  float* blur(float* rows, float* scratch, int stride, int threads) const;
+
+  // The d+1 simplex corners of a point: their vertex ids, barycentric weights, and the slice
+  // factor alpha = 1/(1 + 2^-d). For fused loops that splat or slice one point at a time.
+  const int32_t* corner_vertices(int64_t point) const { return &offsets_[static_cast<size_t>(point) * (dim_ + 1)]; }
+  const float* corner_weights(int64_t point) const { return &weights_[static_cast<size_t>(point) * (dim_ + 1)]; }
+  float alpha() const { return alpha_; }
+
+  // acc[0..stride) = alpha * sum_r w_ir * values[vertex_ir] for point i.
+  void slice(const LatticeValues& values, int64_t point, float* acc) const {
+    using namespace simd;
+    const int d1 = dim_ + 1;
+    const int32_t* vertex = &offsets_[static_cast<size_t>(point) * d1];
+    const float* weight = &weights_[static_cast<size_t>(point) * d1];
+    const int stride = values.stride;
+    const float* rows = values.rows.data();
+    for (int c = 0; c < stride; c += 4) store4(acc + c, broadcast4(0.0f));
+    for (int r = 0; r < d1; ++r) {
+      const float* row = rows + static_cast<int64_t>(vertex[r] + 1) * stride;
+      if (values.scalar_order) {
+        const float w = weight[r];
+        for (int c = 0; c < stride; c += 4) store4(acc + c, load4(acc + c) + w * load4(row + c) * alpha_);
+      } else {
+        const float w = weight[r] * alpha_;
+        for (int c = 0; c < stride; c += 4) store4(acc + c, load4(acc + c) + w * load4(row + c));
+      }
+    }
+  }
+
+  // Whole filter: out (points x channels, point-major) = K * in, K the lattice's approximation
+  // of exp(-|f_i - f_j|^2 / 2) including the self term. `out` may alias `in`.
+  void compute(const float* in, float* out, int channels, int threads) const;
+
+ private:
+  // Numbers the simplex corners of all points in point order, as the reference's hash table
+  // does (with several threads, per range of points, merged afterwards), and links every
+  // vertex to its blur neighbours. When the keys pack into 64 bits the vertices are then
+  // renumbered in key order, which keeps blur neighbours close in memory.
+  void index_vertices(const int16_t* rem0, const int8_t* rank, const LatticeOptions& options);
+
+  int dim_ = 0;
+  int64_t points_ = 0;
+  int64_t vertices_ = 0;
+  float alpha_ = 1.0f;
+  std::vector<int32_t> offsets_;     // points x (d+1): vertex of each simplex corner
+  std::vector<float> weights_;       // points x (d+1): barycentric weight of that corner
+  std::vector<int32_t> neighbours_;  // (d+1) x vertices x 2: rows of the two blur neighbours
+};
+
+}  // namespace pnpovss::crf

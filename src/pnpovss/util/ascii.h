@@ -1,0 +1,23 @@
+// ASCII-only text helpers for file formats and options (class lists, split files, headers):
+// locale-independent, and Unicode text passes through unchanged.
+#pragma once
+
+#include <cctype>
+#include <string>
+
+namespace pnpovss::util {
+
+// `s` without leading and trailing spaces, tabs and line ends.
+inline std::string trim_ascii(const std::string& s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return "";
+  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+// `s` with A-Z lower-cased; other bytes unchanged.
+inline std::string lower_ascii(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace pnpovss::util
