@@ -7,6 +7,7 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/segment/gradcam.h"
+#include "pnpovss/util/interrupt.h"
 
 namespace pnpovss::segment {
 namespace {
@@ -165,6 +166,7 @@ std::vector<DropoutResult> salience_dropout_batch(const Backbone& backbone, cons
   std::vector<torch::Tensor> dropped(batch);
   for (auto& d : dropped) d = torch::zeros({grid, grid}, torch::kUInt8);
   for (int t = 0; t < settings.dropout_iterations; ++t) {
+    util::interruption_point();  // Ctrl-C in Python stops between model passes
     std::vector<torch::Tensor> inputs;
     for (size_t b = 0; b < batch; ++b) inputs.push_back(zero_dropped_pixels(pixels[b], dropped[b], ps));
     const auto passes = backbone.attention_and_gradient_batch(torch::stack(inputs), prompts,

@@ -10,6 +10,7 @@
 
 #include "pnpovss/cpu/side_by_side.h"
 #include "pnpovss/error.h"
+#include "pnpovss/util/interrupt.h"
 
 namespace pnpovss::tune {
 namespace {
@@ -32,6 +33,7 @@ void each_image(const TrialEvaluator& evaluator, const std::vector<size_t>& imag
   size_t started = first;
   cpu::run_side_by_side(images.size(), workers, [&](size_t begin, size_t end) {
     for (size_t k = begin; k < end; ++k) {
+      util::interruption_point();  // Ctrl-C in Python: the journal keeps what finished
       const size_t i = images[k];
       {
         const std::lock_guard<std::mutex> hold(notice_lock);
