@@ -38,7 +38,7 @@ double number_field(const json& obj, const char* key, const std::string& where) 
   return v.get<double>();
 }
 
-// "preset" when given, else the name quoted in "spec" ("shared/docs/method.md, preset 'official'").
+// "preset" when given, else the name quoted in the fixture's "spec" ("..., preset 'official'").
 std::string preset_name(const json& ref) {
   if (ref.contains("preset") && ref["preset"].is_string()) return ref["preset"].get<std::string>();
   const std::string spec = ref.value("spec", std::string());

@@ -1,6 +1,6 @@
 // The evaluation datasets, read in place from the trees MMSegmentation's preparation scripts
 // leave under a data root, and what their label values mean under the two scoring protocols
-// (shared/docs/method.md section 7).
+// (docs/method.md §7).
 //
 //   voc20          VOCdevkit/VOC2012/{JPEGImages, SegmentationClass, ImageSets/Segmentation/val.txt}
 //   context59      VOCdevkit/VOC2010/{JPEGImages, SegmentationClassContext,

@@ -1,7 +1,7 @@
 // BridgeTower image-text matching (Hugging Face BridgeTowerForImageAndTextRetrieval): a RoBERTa
 // text tower and a CLIP-like vision tower whose top layers feed, through bridge ("link tower")
 // layers, a cross-modal encoder of paired text and image layers; an ITM head on the two pooled
-// class tokens (shared/docs/hf-models.md section 3).
+// class tokens (transformers v4.43.4, models/bridgetower/modeling_bridgetower.py).
 //
 // Shapes: B batch, T text tokens, N = 1 + P image tokens (class token first, P patches row-major),
 // Dv vision width, D text / cross-modal width, K cross-modal layers, h cross-modal heads.

@@ -1,6 +1,6 @@
 // What the method needs from an image-text-matching model: one forward pass of an image and a
 // prompt, the raw "match" logit, and one text layer's cross-attention probabilities with their
-// gradient from that logit (shared/docs/method.md section 3).
+// gradient from that logit (docs/method.md §3).
 //
 // Shapes: S input side, ps patch size, P = S / ps grid side, N = 1 + P*P image tokens (the
 // ViT class token first, then the patches row-major), T text tokens, H heads.

@@ -1,5 +1,5 @@
 // The Backbone of the method on BLIP ITM (models::BlipItm). The image is re-encoded on every
-// call, since Salience DropOut changes its pixels (shared/docs/method.md section 4).
+// call, since Salience DropOut changes its pixels (docs/method.md §4).
 #pragma once
 
 #include <string>

@@ -1,5 +1,5 @@
-// GradCAM token maps, class maps and the class-agnostic salience U (shared/docs/method.md
-// sections 3-4), from one layer's cross-attention probabilities and their gradients.
+// GradCAM token maps, class maps and the class-agnostic salience U (docs/method.md
+// §3-4), from one layer's cross-attention probabilities and their gradients.
 //
 // Shapes: H heads, T text tokens, P grid side, N = 1 + P*P image tokens (column 0 = the ViT
 // class token, then patches row-major: patch (i, j) is column 1 + i*P + j), K classes.

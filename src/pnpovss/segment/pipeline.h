@@ -1,4 +1,4 @@
-// The whole method on one image (shared/docs/method.md sections 1-6): preprocessing, prompt,
+// The whole method on one image (docs/method.md §1-6): preprocessing, prompt,
 // Salience DropOut, post-processing. Every intermediate is kept for checks and --save-maps.
 //
 // Shapes: S input side, P grid side, T text tokens, K classes, C channels (K, or K + 1 with

@@ -1,4 +1,4 @@
-// From the final class maps to a label per pixel (shared/docs/method.md section 5): min-max,
+// From the final class maps to a label per pixel (docs/method.md §5): min-max,
 // threshold, bilinear upsampling to the image size, background channel, Gaussian blur with
 // scipy.ndimage's arithmetic, then argmax or the Dense CRF, and the channel -> label lookup.
 //
@@ -29,7 +29,7 @@ struct ChannelStack {
 };
 
 // Per channel (x - min) / (max - min) over the last two dimensions of [C, h, w]; a constant
-// channel becomes all zeros (the reference's 0/0; method.md 5.1 and 5.5).
+// channel becomes all zeros (the reference's 0/0; docs/method.md §5.1 and 5.5).
 torch::Tensor minmax_channels(const torch::Tensor& maps);
 // The same on `x` itself (contiguous float32 on the CPU), without the full-size temporaries:
 // a photo's blurred stack can take gigabytes.

@@ -1,4 +1,4 @@
-// Salience DropOut (shared/docs/method.md section 4): repeated GradCAM passes, each on the image
+// Salience DropOut (docs/method.md §4): repeated GradCAM passes, each on the image
 // with the most salient patches of the previous passes zeroed, summed into the final class maps.
 //
 // Shapes: S input side, ps patch size, P grid side, T text tokens, K classes.

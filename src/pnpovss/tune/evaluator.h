@@ -1,4 +1,4 @@
-// The reward of one setting on one image, from the pipeline's masks (method.md section 8).
+// The reward of one setting on one image, from the pipeline's masks (docs/method.md §8).
 // Three kinds of masks can be scored: GradCAM masks (one pass, no Salience DropOut), Salience
 // DropOut masks (every iteration, thresholded at the patch grid) and the final masks (the whole
 // method with blur and CRF, one per class at the image's size).

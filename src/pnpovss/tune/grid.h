@@ -30,7 +30,7 @@ torch::Tensor gradcam_grid(const segment::Backbone& backbone, const torch::Tenso
                            const std::vector<int64_t>& layers, const std::vector<int64_t>& heads);
 
 // Binary masks [K, P, P] of class maps [K, P, P] at `threshold`: min-max normalised >= the
-// threshold, none for a constant map (post-processing's rule, method.md 5.1-5.2).
+// threshold, none for a constant map (post-processing's rule, docs/method.md §5.1-5.2).
 torch::Tensor threshold_masks(const torch::Tensor& maps, double threshold);
 
 }  // namespace pnpovss::tune

@@ -1,4 +1,4 @@
-// The label-free reward of PnP-OVSS (shared/docs/method.md section 8): a class's mask "wins"
+// The label-free reward of PnP-OVSS (docs/method.md §8): a class's mask "wins"
 // when the image cut out by the mask is more recognisable as that class than an empty image,
 // judged by an image-text scorer (CLIP) among the image's own class names:
 //

@@ -1,4 +1,4 @@
-// The search space of label-free tuning (paper Table 2, method.md section 8) and the seeded,
+// The search space of label-free tuning (paper Table 2, docs/method.md §8) and the seeded,
 // platform-independent orders in which a random search visits it.
 #pragma once
 

@@ -1,4 +1,4 @@
-// What tuning reads: images with their image-level class names (method.md section 8 needs
+// What tuning reads: images with their image-level class names (docs/method.md §8 needs
 // only which classes are present, never pixel labels).
 //
 // List file format, one image per line:

@@ -1,4 +1,4 @@
-// Label-free tuning in the paper's staged order (method.md section 8): first layer, head and
+// Label-free tuning in the paper's staged order (docs/method.md §8): first layer, head and
 // threshold on one kind of masks (GradCAM masks by default), by seeded random search or
 // exhaustively over layer x head x threshold; then the blur on the final masks of the best
 // setting. Every trial goes to the journal as it finishes; trials already there are not rerun.
