@@ -634,6 +634,38 @@ TEST(Predictions, PngRoundTrip) {
   EXPECT_EQ(decode_label_png(wide.data(), wide.size(), "w").values, (std::vector<int32_t>{299, 3, 65535}));
 }
 
+// A class has the colour of its label in `segment` with the dataset's prompted classes: the
+// background class black (label 0), the others 1, 2, ... in prompt order.
+TEST(Picture, ClassesHaveSegmentsColours) {
+  Dataset d;
+  d.classes = {"background", "cat", "dog"};
+  d.background_class = 0;
+  EXPECT_EQ(d.segment_labels(), (std::vector<int32_t>{0, 1, 2}));
+  d.background_class = -1;
+  EXPECT_EQ(d.segment_labels(), (std::vector<int32_t>{1, 2, 3}));
+
+  pnpovss::Image img;
+  img.width = 4;
+  img.height = 1;
+  img.rgb.assign(4 * 3, 200);
+  const std::vector<int32_t> cat_everywhere(4, 1);
+  const pnpovss::Image pic = comparison_picture(img, cat_everywhere, cat_everywhere, d.classes, {0, 1, 2});
+  std::set<std::tuple<int, int, int>> colours;
+  for (size_t i = 0; i + 2 < pic.rgb.size(); i += 3) colours.insert({pic.rgb[i], pic.rgb[i + 1], pic.rgb[i + 2]});
+  const auto cat = pnpovss::image::label_color(1), k_plus_one = pnpovss::image::label_color(2);
+  EXPECT_TRUE(colours.count({cat.r, cat.g, cat.b}));
+  EXPECT_FALSE(colours.count({k_plus_one.r, k_plus_one.g, k_plus_one.b}));
+
+  Prediction p;
+  p.width = 2;
+  p.height = 1;
+  p.classes = {0, 1};
+  const std::vector<uint8_t> png = encode_prediction_png(p, 3, {0, 1, 2});
+  const pnpovss::Image decoded = pnpovss::image::decode_image_memory(png.data(), png.size(), "p");
+  EXPECT_EQ(std::vector<int>(decoded.rgb.begin(), decoded.rgb.begin() + 3), (std::vector<int>{0, 0, 0}));
+  EXPECT_EQ(std::vector<int>(decoded.rgb.begin() + 3, decoded.rgb.end()), (std::vector<int>{cat.r, cat.g, cat.b}));
+}
+
 TEST(Picture, ThreePanelsAndLegend) {
   pnpovss::Image img;
   img.width = 10;

@@ -220,6 +220,13 @@ std::vector<int> Dataset::prompt_classes() const {
   return out;
 }
 
+std::vector<int32_t> Dataset::segment_labels() const {
+  std::vector<int32_t> labels(classes.size(), 0);
+  int32_t next = 1;
+  for (int k : prompt_classes()) labels[static_cast<size_t>(k)] = next++;
+  return labels;
+}
+
 Scoring Dataset::scoring(Protocol protocol) const {
   return protocol == Protocol::Mmseg ? mmseg_scoring(*this) : pnp_ovss_scoring(*this);
 }

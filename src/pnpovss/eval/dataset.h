@@ -81,6 +81,10 @@ struct Dataset {
   int num_classes() const { return static_cast<int>(classes.size()); }
   // The evaluation classes put in the prompt: all but the background class.
   std::vector<int> prompt_classes() const;
+  // Per evaluation class, its label in `pnp-ovss segment --classes <the prompted classes>`: 0 for
+  // the background class, 1.. for the others in prompt order. Pictures and prediction PNGs
+  // colour a class by it, so that a class looks the same in segment's overlays and eval's pictures.
+  std::vector<int32_t> segment_labels() const;
   // Throws pnpovss::Error when the dataset has no definition under `protocol`.
   Scoring scoring(Protocol protocol) const;
   // Native label (as in native_ids, background 0) -> evaluation class, or -1 for none.

@@ -56,6 +56,7 @@ LoopResult run_samples(const RunDir& run, const Dataset& dataset, const Scoring&
     todo.push_back(&s);
   }
   if (observer.on_start) observer.on_start(todo, result.resumed);
+  const std::vector<int32_t> colour_labels = dataset.segment_labels();
   for (const Sample* s : todo) {
     util::interruption_point();
     const auto image_start = Clock::now();
@@ -65,7 +66,7 @@ LoopResult run_samples(const RunDir& run, const Dataset& dataset, const Scoring&
       check_ground_truth(scoring, gt, s->label);
       const Prediction p = predict(*s, gt);
       const Counts counts = count_image(scoring, gt, p.classes, p.width, p.height, s->label, p.origin);
-      if (write_predictions) io::write_file_atomic(run.pred_path(s->stem), encode_prediction_png(p, dataset.num_classes()));
+      if (write_predictions) io::write_file_atomic(run.pred_path(s->stem), encode_prediction_png(p, dataset.num_classes(), colour_labels));
       run.write_record({s->stem, counts, seconds_since(image_start)});
       result.totals += counts;
       ++result.computed;
@@ -79,17 +80,18 @@ LoopResult run_samples(const RunDir& run, const Dataset& dataset, const Scoring&
   return result;
 }
 
-std::vector<uint8_t> encode_prediction_png(const Prediction& p, int num_classes) {
+std::vector<uint8_t> encode_prediction_png(const Prediction& p, int num_classes,
+                                           const std::vector<int32_t>& colour_labels) {
   const size_t pixels = static_cast<size_t>(p.width) * p.height;
   if (p.classes.size() != pixels) throw Error("prediction map does not match its size");
   const auto in_range = [&](int32_t v) { return v >= 0 && v < num_classes; };
   if (num_classes <= 255) {
     std::vector<uint8_t> indices(pixels);
     for (size_t i = 0; i < pixels; ++i) indices[i] = in_range(p.classes[i]) ? static_cast<uint8_t>(p.classes[i]) : 255;
-    // Entry k shows class k in the colour of label k + 1 (as the pictures); 255 (no class) black.
+    // Entry k shows class k in the colour of its label (as the pictures); 255 (no class) black.
     std::vector<uint8_t> palette(256 * 3, 0);
     for (int k = 0; k < num_classes; ++k) {
-      const image::Rgb c = image::label_color(k + 1);
+      const image::Rgb c = image::label_color(colour_labels.empty() ? k + 1 : colour_labels.at(static_cast<size_t>(k)));
       palette[static_cast<size_t>(k) * 3] = c.r;
       palette[static_cast<size_t>(k) * 3 + 1] = c.g;
       palette[static_cast<size_t>(k) * 3 + 2] = c.b;
@@ -157,7 +159,7 @@ void write_examples(const std::string& dir, const Dataset& dataset, const std::v
       std::error_code ec;
       std::filesystem::create_directories(dir + "/examples", ec);
       image::write_png_rgb(dir + "/examples/" + s.stem + ".png",
-                        comparison_picture(image, truth, p.classes, dataset.classes));
+                        comparison_picture(image, truth, p.classes, dataset.classes, dataset.segment_labels()));
       ++written;
     } catch (const std::exception&) {
       continue;

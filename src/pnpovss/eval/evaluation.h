@@ -66,7 +66,10 @@ LoopResult run_samples(const RunDir& run, const Dataset& dataset, const Scoring&
 
 // The predicted label PNG: 8-bit palette (255 = no class) for up to 255 classes, else 16-bit
 // grayscale (65535 = no class).
-std::vector<uint8_t> encode_prediction_png(const Prediction& p, int num_classes);
+// Palette entry k shows class k in the colour of colour_labels[k] (Dataset::segment_labels), or
+// of label k + 1 when it is empty.
+std::vector<uint8_t> encode_prediction_png(const Prediction& p, int num_classes,
+                                           const std::vector<int32_t>& colour_labels = {});
 // A prediction file as evaluation classes: values >= num_classes become -1 (no class).
 Prediction read_prediction_png(const std::string& path, int num_classes);
 

@@ -14,13 +14,22 @@ const image::Rgb kBlack{0, 0, 0};
 
 bool is_class(int32_t v, size_t count) { return v >= 0 && static_cast<size_t>(v) < count; }
 
-image::Rgb class_color(int32_t v, size_t count) { return is_class(v, count) ? image::label_color(v + 1) : kBlack; }
+// Class colours: those of the labels the classes have in `segment` (colour_labels), or k + 1.
+struct Colours {
+  const std::vector<int32_t>& labels;
+  size_t count;
+  image::Rgb of(int32_t v) const {
+    if (!is_class(v, count)) return kBlack;
+    return image::label_color(labels.empty() ? v + 1 : labels[static_cast<size_t>(v)]);
+  }
+};
 
-// Copies `panel` (w x h RGB, or a label map coloured on the fly) into `canvas` at column x0, row y0.
-void paint_labels(Image& canvas, int x0, int y0, int w, int h, const std::vector<int32_t>& labels, size_t count) {
+// Paints the label map `labels` (w x h) into `canvas` at column x0, row y0.
+void paint_labels(Image& canvas, int x0, int y0, int w, int h, const std::vector<int32_t>& labels,
+                  const Colours& colours) {
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
-      const image::Rgb c = class_color(labels[static_cast<size_t>(y) * w + x], count);
+      const image::Rgb c = colours.of(labels[static_cast<size_t>(y) * w + x]);
       uint8_t* p = &canvas.rgb[(static_cast<size_t>(y0 + y) * canvas.width + x0 + x) * 3];
       p[0] = c.r, p[1] = c.g, p[2] = c.b;
     }
@@ -43,7 +52,10 @@ std::vector<T> enlarge(const std::vector<T>& values, int w, int h, int channels,
 }  // namespace
 
 Image comparison_picture(const Image& original, const std::vector<int32_t>& gt_original,
-                             const std::vector<int32_t>& pred_original, const std::vector<std::string>& class_names) {
+                         const std::vector<int32_t>& pred_original, const std::vector<std::string>& class_names,
+                         const std::vector<int32_t>& colour_labels) {
+  if (!colour_labels.empty() && colour_labels.size() != class_names.size())
+    throw Error("comparison picture: one colour label per class is needed");
   const size_t pixels = static_cast<size_t>(original.width) * original.height;
   if (gt_original.size() != pixels || pred_original.size() != pixels)
     throw Error("comparison picture: the label maps do not match the image size");
@@ -67,8 +79,9 @@ Image comparison_picture(const Image& original, const std::vector<int32_t>& gt_o
     std::copy_n(&image.rgb[static_cast<size_t>(y) * w * 3], static_cast<size_t>(w) * 3,
                 &canvas.rgb[static_cast<size_t>(y + title) * canvas.width * 3]);
   const size_t count = class_names.size();
-  paint_labels(canvas, w + gap, title, w, h, ground_truth, count);
-  paint_labels(canvas, 2 * (w + gap), title, w, h, prediction, count);
+  const Colours colours{colour_labels, count};
+  paint_labels(canvas, w + gap, title, w, h, ground_truth, colours);
+  paint_labels(canvas, 2 * (w + gap), title, w, h, prediction, colours);
 
   std::set<int32_t> present;
   bool unlabeled = false;
@@ -80,7 +93,7 @@ Image comparison_picture(const Image& original, const std::vector<int32_t>& gt_o
         unlabeled = true;
     }
   std::vector<image::LegendEntry> legend;
-  for (int32_t k : present) legend.push_back({class_names[static_cast<size_t>(k)], class_color(k, count)});
+  for (int32_t k : present) legend.push_back({class_names[static_cast<size_t>(k)], colours.of(k)});
   if (unlabeled) legend.push_back({"ignored / no class", kBlack});
   // Label 0 everywhere: the canvas keeps its colours and gets the legend panel below.
   return image::overlay_with_legend(canvas, std::vector<int32_t>(static_cast<size_t>(canvas.width) * canvas.height, 0),
