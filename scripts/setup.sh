@@ -11,6 +11,7 @@ packages=(
   libgtest-dev libbenchmark-dev
   libcurl4-openssl-dev  # Hugging Face hub downloads
   pybind11-dev python3-dev python3-numpy  # the Python module and its tests
+  python3-venv python3-pip python3-setuptools python3-wheel  # `pip install .` of the module
   libopenmpi-dev openmpi-bin              # `mpirun pnp-ovss eval` (optional at build time)
 )
 

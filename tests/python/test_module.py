@@ -469,6 +469,23 @@ class Mended(unittest.TestCase):
 
 
 class FrontEnds(unittest.TestCase):
+    def test_stub_matches_module(self):
+        """python/pnpovss.pyi (beside the module for editors) names what the module has."""
+        import ast
+        stub = os.path.join(os.path.dirname(pnpovss.__file__), "pnpovss.pyi")
+        self.assertTrue(os.path.exists(stub), stub)
+        with open(stub) as f:
+            tree = ast.parse(f.read())
+        top = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        public = {name for name in dir(pnpovss) if not name.startswith("_")}
+        self.assertEqual(top, public)
+        for cls in tree.body:
+            if isinstance(cls, ast.ClassDef):
+                members = {n.name for n in cls.body if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")}
+                members |= {n.target.id for n in cls.body if isinstance(n, ast.AnnAssign)}
+                have = {m for m in dir(getattr(pnpovss, cls.name)) if not m.startswith("_")}
+                self.assertEqual(members, have, cls.name)
+
     def test_cli_args(self):
         self.assertEqual(pnpovss.cli_args("eval", dataset="voc20", limit=5, restart=True, dry_run=False,
                                           out=None, layer=[8, 9]),
