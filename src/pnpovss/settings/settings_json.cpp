@@ -225,7 +225,8 @@ nlohmann::json tuned_settings_json(const MethodSettings& settings, const std::st
 
 std::string tuned_for_model(const std::string& path) {
   try {
-    const json& obj = settings_object(io::read_json_file(path), path);
+    const json doc = io::read_json_file(path);  // settings_object() returns a reference into it
+    const json& obj = settings_object(doc, path);
     const auto it = obj.find(kTunedFor);
     if (it == obj.end() || !it->is_object() || !it->contains("model") || !it->at("model").is_string()) return "";
     return it->at("model").get<std::string>();
