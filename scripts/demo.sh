@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-scripts/build.sh
+scripts/build.sh pnp-ovss  # the command line only; scripts/test.sh builds the rest
 model="${MODEL:-Salesforce/blip-itm-large-flickr}"
 options=()
 echo "demo: loading $model (the first time, this downloads about 1.9 GB into the Hugging Face cache)"
