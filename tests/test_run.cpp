@@ -1,0 +1,328 @@
+// The run layer every front end stands on, on the tiny random-weight BLIP model
+// (tests/data/blip_itm: input 64, 3 text layers, 4 heads; settings size 64, layer 2, head 3):
+//   - run::Runner and run::Stream: outcomes in input order, a file that cannot be decoded and an
+//     image whose class list is refused each fail alone while the others get exactly the result
+//     they get alone, labels mapped through the item's labels, the file's SHA-256, the pull and
+//     push interfaces agreeing, `take` in input order and its exception ending the run;
+//   - interruption (util::Interrupted) ends a run instead of failing one image;
+//   - class lists and class tags; choosing the model and resolving its settings, with the
+//     errors that name a setting and where its value came from;
+//   - util::describe on libtorch's and pnp-ovss's errors;
+//   - the public pnpovss::Segmenter against the method underneath.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "pnpovss/error.h"
+#include "pnpovss/image/codec.h"
+#include "pnpovss/image/crop.h"
+#include "pnpovss/run/class_lists.h"
+#include "pnpovss/run/model.h"
+#include "pnpovss/run/runner.h"
+#include "pnpovss/segment/segmenter.h"
+#include "pnpovss/segmenter.h"
+#include "pnpovss/settings.h"
+#include "pnpovss/settings/settings_json.h"
+#include "pnpovss/util/failure.h"
+#include "pnpovss/util/hash.h"
+#include "pnpovss/util/interrupt.h"
+
+namespace pnpovss {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kData = PNPOVSS_TEST_DATA;
+const std::string kModel = kData + "/blip_itm";
+const std::string kPhoto = kData + "/images/coco_000000039769.png";
+const std::string kOtherPhoto = kData + "/images/coco_000000004016.png";
+const std::vector<std::string> kClasses = {"cat", "couch", "remote control"};
+
+// The tiny model's settings (size 64, layer 2, head 3, 1-based) with blur and no Dense CRF, so
+// that each image takes a fraction of a second.
+SettingChoices tiny_choices() {
+  SettingChoices c;
+  c.size = 64;
+  c.layer = 2;
+  c.head = 3;
+  c.postprocess = "blur";
+  return c;
+}
+
+// The model, loaded once per test process.
+const segment::Segmenter& tiny_model() {
+  static const segment::Segmenter model = segment::Segmenter::load(kModel);
+  return model;
+}
+const MethodSettings& tiny_settings() {
+  static const MethodSettings settings = resolve_settings(tiny_choices(), "blip");
+  return settings;
+}
+
+const Image& photo() {
+  static const Image image = image::decode_image_file(kPhoto);
+  return image;
+}
+
+// A folder in the temporary directory, removed with everything in it at the end of the test.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name)
+      : path_((fs::temp_directory_path() / ("pnpovss_run_" + std::to_string(::getpid()) + "_" + name)).string()) {
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+  // Writes `text` to the file `name` in the folder and returns its path.
+  std::string write(const std::string& name, const std::string& text) const {
+    const std::string p = path_ + "/" + name;
+    std::ofstream(p, std::ios::binary) << text;
+    return p;
+  }
+
+ private:
+  std::string path_;
+};
+
+// Every test that installs an interrupt check removes it again, whatever happens.
+struct InterruptCheckReset {
+  ~InterruptCheckReset() { util::set_interrupt_check({}); }
+};
+
+// The message of `e` when it is (or derives from) E; fails the test otherwise.
+template <typename E>
+std::string message_if(const std::exception_ptr& e) {
+  if (!e) {
+    ADD_FAILURE() << "no exception recorded";
+    return "";
+  }
+  try {
+    std::rethrow_exception(e);
+  } catch (const E& error) {
+    return error.what();
+  } catch (const std::exception& other) {
+    ADD_FAILURE() << "unexpected exception type: " << other.what();
+  }
+  return "";
+}
+
+// The two results have the same bits: labels, channels and the maps the labels came from.
+void expect_same_bits(const segment::SegmentationResult& got, const segment::SegmentationResult& want,
+                      const std::string& what) {
+  EXPECT_EQ(got.width, want.width) << what;
+  EXPECT_EQ(got.height, want.height) << what;
+  EXPECT_EQ(got.channel_names, want.channel_names) << what;
+  EXPECT_TRUE(got.labels == want.labels) << what << ": labels differ";
+  EXPECT_TRUE(got.channels == want.channels) << what << ": channels differ";
+  ASSERT_EQ(got.blurred.defined(), want.blurred.defined()) << what;
+  if (want.blurred.defined()) {
+    EXPECT_TRUE(torch::equal(got.blurred, want.blurred)) << what << ": blurred maps differ";
+  } else {
+    EXPECT_TRUE(torch::equal(got.maps.stack, want.maps.stack)) << what << ": channel stacks differ";
+  }
+}
+
+// `labels` is the result's labels with class k (1-based) written as class_labels[k - 1].
+void expect_mapped_labels(const std::vector<int32_t>& labels, const segment::SegmentationResult& r,
+                          const std::vector<int32_t>& class_labels, const std::string& what) {
+  ASSERT_EQ(labels.size(), r.labels.size()) << what;
+  size_t wrong = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    const int32_t want = r.labels[i] == 0 ? 0 : class_labels.at(static_cast<size_t>(r.labels[i] - 1));
+    if (labels[i] != want) ++wrong;
+  }
+  EXPECT_EQ(wrong, 0u) << what << ": pixels not mapped through the item's labels";
+}
+
+// ---- Runner: failures stay with their image -------------------------------------------------
+
+struct RunShape {
+  int batch, workers;
+};
+
+class RunnerFailures : public ::testing::TestWithParam<RunShape> {};
+
+// Five items, in-memory and files: a file (hashed), an image whose class list is refused
+// ("cat" and "Cat"), a missing file, and two good in-memory images, one with labels 7, 9, 11.
+TEST_P(RunnerFailures, BadItemsFailAloneAndTheOthersGetTheirOwnResults) {
+  const RunShape shape = GetParam();
+  const segment::Segmenter& model = tiny_model();
+  const MethodSettings& settings = tiny_settings();
+  const Image crop = image::center_crop(photo(), 200, 150);
+  const Image other = image::decode_image_file(kOtherPhoto);
+  const Image small = image::center_crop(other, 160, 120);
+  const std::string missing = (fs::temp_directory_path() / "pnpovss_run_no_such_image.png").string();
+
+  std::vector<run::Item> items(5);
+  items[0].path = kPhoto;
+  items[0].hash_file = true;
+  items[0].classes = run::all_classes(kClasses);
+  items[1].path = "refused";
+  items[1].image = &crop;
+  items[1].classes = run::all_classes({"cat", "Cat"});
+  items[2].path = missing;
+  items[2].classes = run::all_classes(kClasses);
+  items[3].path = "labelled";
+  items[3].image = &other;
+  items[3].classes = run::PromptClasses{kClasses, {7, 9, 11}};
+  items[4].path = "small";
+  items[4].image = &small;
+  items[4].classes = run::chosen_classes(kClasses, {2, 0});
+
+  run::Runner runner(model, settings, {segment::BatchSize{shape.batch, false}, shape.workers});
+  const std::vector<run::Outcome> out = runner.run_all(items);
+  ASSERT_EQ(out.size(), items.size());
+  for (size_t i = 0; i < out.size(); ++i) EXPECT_EQ(out[i].index, i) << "outcomes not in input order";
+
+  // The refused class list: InvalidArgument, alone.
+  EXPECT_FALSE(out[1].ok());
+  EXPECT_NE(message_if<InvalidArgument>(out[1].error), "");
+  EXPECT_EQ(util::describe(out[1].error).message, out[1].problem);
+  EXPECT_TRUE(out[1].labels.empty());
+  // The missing file: a message naming it.
+  EXPECT_FALSE(out[2].ok());
+  EXPECT_NE(out[2].problem.find(missing), std::string::npos) << out[2].problem;
+  EXPECT_NE(message_if<Error>(out[2].error).find(missing), std::string::npos);
+  EXPECT_EQ(out[2].image.width, 0);
+
+  // The others: the results they get alone, bit for bit.
+  const Image* images[] = {&photo(), nullptr, nullptr, &other, &small};
+  for (size_t i : {size_t{0}, size_t{3}, size_t{4}}) {
+    const std::string what = "item " + std::to_string(i);
+    ASSERT_TRUE(out[i].ok()) << what << ": " << out[i].problem;
+    EXPECT_EQ(out[i].error, nullptr) << what;
+    const segment::SegmentationResult alone = model.segment(*images[i], items[i].classes.names, settings);
+    expect_same_bits(out[i].result, alone, what);
+    expect_mapped_labels(out[i].labels, alone, items[i].classes.labels, what);
+  }
+  // The file item carries its decoded pixels and the file's SHA-256; the others no hash.
+  EXPECT_EQ(out[0].image.width, photo().width);
+  EXPECT_TRUE(out[0].image.rgb == photo().rgb);
+  EXPECT_EQ(out[0].image_sha256, util::file_sha256(kPhoto));
+  EXPECT_EQ(out[0].image_sha256.size(), 64u);
+  EXPECT_EQ(out[3].image_sha256, "");
+  // Labels 7, 9, 11: nothing else appears, and at least one class does.
+  const std::set<int32_t> seen(out[3].labels.begin(), out[3].labels.end());
+  for (int32_t v : seen) EXPECT_TRUE(v == 0 || v == 7 || v == 9 || v == 11) << "label " << v << " appears";
+  EXPECT_TRUE(seen.count(7) || seen.count(9) || seen.count(11)) << "no class label at all";
+  // chosen_classes {2, 0}: remote control is 3, cat is 1.
+  const std::set<int32_t> seen_small(out[4].labels.begin(), out[4].labels.end());
+  for (int32_t v : seen_small) EXPECT_TRUE(v == 0 || v == 1 || v == 3) << "label " << v << " appears";
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, RunnerFailures, ::testing::Values(RunShape{2, 1}, RunShape{1, 2}, RunShape{2, 2}),
+                         [](const ::testing::TestParamInfo<RunShape>& info) {
+                           return "batch" + std::to_string(info.param.batch) + "_workers" +
+                                  std::to_string(info.param.workers);
+                         });
+
+// ---- Stream, run and take ------------------------------------------------------------------------
+
+// Three in-memory crops and, second, a missing file.
+std::vector<run::Item> four_items(std::vector<Image>& keep) {
+  keep = {image::center_crop(photo(), 120, 90), image::center_crop(photo(), 96, 96),
+          image::center_crop(photo(), 80, 100)};
+  std::vector<run::Item> items(4);
+  for (size_t i = 0; i < 3; ++i) {
+    items[i].path = "image " + std::to_string(i);
+    items[i].image = &keep[i];
+    items[i].classes = run::all_classes(kClasses);
+  }
+  items[3].path = (fs::temp_directory_path() / "pnpovss_run_missing.png").string();
+  items[3].classes = run::all_classes(kClasses);
+  std::swap(items[1], items[3]);  // the missing file second
+  return items;
+}
+
+void expect_same_outcome(const run::Outcome& got, const run::Outcome& want) {
+  const std::string what = "outcome " + std::to_string(want.index);
+  EXPECT_EQ(got.index, want.index) << what;
+  EXPECT_EQ(got.problem, want.problem) << what;
+  EXPECT_TRUE(got.labels == want.labels) << what;
+  if (want.ok()) expect_same_bits(got.result, want.result, what);
+}
+
+TEST(RunStream, NextAndNextGroupGiveWhatRunAllGives) {
+  std::vector<Image> keep;
+  const std::vector<run::Item> items = four_items(keep);
+  run::Runner runner(tiny_model(), tiny_settings(), {segment::BatchSize{2, false}, 1});
+  ASSERT_EQ(runner.group_size(), 2u);
+  const std::vector<run::Outcome> all = runner.run_all(items);
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_FALSE(all[1].ok());
+
+  run::Stream one(runner, items);
+  for (size_t i = 0; i < items.size(); ++i) {
+    ASSERT_FALSE(one.done()) << "done after " << i << " outcomes";
+    expect_same_outcome(one.next(), all[i]);
+  }
+  EXPECT_TRUE(one.done());
+  EXPECT_THROW(one.next(), Error);
+
+  run::Stream groups(runner, items);
+  size_t seen = 0, group_count = 0;
+  for (std::vector<run::Outcome> g = groups.next_group(); !g.empty(); g = groups.next_group()) {
+    EXPECT_LE(g.size(), runner.group_size());
+    ++group_count;
+    for (const auto& o : g) expect_same_outcome(o, all.at(seen++));
+  }
+  EXPECT_EQ(seen, items.size());
+  EXPECT_EQ(group_count, 2u);
+  EXPECT_TRUE(groups.done());
+
+  // A next() and then the rest of its group.
+  run::Stream mixed(runner, items);
+  expect_same_outcome(mixed.next(), all[0]);
+  const std::vector<run::Outcome> rest = mixed.next_group();
+  ASSERT_EQ(rest.size(), 1u);
+  expect_same_outcome(rest[0], all[1]);
+
+  // No items: nothing to give.
+  run::Stream empty(runner, {});
+  EXPECT_TRUE(empty.done());
+  EXPECT_TRUE(empty.next_group().empty());
+  EXPECT_THROW(empty.next(), Error);
+  EXPECT_TRUE(runner.run_all({}).empty());
+}
+
+TEST(RunTake, CalledInInputOrderAndItsExceptionEndsTheRun) {
+  std::vector<Image> keep;
+  const std::vector<run::Item> items = four_items(keep);
+  for (int batch : {1, 2}) {
+    run::Runner runner(tiny_model(), tiny_settings(), {segment::BatchSize{batch, false}, 1});
+    std::vector<size_t> order;
+    runner.run(items, [&](run::Outcome& o) { order.push_back(o.index); });
+    EXPECT_EQ(order, (std::vector<size_t>{0, 1, 2, 3})) << "batch " << batch;
+
+    // `take` fails on the second outcome: run() throws that exception, and no later outcome is
+    // taken (the run ends after the group in hand).
+    order.clear();
+    try {
+      runner.run(items, [&](run::Outcome& o) {
+        order.push_back(o.index);
+        if (o.index == 1) throw std::runtime_error("take failed on outcome 1");
+      });
+      ADD_FAILURE() << "batch " << batch << ": the exception of take did not leave run";
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "take failed on outcome 1");
+    }
+    EXPECT_EQ(order, (std::vector<size_t>{0, 1})) << "batch " << batch;
+  }
+}
+
+}  // namespace
+}  // namespace pnpovss
