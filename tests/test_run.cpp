@@ -324,5 +324,81 @@ TEST(RunTake, CalledInInputOrderAndItsExceptionEndsTheRun) {
   }
 }
 
+// ---- interruption ---------------------------------------------------------------------------------
+
+TEST(RunInterrupt, AnInterruptedRunThrowsInsteadOfFailingAnImage) {
+  std::vector<Image> keep;
+  std::vector<run::Item> items = four_items(keep);
+  items.erase(items.begin() + 1);  // in-memory images only: every one would succeed
+  for (int workers : {1, 2}) {
+    for (int after : {0, 1, 3, 6}) {
+      std::atomic<int> calls{0};
+      InterruptCheckReset reset;
+      // Returns true from call `after` + 1 on, as Python's check does once Ctrl-C was pressed.
+      util::set_interrupt_check([&calls, after] { return ++calls > after; });
+      run::Runner runner(tiny_model(), tiny_settings(), {segment::BatchSize{1, false}, workers});
+      EXPECT_THROW(runner.run_all(items), util::Interrupted) << "workers " << workers << ", after " << after;
+      EXPECT_GT(calls.load(), after) << "the check was not consulted";
+      util::set_interrupt_check({});
+      // With the check removed, the same run finishes.
+      const std::vector<run::Outcome> out = runner.run_all(items);
+      ASSERT_EQ(out.size(), items.size());
+      for (const auto& o : out) EXPECT_TRUE(o.ok()) << o.problem;
+    }
+  }
+}
+
+TEST(RunInterrupt, DescribeLetsInterruptedThrough) {
+  EXPECT_THROW(util::describe(std::make_exception_ptr(util::Interrupted())), util::Interrupted);
+  try {
+    throw util::Interrupted();
+  } catch (...) {
+    EXPECT_THROW(util::current_failure(), util::Interrupted);
+  }
+  // A check installed and removed: interruption_point is quiet again.
+  {
+    InterruptCheckReset reset;
+    util::set_interrupt_check([] { return true; });
+    EXPECT_THROW(util::interruption_point(), util::Interrupted);
+  }
+  EXPECT_NO_THROW(util::interruption_point());
+}
+
+// ---- util::describe ---------------------------------------------------------------------------------
+
+TEST(DescribeFailure, LibtorchErrorIsOneLineWithoutBacktrace) {
+  std::string raw;
+  util::Failure f;
+  try {
+    const torch::Tensor t = torch::zeros({2}).view({3});
+    ADD_FAILURE() << "no libtorch error (" << t.numel() << ")";
+  } catch (const std::exception& e) {
+    raw = e.what();
+    f = util::current_failure();
+  }
+  EXPECT_TRUE(f.internal);
+  EXPECT_FALSE(f.message.empty());
+  EXPECT_EQ(f.message.find("Exception raised from"), std::string::npos) << f.message;
+  EXPECT_EQ(f.message.find('\n'), std::string::npos) << f.message;
+  EXPECT_NE(f.message.find("[3]"), std::string::npos) << f.message;  // "shape '[3]' is invalid ..."
+  // The message is the start of libtorch's own.
+  EXPECT_EQ(raw.compare(0, f.message.size(), f.message), 0) << raw;
+}
+
+TEST(DescribeFailure, OwnErrorsAreNotInternalAndControlCharactersAreEscaped) {
+  const util::Failure own = util::describe(std::make_exception_ptr(InvalidArgument("bad class 'a\x1b[2J'")));
+  EXPECT_FALSE(own.internal);
+  EXPECT_EQ(own.message, "bad class 'a\\x1b[2J'");
+  const util::Failure setting = util::describe(std::make_exception_ptr(SettingError("layer", "9", "is too large")));
+  EXPECT_FALSE(setting.internal);
+  EXPECT_EQ(setting.message, "layer 9 is too large");
+  const util::Failure std_error = util::describe(std::make_exception_ptr(std::runtime_error("line one\nline\ttwo\r")));
+  EXPECT_TRUE(std_error.internal);
+  EXPECT_EQ(std_error.message, "line one\\nline\\ttwo\\r");
+  const util::Failure unknown = util::describe(std::make_exception_ptr(42));
+  EXPECT_TRUE(unknown.internal);
+  EXPECT_FALSE(unknown.message.empty());
+}
+
 }  // namespace
 }  // namespace pnpovss
