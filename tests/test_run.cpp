@@ -400,5 +400,99 @@ TEST(DescribeFailure, OwnErrorsAreNotInternalAndControlCharactersAreEscaped) {
   EXPECT_FALSE(unknown.message.empty());
 }
 
+// ---- class lists and class tags ---------------------------------------------------------------------
+
+TEST(ClassLists, SplitTrimsAndRefusesEmptyEntries) {
+  EXPECT_EQ(run::split_class_list("cat, couch,remote control"), kClasses);
+  EXPECT_EQ(run::split_class_list("  cat\t,  couch ,\tremote control  "), kClasses);
+  EXPECT_EQ(run::split_class_list("sofa"), std::vector<std::string>{"sofa"});
+  for (const char* bad : {"", "   ", "cat,,dog", "cat, , dog", "cat,", "cat, couch, ", ",cat"})
+    EXPECT_THROW(run::split_class_list(bad), InvalidArgument) << "'" << bad << "'";
+}
+
+TEST(ClassLists, ReadClassFileTrimsAndSkipsBlankLines) {
+  TempDir dir("class_file");
+  EXPECT_EQ(run::read_class_file(dir.write("c.txt", "  cat \n\ncouch\r\n\tremote control\n\n")), kClasses);
+  EXPECT_THROW(run::read_class_file(dir.write("blank.txt", "\n  \n\t\n")), InvalidArgument);
+  EXPECT_THROW(run::read_class_file(dir.path() + "/none.txt"), Error);
+}
+
+TEST(ClassLists, AllAndChosenClassesAndTheirLabels) {
+  const run::PromptClasses all = run::all_classes(kClasses);
+  EXPECT_EQ(all.names, kClasses);
+  EXPECT_EQ(all.labels, (std::vector<int32_t>{1, 2, 3}));
+  const run::PromptClasses chosen = run::chosen_classes(kClasses, {2, 0});
+  EXPECT_EQ(chosen.names, (std::vector<std::string>{"remote control", "cat"}));
+  EXPECT_EQ(chosen.labels, (std::vector<int32_t>{3, 1}));  // index + 1, in prompt order
+}
+
+// The InvalidArgument that read_class_tags throws for `text`; "" when it throws nothing.
+std::string tags_refusal(const TempDir& dir, const std::string& text, const std::vector<int>& promptable = {}) {
+  const std::string path = dir.write("tags.json", text);
+  try {
+    run::read_class_tags(path, kClasses, promptable, "the 3 classes");
+  } catch (const InvalidArgument& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(ClassTags, NamesMatchTrimmedWithoutCaseAndIndicesFromZero) {
+  TempDir dir("tags");
+  const std::string path = dir.write("tags.json", R"({"a": [" Cat ", "COUCH"], "b": [2, 0], "c": ["Remote Control"]})");
+  const run::ClassTags tags = run::read_class_tags(path, kClasses, {}, "the 3 classes");
+  ASSERT_EQ(tags.size(), 3u);
+  EXPECT_EQ(tags.at("a"), (std::vector<int>{0, 1}));
+  EXPECT_EQ(tags.at("b"), (std::vector<int>{2, 0}));
+  EXPECT_EQ(tags.at("c"), (std::vector<int>{2}));
+  // classes_of: an image's tags, or every class when it has none.
+  const std::vector<int> every = {0, 1, 2};
+  EXPECT_EQ(run::classes_of(tags, "b", every), (std::vector<int>{2, 0}));
+  EXPECT_EQ(&run::classes_of(tags, "zzz", every), &every);
+  EXPECT_TRUE(run::read_class_tags(dir.write("empty.json", "{}"), kClasses, {}, "x").empty());
+}
+
+TEST(ClassTags, PromptableSubsetRefusesOtherIndicesAndNames) {
+  TempDir dir("tags_subset");
+  const std::vector<int> promptable = {0, 2};
+  const run::ClassTags ok =
+      run::read_class_tags(dir.write("ok.json", R"({"a": [2, "cat"]})"), kClasses, promptable, "the 2 prompted");
+  EXPECT_EQ(ok.at("a"), (std::vector<int>{2, 0}));
+  std::string why = tags_refusal(dir, R"({"img7": [1]})", promptable);
+  EXPECT_NE(why.find("img7"), std::string::npos) << why;
+  EXPECT_NE(why.find("1"), std::string::npos) << why;
+  why = tags_refusal(dir, R"({"img8": ["couch"]})", promptable);
+  EXPECT_NE(why.find("img8"), std::string::npos) << why;
+  EXPECT_NE(why.find("couch"), std::string::npos) << why;
+}
+
+TEST(ClassTags, BadEntriesAreRefusedNamingTheImage) {
+  TempDir dir("tags_bad");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"repeated name", R"({"stem1": ["cat", "couch", "Cat"]})"},
+      {"repeated name and index", R"({"stem1": ["cat", 0]})"},
+      {"empty list", R"({"stem1": []})"},
+      {"not a list", R"({"stem1": "cat"})"},
+      {"object entry", R"({"stem1": {"cat": 1}})"},
+      {"unknown name", R"({"stem1": ["giraffe"]})"},
+      {"index past the end", R"({"stem1": [3]})"},
+      {"negative index", R"({"stem1": [-1]})"},
+      {"fractional index", R"({"stem1": [1.5]})"},
+      {"null entry", R"({"stem1": [null]})"},
+  };
+  for (const auto& [what, text] : cases) {
+    const std::string why = tags_refusal(dir, R"({"good": [0], )" + text.substr(1));
+    EXPECT_NE(why, "") << what << ": not refused";
+    EXPECT_NE(why.find("'stem1'"), std::string::npos) << what << ": " << why;
+  }
+  // A file that is not an object: refused, naming the file.
+  for (const char* text : {R"(["cat"])", "3", R"("cat")"}) {
+    const std::string why = tags_refusal(dir, text);
+    EXPECT_NE(why.find("tags.json"), std::string::npos) << text << ": " << why;
+  }
+  // An unreadable file is an Error.
+  EXPECT_THROW(run::read_class_tags(dir.path() + "/none.json", kClasses, {}, "x"), Error);
+}
+
 }  // namespace
 }  // namespace pnpovss
