@@ -494,5 +494,218 @@ TEST(ClassTags, BadEntriesAreRefusedNamingTheImage) {
   EXPECT_THROW(run::read_class_tags(dir.path() + "/none.json", kClasses, {}, "x"), Error);
 }
 
+// ---- choosing the model and its settings ------------------------------------------------------------
+
+TEST(ChooseModel, TinyModelIsBlipAndEveryChoiceLands) {
+  SettingChoices c = tiny_choices();
+  c.iterations = 2;
+  c.threshold = 0.3;
+  c.blur = 0.1;
+  c.background = "never";
+  const run::ModelChoice choice = run::choose_model(kModel, c);
+  EXPECT_EQ(choice.dir, kModel);
+  EXPECT_EQ(run::backbone_of(kModel), "blip");
+  EXPECT_EQ(run::backbone_of(kData + "/bridgetower_itm"), "bridgetower");
+  EXPECT_TRUE(choice.notes.empty());
+  const MethodSettings& s = choice.settings;
+  EXPECT_EQ(s.backbone, "blip");
+  EXPECT_EQ(s.preset, "paper");
+  EXPECT_EQ(s.input_size, 64);
+  EXPECT_EQ(s.attention_layer, 1);  // layer 2, 1-based
+  EXPECT_EQ(s.attention_head, 2);   // head 3
+  EXPECT_EQ(s.dropout_iterations, 2);
+  EXPECT_DOUBLE_EQ(s.mask_threshold, 0.3);
+  EXPECT_DOUBLE_EQ(s.post_blur, 0.1);
+  EXPECT_EQ(s.post_mode, Postprocess::Blur);
+  EXPECT_EQ(s.background_mode, BackgroundMode::Never);
+  // Unchosen values keep the preset's.
+  const MethodSettings paper = preset("paper", "blip");
+  EXPECT_EQ(s.dropout_rule, paper.dropout_rule);
+  EXPECT_EQ(s.prompt_first_token, paper.prompt_first_token);
+  SettingChoices official;
+  official.preset = "official";
+  EXPECT_EQ(run::choose_model(kModel, official).settings.preset, "official");
+}
+
+TEST(ChooseModel, DatasetRulesApply) {
+  SettingChoices official;
+  official.preset = "official";
+  const MethodSettings ade = resolve_settings(official, "blip", DatasetRule::Ade);
+  EXPECT_TRUE(ade.ade_unnormalized_input);
+  EXPECT_EQ(ade.background_dataset, DatasetRule::Ade);
+  EXPECT_FALSE(ade.mask_rescale_after_upsample);
+  const MethodSettings coco = resolve_settings(official, "blip", DatasetRule::CocoObject);
+  EXPECT_TRUE(coco.mask_rescale_after_upsample);
+  EXPECT_FALSE(coco.ade_unnormalized_input);
+  // The paper preset has no script quirks, only the background rule.
+  const MethodSettings paper_ade = resolve_settings({}, "blip", DatasetRule::Ade);
+  EXPECT_FALSE(paper_ade.ade_unnormalized_input);
+  EXPECT_EQ(paper_ade.background_dataset, DatasetRule::Ade);
+  // Without a dataset: user images.
+  EXPECT_EQ(resolve_settings(official, "blip").background_dataset, DatasetRule::UserImages);
+  EXPECT_EQ(run::choose_model(kModel, official, DatasetRule::Ade).settings.ade_unnormalized_input, true);
+}
+
+TEST(ChooseModel, SettingsFileAndJsonText) {
+  TempDir dir("settings");
+  MethodSettings tuned = preset("paper", "blip");
+  tuned.input_size = 64;
+  tuned.attention_layer = 2;
+  tuned.attention_head = 0;
+  tuned.mask_threshold = 0.35;
+  tuned.post_mode = Postprocess::Blur;
+  const std::string text = to_json(tuned).dump();
+  SettingChoices from_file, from_json;
+  from_file.settings_file = dir.write("tuned.json", text);
+  from_json.settings_json = text;
+  const MethodSettings a = resolve_settings(from_file, "blip"), b = resolve_settings(from_json, "blip");
+  EXPECT_EQ(to_json(a), to_json(tuned));
+  EXPECT_EQ(to_json(b), to_json(tuned));
+  // A chosen value on top of the file.
+  from_json.layer = 1;
+  EXPECT_EQ(resolve_settings(from_json, "blip").attention_layer, 0);
+
+  // A preset together with settings: refused.
+  SettingChoices both = from_file;
+  both.preset = "paper";
+  EXPECT_THROW(resolve_settings(both, "blip"), InvalidArgument);
+  SettingChoices file_and_json = from_file;
+  file_and_json.settings_json = text;
+  EXPECT_THROW(resolve_settings(file_and_json, "blip"), InvalidArgument);
+  SettingChoices broken;
+  broken.settings_json = "{not json";
+  EXPECT_THROW(resolve_settings(broken, "blip"), InvalidArgument);
+
+  // A settings file made for BridgeTower on the BLIP model: refused, naming the file.
+  SettingChoices bridgetower;
+  bridgetower.settings_file = dir.write("bridgetower.json", to_json(preset("paper", "bridgetower")).dump());
+  try {
+    run::choose_model(kModel, bridgetower);
+    ADD_FAILURE() << "a bridgetower settings file was accepted for a blip model";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find(*bridgetower.settings_file), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("bridgetower"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ChooseModel, OutOfRangeValuesNameTheSetting) {
+  SettingChoices c = tiny_choices();
+  c.layer = 0;
+  try {
+    resolve_settings(c, "blip");
+    ADD_FAILURE() << "layer 0 accepted";
+  } catch (const SettingError& e) {
+    EXPECT_EQ(e.setting(), "layer");
+    EXPECT_EQ(e.value(), "0");
+    EXPECT_EQ(e.problem(), "is out of range: layers count from 1");
+    EXPECT_EQ(e.origin(), "");
+    EXPECT_EQ(e.message_naming("--layer 0"), "--layer 0 is out of range: layers count from 1");
+    EXPECT_STREQ(e.what(), "layer 0 is out of range: layers count from 1");
+  }
+  c = tiny_choices();
+  c.threshold = 1.5;
+  try {
+    resolve_settings(c, "blip");
+    ADD_FAILURE() << "threshold 1.5 accepted";
+  } catch (const SettingError& e) {
+    EXPECT_EQ(e.setting(), "threshold");
+    EXPECT_EQ(e.value(), "1.5");
+    EXPECT_EQ(e.problem().rfind("must be in [0, 1]", 0), 0u) << e.problem();
+    EXPECT_EQ(e.message_naming("threshold=1.5").rfind("threshold=1.5 must be in [0, 1]", 0), 0u);
+  }
+  c = tiny_choices();
+  c.postprocess = "sharpen";
+  try {
+    resolve_settings(c, "blip");
+    ADD_FAILURE() << "postprocess sharpen accepted";
+  } catch (const SettingError& e) {
+    EXPECT_EQ(e.setting(), "postprocess");
+    EXPECT_EQ(e.value(), "'sharpen'");
+    EXPECT_EQ(e.problem().rfind("is unknown (valid: ", 0), 0u) << e.problem();
+    EXPECT_NE(e.problem().find("blur"), std::string::npos) << e.problem();
+  }
+  c = tiny_choices();
+  c.size = 0;
+  EXPECT_THROW(resolve_settings(c, "blip"), SettingError);
+}
+
+TEST(LoadModel, SettingsThatDoNotFitTheModelNameTheirOrigin) {
+  // Layer 9 chosen by the caller: no origin.
+  SettingChoices c = tiny_choices();
+  c.layer = 9;
+  const run::ModelChoice chosen = run::choose_model(kModel, c);
+  try {
+    run::load_model(chosen, {}, c);
+    ADD_FAILURE() << "layer 9 accepted for a 3-layer model";
+  } catch (const SettingError& e) {
+    EXPECT_EQ(e.setting(), "layer");
+    EXPECT_EQ(e.value(), "9");
+    EXPECT_EQ(e.origin(), "");
+    EXPECT_NE(e.problem().find("3 text layers"), std::string::npos) << e.problem();
+    EXPECT_EQ(e.message_naming("--layer 9").rfind("--layer 9 is out of range", 0), 0u) << e.message_naming("--layer 9");
+  }
+  // No layer chosen: the paper preset's layer 8 does not fit, and the message says whose it is.
+  c = tiny_choices();
+  c.layer.reset();
+  const run::ModelChoice preset_layer = run::choose_model(kModel, c);
+  try {
+    run::load_model(preset_layer, {}, c);
+    ADD_FAILURE() << "the paper preset's layer 8 accepted for a 3-layer model";
+  } catch (const SettingError& e) {
+    EXPECT_EQ(e.setting(), "layer");
+    EXPECT_EQ(e.value(), "8");
+    EXPECT_NE(e.origin().find("paper preset"), std::string::npos) << e.origin();
+    EXPECT_NE(std::string(e.what()).find("(" + e.origin() + ")"), std::string::npos) << e.what();
+    EXPECT_EQ(e.message_naming("--layer 8"), e.what());
+  }
+  // From a settings file: the file is named.
+  TempDir dir("load");
+  MethodSettings s = preset("paper", "blip");
+  s.input_size = 64;
+  SettingChoices file;
+  file.settings_file = dir.write("paper64.json", to_json(s).dump());
+  try {
+    run::load_model(run::choose_model(kModel, file), {}, file);
+    ADD_FAILURE() << "a settings file's layer 8 accepted for a 3-layer model";
+  } catch (const SettingError& e) {
+    EXPECT_NE(e.origin().find(*file.settings_file), std::string::npos) << e.origin();
+  }
+  // Settings that fit load.
+  const segment::Segmenter ok = run::load_model(run::choose_model(kModel, tiny_choices()), {}, tiny_choices());
+  EXPECT_EQ(ok.model_type(), "blip");
+}
+
+TEST(ChooseModel, NotesSettingsTunedForAnotherModel) {
+  TempDir dir("tuned_for");
+  MethodSettings s = preset("paper", "blip");
+  s.input_size = 64;
+  s.attention_layer = 1;
+  s.attention_head = 2;
+  const std::string other = dir.write("tuned_other.json", tuned_settings_json(s, "/models/some_other_blip").dump());
+  const std::string same = dir.write("tuned_same.json", tuned_settings_json(s, kModel).dump());
+  const std::string spelled = dir.write("tuned_spelled.json", tuned_settings_json(s, kModel + "/../blip_itm/").dump());
+  const std::string untagged = dir.write("untagged.json", to_json(s).dump());
+  // What tuned_settings_json wrote, read back (best_settings.json -> segment's note).
+  EXPECT_EQ(tuned_for_model(other), "/models/some_other_blip") << "tuned_for_model lost the model of " << other;
+  EXPECT_EQ(tuned_for_model(same), kModel) << "tuned_for_model lost the model of " << same;
+  EXPECT_EQ(tuned_for_model(untagged), "");
+  EXPECT_EQ(tuned_for_model(dir.path() + "/none.json"), "");
+  EXPECT_EQ(tuned_for_model(dir.write("broken.json", "{")), "");
+  EXPECT_EQ(tuned_for_model(dir.write("odd.json", R"({"tuned_for": "x"})")), "");
+
+  SettingChoices c;
+  c.settings_file = other;
+  const run::ModelChoice noted = run::choose_model(kModel, c);
+  ASSERT_EQ(noted.notes.size(), 1u) << "no note for settings tuned for another model";
+  EXPECT_NE(noted.notes[0].find("was tuned for the model /models/some_other_blip"), std::string::npos)
+      << noted.notes[0];
+  EXPECT_NE(noted.notes[0].find(other), std::string::npos) << noted.notes[0];
+  EXPECT_EQ(noted.settings.attention_layer, 1);  // the settings are still used
+  for (const std::string& file : {same, spelled, untagged}) {
+    c.settings_file = file;
+    EXPECT_TRUE(run::choose_model(kModel, c).notes.empty()) << file;
+  }
+}
+
 }  // namespace
 }  // namespace pnpovss
