@@ -707,5 +707,61 @@ TEST(ChooseModel, NotesSettingsTunedForAnotherModel) {
   }
 }
 
+// ---- the public Segmenter -------------------------------------------------------------------------
+
+TEST(PublicSegmenter, SegmentEqualsTheMethodUnderneath) {
+  const Segmenter seg = Segmenter::load(kModel, tiny_choices());
+  EXPECT_EQ(seg.model_type(), "blip");
+  EXPECT_EQ(to_json(seg.settings()), to_json(tiny_settings()));
+  const Image crop = image::center_crop(photo(), 160, 120);
+  const Result r = seg.segment(crop, kClasses);
+  const segment::SegmentationResult want = tiny_model().segment(crop, kClasses, tiny_settings());
+  EXPECT_EQ(r.width, crop.width);
+  EXPECT_EQ(r.height, crop.height);
+  EXPECT_EQ(r.classes, kClasses);
+  EXPECT_TRUE(r.labels == want.labels);
+  EXPECT_EQ(r.channel_names, want.channel_names);
+  EXPECT_EQ(r.has_background, want.has_background);
+  ASSERT_TRUE(r.has_background);  // user images: background first
+  EXPECT_EQ(r.channel_names.front(), "background");
+  // Scores: channel_names.size() x H x W floats, the blurred maps.
+  ASSERT_TRUE(want.blurred.defined());
+  const torch::Tensor blurred = want.blurred.contiguous();
+  ASSERT_EQ(blurred.numel(), static_cast<int64_t>(r.channel_names.size()) * r.width * r.height);
+  ASSERT_NE(r.scores, nullptr);
+  EXPECT_EQ(std::memcmp(r.scores.get(), blurred.data_ptr<float>(), sizeof(float) * blurred.numel()), 0);
+  EXPECT_FALSE(r.timings.empty());
+  // A refused class list: InvalidArgument from segment().
+  EXPECT_THROW(seg.segment(crop, {"cat", "Cat"}), InvalidArgument);
+}
+
+TEST(PublicSegmenter, SegmentManyReportsTheFailingImageAlone) {
+  const Segmenter seg = Segmenter::load(kModel, tiny_choices());
+  const Image a = image::center_crop(photo(), 160, 120), b = image::center_crop(photo(), 100, 100),
+              c = image::center_crop(photo(), 90, 120);
+  const std::vector<std::vector<std::string>> classes = {kClasses, {"cat", "Cat"}, {"couch", "cat"}};
+  for (const char* batch : {"1", "2"}) {
+    const std::vector<Segmented> out = seg.segment_many({&a, &b, &c}, classes, {batch, "1"});
+    ASSERT_EQ(out.size(), 3u);
+    EXPECT_FALSE(out[1].ok()) << "batch " << batch;
+    EXPECT_TRUE(out[1].invalid_argument);
+    EXPECT_FALSE(out[1].error.empty());
+    ASSERT_TRUE(out[0].ok()) << out[0].error;
+    ASSERT_TRUE(out[2].ok()) << out[2].error;
+    EXPECT_FALSE(out[0].invalid_argument);
+    EXPECT_TRUE(out[0].result.labels == seg.segment(a, kClasses).labels) << "batch " << batch;
+    EXPECT_TRUE(out[2].result.labels == seg.segment(c, classes[2]).labels) << "batch " << batch;
+    EXPECT_EQ(out[2].result.classes, classes[2]);
+  }
+  // One list for every image.
+  const std::vector<Segmented> shared = seg.segment_many({&a, &c}, {kClasses}, {"1", "2"});
+  ASSERT_EQ(shared.size(), 2u);
+  ASSERT_TRUE(shared[1].ok()) << shared[1].error;
+  EXPECT_EQ(shared[1].result.classes, kClasses);
+  EXPECT_TRUE(shared[1].result.labels == seg.segment(c, kClasses).labels);
+  // Neither one list nor one per image.
+  EXPECT_THROW(seg.segment_many({&a, &b, &c}, {kClasses, kClasses}), InvalidArgument);
+}
+
 }  // namespace
 }  // namespace pnpovss
