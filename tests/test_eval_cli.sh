@@ -116,6 +116,28 @@ problem=""
 cmp -s "$single/per_class.csv" "$WORK/rescored/per_class.csv" || problem="per_class.csv differs"
 report "model predictions rescored equal the run" "$problem"
 
+# --class-tags names are matched trimmed and without case: " Cat " and "COUCH" score exactly what
+# "cat" and "couch" score. The tags restrict m0 and m1 (the model tree's classes are cat, couch,
+# remote control), so their predictions differ from an untagged run's.
+printf '{"m0": [" Cat ", "COUCH"], "m1": ["REMOTE control "]}\n' >"$WORK/tags_messy.json"
+printf '{"m0": ["cat", "couch"], "m1": ["remote control"]}\n' >"$WORK/tags_clean.json"
+problem=""
+for t in messy clean none; do
+  tag_args=()
+  [ "$t" = none ] || tag_args=(--class-tags "$WORK/tags_$t.json")
+  "$BIN" eval --dataset folder --data-root "$TREES/model" "${TINY[@]}" --limit 3 "${tag_args[@]}" \
+    --out "$WORK/tags_$t" >"$OUT" 2>"$ERR" </dev/null
+  status=$?
+  [ "$status" -eq 0 ] || problem="$problem tags $t: exit status $status;"
+done
+if [ -z "$problem" ]; then
+  cmp -s "$WORK/tags_messy/per_class.csv" "$WORK/tags_clean/per_class.csv" || problem="per_class.csv differs;"
+  cmp -s "$WORK/tags_messy/pred/m0.png" "$WORK/tags_clean/pred/m0.png" || problem="$problem pred/m0.png differs;"
+  cmp -s "$WORK/tags_messy/pred/m0.png" "$WORK/tags_none/pred/m0.png" &&
+    cmp -s "$WORK/tags_messy/pred/m1.png" "$WORK/tags_none/pred/m1.png" && problem="$problem the tags changed nothing;"
+fi
+report "eval --class-tags names with spaces and other case equal the clean names" "$problem"
+
 # The official preset on ADE: fused names and the released script's unnormalised bilinear input.
 "$BIN" eval --dataset ade150 --data-root "$TREES/ade150" "${TINY[@]}" --preset official --protocol pnp-ovss \
   --out "$WORK/ade_official" >"$OUT" 2>"$ERR" </dev/null
