@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <ostream>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -153,6 +154,9 @@ void expect_mapped_labels(const std::vector<int32_t>& labels, const segment::Seg
 struct RunShape {
   int batch, workers;
 };
+void PrintTo(const RunShape& shape, std::ostream* os) {
+  *os << "batch " << shape.batch << ", workers " << shape.workers;
+}
 
 class RunnerFailures : public ::testing::TestWithParam<RunShape> {};
 
