@@ -88,6 +88,68 @@ elif grep -q -e 'terminate called' -e 'Exception raised from' "$ERR"; then
 fi
 report "check on a folder that is not a fixture (exit $status)" "$problem"
 
+# ---- the program's own options and how option errors read ---------------------------------------
+# --version: exactly one line "pnp-ovss X.Y.Z" on stdout, exit status 0.
+"$BIN" --version >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+elif [ "$(wc -l <"$OUT")" -ne 1 ] || ! grep -qE '^pnp-ovss [0-9]+\.[0-9]+\.[0-9]+$' "$OUT"; then
+  problem="stdout is not exactly one line 'pnp-ovss X.Y.Z'"
+elif [ -s "$ERR" ]; then
+  problem="unexpected output on stderr"
+fi
+report "--version prints 'pnp-ovss X.Y.Z' (exit $status)" "$problem"
+
+# --threads, an option of the program, before and after the subcommand.
+for place in before after; do
+  if [ "$place" = before ]; then
+    "$BIN" --threads 1 info "$FIXTURE" >"$OUT" 2>"$ERR" </dev/null
+  else
+    "$BIN" info --threads 1 "$FIXTURE" >"$OUT" 2>"$ERR" </dev/null
+  fi
+  status=$?
+  problem=""
+  if [ "$status" -ne 0 ]; then
+    problem="exit status $status"
+  elif ! grep -q 'BlipForImageTextRetrieval' "$OUT"; then
+    problem="no model type line"
+  fi
+  report "--threads 1 $place the subcommand (exit $status)" "$problem"
+done
+expect_error "--threads 0 before the subcommand" -- --threads 0 info "$FIXTURE"
+expect_error "--threads 0 after the subcommand" -- info "$FIXTURE" --threads 0
+
+# A repeated option: one line that says so in our words, not CLI11's ("At Most 1 required").
+expect_error "repeated --layer" -- segment "$IMAGE" --classes cat --model "$FIXTURE" --layer 1 --layer 2 --out "$WORK/rep"
+problem=""
+grep -q -- '^error: --layer was given 2 times' "$ERR" || problem="the message does not say --layer was given 2 times"
+grep -qi 'at most' "$ERR" && problem="$problem CLI11's 'At Most' wording;"
+report "repeated option message" "$problem"
+
+# The usage line names the program, not the path it was run from.
+"$BIN" segment --help >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+usage=$(grep -m1 '^Usage: ' "$OUT")
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+elif [ -z "$usage" ]; then
+  problem="no 'Usage: ' line"
+elif ! printf '%s\n' "$usage" | grep -q '^Usage: pnp-ovss segment '; then
+  problem="usage line does not start with 'Usage: pnp-ovss segment ': $usage"
+elif printf '%s\n' "$usage" | grep -q '/'; then
+  problem="usage line holds a path: $usage"
+fi
+report "segment --help usage line names pnp-ovss (exit $status)" "$problem"
+
+# A bad setting is named as it was written on the command line.
+expect_error "--layer 0" -- segment "$IMAGE" --classes cat --model "$FIXTURE" --size 64 --layer 0 --out "$WORK/l0"
+problem=""
+grep -q -- '^error: --layer 0 ' "$ERR" || problem="the message does not start with '--layer 0'"
+report "--layer 0 message names the option" "$problem"
+
 # The success case.
 "$BIN" match "$IMAGE" --text "two cats" --model "$FIXTURE" >"$OUT" 2>"$ERR" </dev/null
 status=$?

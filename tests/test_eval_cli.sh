@@ -116,6 +116,28 @@ problem=""
 cmp -s "$single/per_class.csv" "$WORK/rescored/per_class.csv" || problem="per_class.csv differs"
 report "model predictions rescored equal the run" "$problem"
 
+# --class-tags names are matched trimmed and without case: " Cat " and "COUCH" score exactly what
+# "cat" and "couch" score. The tags restrict m0 and m1 (the model tree's classes are cat, couch,
+# remote control), so their predictions differ from an untagged run's.
+printf '{"m0": [" Cat ", "COUCH"], "m1": ["REMOTE control "]}\n' >"$WORK/tags_messy.json"
+printf '{"m0": ["cat", "couch"], "m1": ["remote control"]}\n' >"$WORK/tags_clean.json"
+problem=""
+for t in messy clean none; do
+  tag_args=()
+  [ "$t" = none ] || tag_args=(--class-tags "$WORK/tags_$t.json")
+  "$BIN" eval --dataset folder --data-root "$TREES/model" "${TINY[@]}" --limit 3 "${tag_args[@]}" \
+    --out "$WORK/tags_$t" >"$OUT" 2>"$ERR" </dev/null
+  status=$?
+  [ "$status" -eq 0 ] || problem="$problem tags $t: exit status $status;"
+done
+if [ -z "$problem" ]; then
+  cmp -s "$WORK/tags_messy/per_class.csv" "$WORK/tags_clean/per_class.csv" || problem="per_class.csv differs;"
+  cmp -s "$WORK/tags_messy/pred/m0.png" "$WORK/tags_clean/pred/m0.png" || problem="$problem pred/m0.png differs;"
+  cmp -s "$WORK/tags_messy/pred/m0.png" "$WORK/tags_none/pred/m0.png" &&
+    cmp -s "$WORK/tags_messy/pred/m1.png" "$WORK/tags_none/pred/m1.png" && problem="$problem the tags changed nothing;"
+fi
+report "eval --class-tags names with spaces and other case equal the clean names" "$problem"
+
 # The official preset on ADE: fused names and the released script's unnormalised bilinear input.
 "$BIN" eval --dataset ade150 --data-root "$TREES/ade150" "${TINY[@]}" --preset official --protocol pnp-ovss \
   --out "$WORK/ade_official" >"$OUT" 2>"$ERR" </dev/null
@@ -162,6 +184,69 @@ report "killed after $before of 30 images and resumed: same metrics" "$problem"
 expect_error "resume with other settings is refused" -- \
   eval --dataset folder --data-root "$TREES/model" --model "$MODEL" --size 64 --layer 1 --head 3 --postprocess blur --out "$killed"
 grep -q "layer" "$ERR" || report "refusal names the setting" "no 'layer' in the message"
+
+# ---- resume over damaged records and missing predictions ------------------------------------
+# metrics.json without what changes from run to run (timing) or with resuming (the image counts).
+stable_metrics() {
+  sed -e '/^  "timing": {/,/^  }/d' -e '/^  "images": {/,/^  }/d' "$1"
+}
+# A copy of the finished run with m3's record cut to half its bytes (a write cut short), m5's
+# replaced by {} and m7's prediction deleted: the rerun computes those three again, says so for
+# the damaged records, and ends with the uninterrupted run's metrics and predictions.
+damaged=$WORK/model_damaged
+cp -r "$single" "$damaged"
+rm -f "$damaged/metrics.json" "$damaged/per_class.md" "$damaged/per_class.csv"
+m3_size=$(wc -c <"$damaged/images/m3.json")
+head -c $((m3_size / 2)) "$single/images/m3.json" >"$damaged/images/m3.json"
+printf '{}' >"$damaged/images/m5.json"
+rm "$damaged/pred/m7.png"
+"$BIN" eval --dataset folder --data-root "$TREES/model" "${TINY[@]}" --workers 1 --out "$damaged" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+else
+  for stem in m3 m5; do
+    grep -q "^note: the record of image '$stem' was damaged " "$OUT" || problem="$problem no damage note for $stem;"
+  done
+  [ "$(grep -c '^note: the record of image ' "$OUT")" -eq 2 ] || problem="$problem not exactly 2 damage notes;"
+  grep -q "^resumed 27 images that an earlier run finished in $damaged/ " "$OUT" ||
+    problem="$problem no 'resumed 27 images that an earlier run finished in ...' line;"
+  grep -q '"resumed": 27' "$damaged/metrics.json" || problem="$problem metrics.json does not say 27 resumed;"
+  grep -q '"computed_now": 3' "$damaged/metrics.json" || problem="$problem metrics.json does not say 3 computed;"
+  diff <(stable_metrics "$single/metrics.json") <(stable_metrics "$damaged/metrics.json") >/dev/null ||
+    problem="$problem metrics.json differs from the uninterrupted run's;"
+  cmp -s "$single/per_class.csv" "$damaged/per_class.csv" || problem="$problem per_class.csv differs;"
+  [ -s "$damaged/pred/m7.png" ] || problem="$problem pred/m7.png not written again;"
+  cmp -s "$single/pred/m7.png" "$damaged/pred/m7.png" || problem="$problem pred/m7.png differs;"
+  for stem in m3 m5; do
+    cmp -s "$single/images/$stem.json" "$damaged/images/$stem.json" ||
+      diff <(sed 's/"seconds":[0-9.e+-]*,//' "$single/images/$stem.json") \
+        <(sed 's/"seconds":[0-9.e+-]*,//' "$damaged/images/$stem.json") >/dev/null ||
+      problem="$problem images/$stem.json differs from the first run's;"
+  done
+fi
+report "damaged records and a deleted prediction are computed again (exit $status)" "$problem"
+
+# --restart computes everything again and leaves files that are not eval's own alone.
+printf 'my notes\n' >"$damaged/notes.txt"
+mkdir -p "$damaged/mine"
+printf 'keep\n' >"$damaged/mine/keep.txt"
+"$BIN" eval --dataset folder --data-root "$TREES/model" "${TINY[@]}" --workers 1 --restart --out "$damaged" \
+  >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+else
+  grep -q '"resumed": 0' "$damaged/metrics.json" || problem="$problem metrics.json does not say 0 resumed;"
+  grep -q '"computed_now": 30' "$damaged/metrics.json" || problem="$problem metrics.json does not say 30 computed;"
+  grep -q '^resumed ' "$OUT" && problem="$problem --restart resumed images;"
+  [ "$(cat "$damaged/notes.txt" 2>/dev/null)" = "my notes" ] || problem="$problem notes.txt was touched;"
+  [ "$(cat "$damaged/mine/keep.txt" 2>/dev/null)" = "keep" ] || problem="$problem mine/keep.txt was touched;"
+  cmp -s "$single/per_class.csv" "$damaged/per_class.csv" || problem="$problem per_class.csv differs;"
+fi
+report "eval --restart recomputes every image and keeps other files (exit $status)" "$problem"
 
 # ---- batches and workers: the same scores as one image at a time ------------------------------
 # Runs eval with the extra options into $WORK/NAME and reports whether it scored and predicted

@@ -129,6 +129,26 @@ else
 fi
 report "--class-tags restricts one image's classes" "$problem"
 
+# Tagged names are matched trimmed and without case: " Cat " and "COUCH" give what "cat" and
+# "couch" give (same prompt, same labels).
+printf '{"%s": [" Cat ", "COUCH"]}\n' "$STEM" >"$WORK/tags_messy.json"
+printf '{"%s": ["cat", "couch"]}\n' "$STEM" >"$WORK/tags_clean.json"
+problem=""
+for t in messy clean; do
+  "$BIN" segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --class-tags "$WORK/tags_$t.json" --postprocess blur \
+    --out "$WORK/tags_$t" >"$OUT" 2>"$ERR" </dev/null
+  status=$?
+  [ "$status" -eq 0 ] || problem="$problem tags_$t.json: exit status $status;"
+done
+if [ -z "$problem" ]; then
+  grep -q '"name": "couch"' "$WORK/tags_messy/$STEM.json" || problem="$problem the prompt lacks the tagged COUCH;"
+  grep -q '"name": "remote control"' "$WORK/tags_messy/$STEM.json" && problem="$problem the untagged remote control is prompted;"
+  cmp -s "$WORK/tags_messy/$STEM.labels.png" "$WORK/tags_clean/$STEM.labels.png" || problem="$problem label PNGs differ;"
+  diff <(stable_json "$WORK/tags_messy/$STEM.json") <(stable_json "$WORK/tags_clean/$STEM.json") >/dev/null ||
+    problem="$problem JSON records differ;"
+fi
+report "--class-tags names with spaces and other case equal the clean names" "$problem"
+
 # ---- the same folder in one batch: same labels as one image at a time -------------------------
 "$BIN" segment "$folder" --classes "$CLASSES" "${TINY[@]}" --class-tags "$WORK/tags.json" \
   --postprocess blur --batch-size 3 --out "$WORK/batch_out" >"$OUT" 2>"$ERR" </dev/null

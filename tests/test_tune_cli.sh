@@ -57,6 +57,32 @@ else
 fi
 report "random search writes every output (exit $status)" "$problem"
 
+# Each best entry of tune.json lists the trials of its stage that reached the same reward
+# ("tied_trials", possibly empty) and, when there are any, the rule that chose among them.
+# check_ties NAME DIR ENTRIES: tune.json in DIR has ENTRIES best entries.
+check_ties() {
+  local tune=$2/tune.json problem=""
+  local lists empty rules
+  lists=$(lines '"tied_trials": \[' "$tune")
+  empty=$(lines '"tied_trials": \[\]' "$tune")
+  rules=$(lines '"tie_rule": "equal rewards: the first trial in visiting order is kept"' "$tune")
+  if [ "$lists" -ne "$3" ]; then
+    problem="$lists tied_trials lists, expected one per best entry ($3)"
+  elif [ "$rules" -ne $((lists - empty)) ]; then
+    problem="$rules tie rules for $((lists - empty)) non-empty tied_trials lists"
+  elif grep -A1 '"tied_trials": \[\]' "$tune" | grep -q '"tie_rule"'; then
+    problem="a tie rule after an empty tied_trials list"
+  fi
+  report "$1" "$problem"
+}
+check_ties "tune.json best entries list their tied trials" "$rnd" 2
+
+# best_settings.json names the model it was tuned for.
+problem=""
+tr -d ' \n' <"$rnd/best_settings.json" | grep -q '"tuned_for":{"model":"blip_itm"}' ||
+  problem="no \"tuned_for\": {\"model\": \"blip_itm\"} in best_settings.json"
+report "best_settings.json says which model it was tuned for" "$problem"
+
 # ---- the same command again resumes: nothing recomputed, same best ------------------------------
 cp "$rnd/best_settings.json" "$WORK/first_best.json"
 "$BIN" tune "$LIST" "${MODELS[@]}" --trials 5 --blur-trials 2 --seed 1 --out "$rnd" >"$OUT" 2>"$ERR" </dev/null
@@ -100,6 +126,7 @@ else
   [ -s "$grid/reward_layer_head.png" ] || problem="$problem no plot;"
 fi
 report "exhaustive grid (exit $status)" "$problem"
+check_ties "exhaustive tune.json best entries list their tied trials" "$grid" 2
 
 # ---- images side by side: the same rewards and best settings as one at a time ---------------------
 problem=""
@@ -157,6 +184,32 @@ elif ! grep -qE "^settings: preset=paper .*size=64 layer=1 head=2 " "$OUT"; then
 fi
 report "command-line options override --settings (exit $status)" "$problem"
 
+# The tuned settings with another model directory (a copy of the same checkpoint): a note that
+# they were tuned for another model, and the run goes on; with the same model, no note.
+cp -r blip_itm "$WORK/blip_copy"
+"$BIN" segment tune/square.png --classes "red square, blue background" --model "$WORK/blip_copy" \
+  --settings "$rnd/best_settings.json" --out "$WORK/seg_copy" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+elif ! grep -q "^note: settings file '$rnd/best_settings.json' was tuned for the model blip_itm, not for $WORK/blip_copy" "$OUT"; then
+  problem="no 'note: settings file ... was tuned for the model blip_itm, not for $WORK/blip_copy' line"
+elif [ ! -s "$WORK/seg_copy/square.labels.png" ]; then
+  problem="no label PNG"
+fi
+report "segment --settings tuned for another model notes it and runs (exit $status)" "$problem"
+"$BIN" segment tune/square.png --classes "red square, blue background" --model blip_itm \
+  --settings "$rnd/best_settings.json" --out "$WORK/seg_same" >"$OUT" 2>"$ERR" </dev/null
+status=$?
+problem=""
+if [ "$status" -ne 0 ]; then
+  problem="exit status $status"
+elif grep -q "was tuned for the model" "$OUT" "$ERR"; then
+  problem="a 'tuned for the model' note for the model it was tuned for"
+fi
+report "segment --settings tuned for the same model gives no note (exit $status)" "$problem"
+
 # ---- bad input ---------------------------------------------------------------------------------------
 bad_out=$WORK/bad_out
 printf 'square.png cat\n' >"$WORK/no_tab.tsv"
@@ -175,6 +228,15 @@ expect_error "exhaustive on dropout masks" -- tune "$LIST" "${MODELS[@]}" --exha
 expect_error "unknown empty image" -- tune "$LIST" "${MODELS[@]}" --empty white --out "$bad_out"
 expect_error "zero trials" -- tune "$LIST" "${MODELS[@]}" --trials 0 --out "$bad_out"
 expect_error "journal of another run" -- tune "$LIST" "${MODELS[@]}" --empty mean --trials 1 --out "$rnd"
+# The same run but for one field of the run description: the refusal names the field and both values.
+expect_error "journal of a run with another --empty" -- \
+  tune "$LIST" "${MODELS[@]}" --trials 5 --blur-trials 2 --seed 1 --empty mean --out "$rnd"
+grep -q 'empty_image: "black" there, "mean" now' "$ERR" ||
+  report "another --empty: the refusal names empty_image" "no 'empty_image: \"black\" there, \"mean\" now' in the message"
+expect_error "journal of a run with another --logit-scale" -- \
+  tune "$LIST" "${MODELS[@]}" --trials 5 --blur-trials 2 --seed 1 --logit-scale 50 --out "$rnd"
+grep -qE 'logit_scale: [0-9.e+-]+ there, 50(\.0)? now' "$ERR" ||
+  report "another --logit-scale: the refusal names logit_scale" "no 'logit_scale: X there, 50 now' in the message"
 expect_error "journal of an fp32 run resumed in bf16" -- \
   tune "$LIST" "${MODELS[@]}" --trials 5 --blur-trials 2 --seed 1 --dtype bf16 --out "$rnd"
 expect_error "fp16 on the CPU" -- tune "$LIST" "${MODELS[@]}" --dtype fp16 --out "$bad_out/f"
