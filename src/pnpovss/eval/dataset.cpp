@@ -17,18 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t end = std::min(text.find('\n', start), text.size());
-    const std::string line = util::trim_ascii(text.substr(start, end - start));
-    if (!line.empty()) out.push_back(line);
-    start = end + 1;
-  }
-  return out;
-}
-
 void require_dir(const std::string& path, const std::string& what) {
   std::error_code ec;
   if (!fs::is_directory(path, ec))
@@ -44,7 +32,7 @@ void require_file(const std::string& path, const std::string& what) {
 // Ids of a split file, one per line.
 std::vector<std::string> read_split(const std::string& path) {
   require_file(path, "the split file");
-  std::vector<std::string> ids = lines_of(io::read_text_file(path));
+  std::vector<std::string> ids = util::nonblank_lines(io::read_text_file(path));
   if (ids.empty()) throw Error("the split file '" + path + "' lists no images");
   return ids;
 }
@@ -172,7 +160,7 @@ const std::map<std::string, DatasetRule>& rules() {
 void open_folder(Dataset& d) {
   const std::string class_file = d.root + "/classes.txt";
   require_file(class_file, "the class-name file");
-  d.classes = lines_of(io::read_text_file(class_file));
+  d.classes = util::nonblank_lines(io::read_text_file(class_file));
   if (d.classes.empty()) throw Error("the class-name file '" + class_file + "' has no class names (one per line)");
   if (d.classes.size() > 65535) throw Error("the class-name file '" + class_file + "' has more than 65535 classes");
   std::set<std::string> seen;

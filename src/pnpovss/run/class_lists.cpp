@@ -50,15 +50,7 @@ std::vector<std::string> split_class_list(const std::string& text) {
 }
 
 std::vector<std::string> read_class_file(const std::string& path) {
-  const std::string text = io::read_text_file(path);
-  std::vector<std::string> names;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t end = std::min(text.find('\n', start), text.size());
-    const std::string name = util::trim_ascii(text.substr(start, end - start));
-    if (!name.empty()) names.push_back(name);
-    start = end + 1;
-  }
+  const std::vector<std::string> names = util::nonblank_lines(io::read_text_file(path));
   if (names.empty()) throw InvalidArgument("no classes: '" + path + "' has no class names (one per line)");
   return names;
 }
