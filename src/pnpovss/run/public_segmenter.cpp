@@ -1,6 +1,8 @@
 // pnpovss::Segmenter (include/pnpovss/segmenter.h): the public face of the runner.
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+
 #include "pnpovss/run/model.h"
 #include "pnpovss/run/runner.h"
 #include "pnpovss/runtime/placement.h"
@@ -12,6 +14,30 @@ namespace pnpovss {
 struct Segmenter::Impl {
   run::ModelChoice choice;
   std::unique_ptr<segment::Segmenter> model;
+
+  // The runner's outcomes for `images`, each with classes[i] (or classes[0] for all).
+  std::vector<run::Outcome> run(const std::vector<const Image*>& images,
+                                const std::vector<std::vector<std::string>>& classes, const ManyChoices& many) const {
+    if (classes.size() != 1 && classes.size() != images.size())
+      throw InvalidArgument("classes holds " + std::to_string(classes.size()) + " lists for " +
+                            std::to_string(images.size()) +
+                            " images: give one list per image, or one list of names for all");
+    const MethodSettings& settings = choice.settings;
+    segment::WorkerLoad load{settings.input_size, 1};
+    for (const auto& list : classes) load.classes = std::max(load.classes, list.size());
+    const run::RunOptions options{segment::parse_batch_size(many.batch_size, model->placement(), settings.input_size),
+                                  segment::parse_workers(many.workers, model->placement(), load)};
+    std::vector<run::Item> items;
+    for (size_t i = 0; i < images.size(); ++i) {
+      run::Item item;
+      item.path = "image " + std::to_string(i + 1);
+      item.image = images[i];
+      item.classes = run::all_classes(classes.size() == 1 ? classes[0] : classes[i]);
+      items.push_back(std::move(item));
+    }
+    run::Runner runner(*model, settings, options);
+    return runner.run_all(std::move(items));
+  }
 };
 
 namespace {
@@ -55,48 +81,30 @@ Segmenter Segmenter::load(const std::string& model, const SettingChoices& choice
 }
 
 Result Segmenter::segment(const Image& image, const std::vector<std::string>& classes) const {
-  std::vector<Segmented> out = segment_many({&image}, {classes}, {"1", "1"});
-  return std::move(out.front().result);
+  std::vector<run::Outcome> outcomes = impl_->run({&image}, {classes}, {"1", "1"});
+  run::Outcome& o = outcomes.front();
+  if (!o.ok()) std::rethrow_exception(o.error);  // the library's own exception, not a copy
+  return to_result(o, classes);
 }
 
 std::vector<Segmented> Segmenter::segment_many(const std::vector<const Image*>& images,
                                                const std::vector<std::vector<std::string>>& classes,
                                                const ManyChoices& many) const {
-  if (classes.size() != 1 && classes.size() != images.size())
-    throw InvalidArgument("classes holds " + std::to_string(classes.size()) + " lists for " +
-                          std::to_string(images.size()) +
-                          " images: give one list per image, or one list of names for all");
-  const runtime::Placement& placement = impl_->model->placement();
-  const MethodSettings& settings = impl_->choice.settings;
-  segment::WorkerLoad load{settings.input_size, 1};
-  for (const auto& list : classes) load.classes = std::max(load.classes, list.size());
-  run::RunOptions options{segment::parse_batch_size(many.batch_size, placement, settings.input_size),
-                          segment::parse_workers(many.workers, placement, load)};
-  std::vector<run::Item> items;
-  for (size_t i = 0; i < images.size(); ++i) {
-    run::Item item;
-    item.path = "image " + std::to_string(i + 1);
-    item.image = images[i];
-    item.classes = run::all_classes(classes.size() == 1 ? classes[0] : classes[i]);
-    items.push_back(std::move(item));
-  }
-  run::Runner runner(*impl_->model, settings, options);
-  std::vector<run::Outcome> outcomes = runner.run_all(std::move(items));
+  std::vector<run::Outcome> outcomes = impl_->run(images, classes, many);
   std::vector<Segmented> out(outcomes.size());
   for (size_t i = 0; i < outcomes.size(); ++i) {
     run::Outcome& o = outcomes[i];
-    if (!o.ok()) {
-      if (images.size() == 1) std::rethrow_exception(o.error);
-      out[i].error = o.problem;
-      try {
-        std::rethrow_exception(o.error);
-      } catch (const InvalidArgument&) {
-        out[i].invalid_argument = true;
-      } catch (...) {
-      }
+    if (o.ok()) {
+      out[i].result = to_result(o, classes.size() == 1 ? classes[0] : classes[i]);
       continue;
     }
-    out[i].result = to_result(o, classes.size() == 1 ? classes[0] : classes[i]);
+    out[i].error = o.problem;
+    try {
+      std::rethrow_exception(o.error);
+    } catch (const InvalidArgument&) {
+      out[i].invalid_argument = true;
+    } catch (...) {
+    }
   }
   return out;
 }
