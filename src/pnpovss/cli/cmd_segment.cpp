@@ -108,7 +108,7 @@ std::vector<Job> list_jobs(const std::vector<std::string>& inputs) {
 
 // The runner's items for the jobs that an earlier run did not already write the same way
 // (earlier_outputs.h); `kept` counts the others.
-std::vector<run::Item> items_to_segment(const SegmentOptions& o, const OutputPlan& plan, const RunIdentity& identity,
+std::vector<run::Item> items_to_segment(const SegmentOptions& o, const OutputPlan& plan, const run::RunIdentity& identity,
                                         const std::vector<std::string>& classes, const run::ClassTags& tags,
                                         std::vector<Job>& jobs, size_t& kept) {
   std::vector<int> all(classes.size());
@@ -121,7 +121,7 @@ std::vector<run::Item> items_to_segment(const SegmentOptions& o, const OutputPla
     item.classes = run::chosen_classes(classes, run::classes_of(tags, job.stem, all));
     item.hash_file = true;
     if (!o.restart && written_earlier(plan.dir + "/" + job.output + ".json", output_files(plan, job.output),
-                                      record_identity(identity, job.path, "", item.classes.names, item.classes.labels)))
+                                      run::record_identity(identity, job.path, "", item.classes.names, item.classes.labels)))
       continue;
     items.push_back(std::move(item));
     remaining.push_back(job);
@@ -151,7 +151,7 @@ int run_segment(const SegmentOptions& o) {
   // The weights are memory-mapped, so loading costs little before the classes are checked.
   const segment::Segmenter model = run::load_model(choice, placement, choices);
   model.check_classes(classes, settings);
-  const RunIdentity identity{model.model_dir(), placement.describe(), nlohmann::ordered_json::parse(to_json(settings).dump()),
+  const run::RunIdentity identity{model.model_dir(), placement.describe(), nlohmann::ordered_json::parse(to_json(settings).dump()),
                              program_version()};
   const OutputPlan plan{o.out, o.save_maps, static_cast<int>(classes.size())};
   size_t kept = 0;

@@ -9,23 +9,6 @@
 
 namespace pnpovss::cli {
 
-nlohmann::ordered_json record_identity(const RunIdentity& run, const std::string& image_path,
-                                       const std::string& image_sha256, const std::vector<std::string>& names,
-                                       const std::vector<int32_t>& labels) {
-  nlohmann::ordered_json prompt = nlohmann::ordered_json::array();
-  for (size_t k = 0; k < names.size() && k < labels.size(); ++k)
-    prompt.push_back({{"label", labels[k]}, {"name", names[k]}});
-  nlohmann::ordered_json identity;
-  identity["image"] = image_path;
-  identity["image_sha256"] = image_sha256;
-  identity["model"] = run.model;
-  identity["device"] = run.device;
-  identity["version"] = run.version;
-  identity["prompt"] = prompt;
-  identity["settings"] = run.settings;
-  return identity;
-}
-
 bool written_earlier(const std::string& record_path, const std::vector<std::string>& outputs,
                      const nlohmann::ordered_json& identity) {
   std::error_code ec;

@@ -7,26 +7,13 @@
 // the image is segmented again.
 #pragma once
 
-#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "pnpovss/run/record.h"
+
 namespace pnpovss::cli {
-
-// What all images of a run share.
-struct RunIdentity {
-  std::string model;                // the model directory
-  std::string device;               // the placement, e.g. "cpu/fp32"
-  nlohmann::ordered_json settings;  // the method settings as JSON
-  std::string version;              // "pnp-ovss X.Y.Z"
-};
-
-// The fields of one image's record that decide its outputs, in record order: image,
-// image_sha256, model, device, version, prompt ([{label, name}] in prompt order), settings.
-nlohmann::ordered_json record_identity(const RunIdentity& run, const std::string& image_path,
-                                       const std::string& image_sha256, const std::vector<std::string>& names,
-                                       const std::vector<int32_t>& labels);
 
 // True when every file of `outputs` exists and the record at `record_path` holds `identity`.
 // The image's hash in `identity` is not used: the file named by its "image" field is hashed

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "pnpovss/cli/earlier_outputs.h"
+#include "pnpovss/run/record.h"
 #include "pnpovss/run/runner.h"
 
 namespace pnpovss::cli {
@@ -26,7 +26,7 @@ std::vector<std::string> output_files(const OutputPlan& plan, const std::string&
 
 // Writes every file of one segmented image under `name`. `run` names the model, device,
 // settings and version in the record. Throws pnpovss::Error when a file cannot be written.
-void write_outputs(const OutputPlan& plan, const RunIdentity& run, const std::string& name, const run::Item& item,
+void write_outputs(const OutputPlan& plan, const run::RunIdentity& run, const std::string& name, const run::Item& item,
                    const run::Outcome& outcome);
 
 }  // namespace pnpovss::cli

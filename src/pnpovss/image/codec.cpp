@@ -235,6 +235,18 @@ void write_all(const std::string& path, const std::vector<uint8_t>& bytes) {
 
 }  // namespace
 
+std::pair<int, int> read_image_size(const uint8_t* data, size_t size, const std::string& origin) {
+  if (data == nullptr || size == 0) throw Error("image " + origin + " is empty (0 bytes)");
+  if (size > static_cast<size_t>(INT_MAX)) throw Error("image " + origin + " is too large (over 2 GiB)");
+  check_declared_size(data, size, origin);
+  int width = 0, height = 0, channels = 0;
+  if (!stbi_info_from_memory(data, static_cast<int>(size), &width, &height, &channels)) {
+    throw Error("cannot decode image " + origin + ": " + stb_reason() + " (supported formats: JPEG, PNG, BMP)");
+  }
+  if (height < 0 && data[0] == 'B') height = -height;  // a top-down BMP (see decode_image_memory)
+  return {width, height};
+}
+
 Image decode_image_memory(const uint8_t* data, size_t size, const std::string& origin) {
   if (data == nullptr || size == 0) throw Error("image " + origin + " is empty (0 bytes)");
   if (size > static_cast<size_t>(INT_MAX)) throw Error("image " + origin + " is too large (over 2 GiB)");
@@ -291,13 +303,13 @@ Image decode_image_file(const std::string& path, std::string& sha256) {
   return decode_image_memory(file->data(), file->size(), "'" + path + "'");
 }
 
-void write_png_rgb(const std::string& path, const Image& image) {
+std::vector<uint8_t> encode_png_rgb(const Image& image, const std::string& what) {
   if (image.width <= 0 || image.height <= 0 ||
       image.rgb.size() != static_cast<size_t>(image.width) * static_cast<size_t>(image.height) * 3) {
-    throw Error("cannot write '" + path + "': the image buffer does not match its size " +
+    throw Error("cannot write " + what + ": the image buffer does not match its size " +
                 std::to_string(image.width) + "x" + std::to_string(image.height));
   }
-  if (image.width > INT_MAX / 3) throw Error("cannot write '" + path + "': the image is too wide for PNG");
+  if (image.width > INT_MAX / 3) throw Error("cannot write " + what + ": the image is too wide for PNG");
   std::vector<uint8_t> bytes;
   const auto append = [](void* context, void* chunk, int n) {
     auto* out = static_cast<std::vector<uint8_t>*>(context);
@@ -305,8 +317,13 @@ void write_png_rgb(const std::string& path, const Image& image) {
     out->insert(out->end(), begin, begin + n);
   };
   if (!stbi_write_png_to_func(append, &bytes, image.width, image.height, 3, image.rgb.data(), image.width * 3)) {
-    throw Error("cannot encode '" + path + "' as PNG");
+    throw Error("cannot encode " + what + " as PNG");
   }
+  return bytes;
+}
+
+void write_png_rgb(const std::string& path, const Image& image) {
+  const std::vector<uint8_t> bytes = encode_png_rgb(image, "'" + path + "'");
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   write_all(tmp, bytes);
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
