@@ -1,6 +1,6 @@
 // The util layer's small pieces that every message and every resume check relies on: where two
 // JSON documents differ (the refusals of eval run folders and tuning journals name the field),
-// the file hashes (image records, hub downloads), one-line error messages, SettingError's
+// the file hashes (image records, hub downloads), base64 (images inside the server's JSON), one-line error messages, SettingError's
 // wording with and without an origin, and the kind of a hub ETag.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,9 +10,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "pnpovss/error.h"
 #include "pnpovss/hub/etag.h"
+#include "pnpovss/util/base64.h"
 #include "pnpovss/util/hash.h"
 #include "pnpovss/util/json_diff.h"
 
@@ -207,6 +210,51 @@ TEST(EtagKind, ByLengthAndLowerCaseHex) {
   EXPECT_EQ(hub::etag_kind(std::string(39, 'a') + "g"), hub::EtagKind::Opaque);
   EXPECT_EQ(hub::etag_kind("\"" + sha1 + "\""), hub::EtagKind::Opaque);
   EXPECT_EQ(hub::etag_kind("W/\"" + sha256 + "\""), hub::EtagKind::Opaque);
+}
+
+// ---- base64 -----------------------------------------------------------------------------------
+
+std::string decoded_text(const std::string& b64) {
+  const std::vector<uint8_t> bytes = util::base64_decode(b64);
+  return std::string(bytes.begin(), bytes.end());
+}
+
+std::string encoded_text(const std::string& text) {
+  return util::base64_encode(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+}
+
+TEST(Base64, MatchesRfc4648TestVectors) {
+  const std::vector<std::pair<std::string, std::string>> vectors = {
+      {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},       {"foo", "Zm9v"},
+      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, b64] : vectors) {
+    EXPECT_EQ(encoded_text(plain), b64) << plain;
+    EXPECT_EQ(decoded_text(b64), plain) << b64;
+  }
+}
+
+TEST(Base64, RoundTripsEveryByteValue) {
+  std::vector<uint8_t> bytes;
+  for (int i = 0; i < 256 * 3 + 1; ++i) bytes.push_back(static_cast<uint8_t>(i * 37 + 11));
+  EXPECT_EQ(util::base64_decode(util::base64_encode(bytes)), bytes);
+}
+
+TEST(Base64, DecodingSkipsLineBreaksAndAcceptsMissingPadding) {
+  EXPECT_EQ(decoded_text("Zm9v\nYmFy\r\n"), "foobar");
+  EXPECT_EQ(decoded_text("Zm9vYg"), "foob");
+  EXPECT_EQ(decoded_text("Zm9vYmE"), "fooba");
+}
+
+TEST(Base64, RefusesWhatNoEncoderWrites) {
+  for (const std::string bad : {"Zm9v!", "Zg=a", "Z", "Zm9vY", "Zg==="}) {
+    EXPECT_THROW(util::base64_decode(bad), InvalidArgument) << bad;
+  }
+  try {
+    util::base64_decode("Zm9v*mFy");
+    FAIL() << "no error";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("character 5"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
