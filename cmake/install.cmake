@@ -14,6 +14,9 @@ include(CMakePackageConfigHelpers)
 set(PNPOVSS_LAYER_TARGETS pnpovss_util pnpovss_io pnpovss_cpu pnpovss_image pnpovss_text pnpovss_hub pnpovss_crf
     pnpovss_settings pnpovss_models_core pnpovss_eval pnpovss_check_core pnpovss_console pnpovss_runtime
     pnpovss_models pnpovss_segment pnpovss_tune pnpovss_check pnpovss_run pnpovss_cli)
+if(TARGET pnpovss_serve)
+  list(APPEND PNPOVSS_LAYER_TARGETS pnpovss_serve)
+endif()
 set(PNPOVSS_LAYER_OBJECTS "")
 foreach(layer IN LISTS PNPOVSS_LAYER_TARGETS)
   list(APPEND PNPOVSS_LAYER_OBJECTS $<TARGET_OBJECTS:${layer}>)

@@ -13,6 +13,8 @@ packages=(
   pybind11-dev python3-dev python3-numpy  # the Python module and its tests
   python3-venv python3-pip python3-setuptools python3-wheel  # `pip install .` of the module
   libopenmpi-dev openmpi-bin              # `mpirun pnp-ovss eval` (optional at build time)
+  libcpp-httplib-dev                      # `pnp-ovss serve` (optional at build time)
+  chromium chromium-driver python3-selenium  # the server's page tested in a headless browser
 )
 
 missing=()

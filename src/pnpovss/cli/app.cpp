@@ -74,6 +74,7 @@ int run_command_line(int argc, const char* const* argv, std::string* error) {
   add(add_segment_command);
   add(add_eval_command);
   add(add_tune_command);
+  add(add_serve_command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

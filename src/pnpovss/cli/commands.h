@@ -15,6 +15,7 @@ Command add_match_command(CLI::App& app);
 Command add_segment_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
 Command add_tune_command(CLI::App& app);
+Command add_serve_command(CLI::App& app);
 
 // The model used when --model is not given.
 inline const char* kDefaultModel = "Salesforce/blip-itm-large-flickr";

@@ -160,41 +160,53 @@ uint32_t read_le32(const uint8_t* p) {
 }
 uint16_t read_le16(const uint8_t* p) { return static_cast<uint16_t>(p[1] << 8 | p[0]); }
 
+// The size a PNG or BMP header declares, read without stb (whose header scan gives up on
+// sizes it deems too large); false for other formats and headers stb refuses.
+struct DeclaredSize {
+  int64_t width = 0, height = 0;
+  int64_t bmp_pixel_bytes = 0;  // an uncompressed BMP's pixel array end (0: not known)
+};
+bool read_declared_size(const uint8_t* data, size_t size, DeclaredSize& out) {
+  static const uint8_t kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (size >= 24 && std::memcmp(data, kPngSignature, 8) == 0 && std::memcmp(data + 12, "IHDR", 4) == 0) {
+    out.width = read_be32(data + 16);
+    out.height = read_be32(data + 20);
+    return true;
+  }
+  if (size < 26 || data[0] != 'B' || data[1] != 'M') return false;
+  const uint32_t offset = read_le32(data + 10);
+  const uint32_t header = read_le32(data + 14);
+  int64_t bits = 0;
+  uint32_t compression = 0;
+  if (header == 12) {  // OS/2 BITMAPCOREHEADER: 16-bit sizes, never compressed
+    out.width = read_le16(data + 18);
+    out.height = read_le16(data + 20);
+    bits = read_le16(data + 24);
+  } else if ((header == 40 || header == 56 || header == 108 || header == 124) && size >= 34) {
+    out.width = static_cast<int32_t>(read_le32(data + 18));
+    out.height = static_cast<int32_t>(read_le32(data + 22));  // negative: rows stored top-down
+    bits = read_le16(data + 28);
+    compression = read_le32(data + 30);
+  } else {
+    return false;  // stb refuses other headers
+  }
+  out.height = out.height < 0 ? -out.height : out.height;
+  if (compression == 0 || compression == 3)  // RLE and embedded formats: stb refuses them
+    out.bmp_pixel_bytes = int64_t{offset} + (out.width * bits + 31) / 32 * 4 * out.height;
+  return true;
+}
+
 // What stb does not check itself. A PNG or BMP header declaring more pixels than the limit is
 // refused by size (stb's header scan reports those as "unknown image type"). The pixel array
 // of an uncompressed BMP must fit in the file: stb reads missing bytes as zeros, where PIL
 // refuses a truncated file.
 void check_declared_size(const uint8_t* data, size_t size, const std::string& origin) {
-  static const uint8_t kPngSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-  if (size >= 24 && std::memcmp(data, kPngSignature, 8) == 0 && std::memcmp(data + 12, "IHDR", 4) == 0) {
-    check_dimensions(read_be32(data + 16), read_be32(data + 20), origin);
-    return;
-  }
-  if (size < 26 || data[0] != 'B' || data[1] != 'M') return;
-  const uint32_t offset = read_le32(data + 10);
-  const uint32_t header = read_le32(data + 14);
-  int64_t width = 0, height = 0, bits = 0;
-  uint32_t compression = 0;
-  if (header == 12) {  // OS/2 BITMAPCOREHEADER: 16-bit sizes, never compressed
-    width = read_le16(data + 18);
-    height = read_le16(data + 20);
-    bits = read_le16(data + 24);
-  } else if ((header == 40 || header == 56 || header == 108 || header == 124) && size >= 34) {
-    width = static_cast<int32_t>(read_le32(data + 18));
-    height = static_cast<int32_t>(read_le32(data + 22));  // negative: rows stored top-down
-    bits = read_le16(data + 28);
-    compression = read_le32(data + 30);
-  } else {
-    return;  // stb refuses other headers
-  }
-  height = height < 0 ? -height : height;
-  check_dimensions(width, height, origin);
-  if (compression != 0 && compression != 3) return;  // RLE and embedded formats: stb refuses them
-  const int64_t row_bytes = (width * bits + 31) / 32 * 4;
-  const int64_t needed = int64_t{offset} + row_bytes * height;
-  if (needed > static_cast<int64_t>(size)) {
-    throw Error("image " + origin + " is truncated (its " + std::to_string(width) + "x" + std::to_string(height) +
-                " BMP pixels need " + std::to_string(needed) + " bytes, the file has " + std::to_string(size) + ")");
+  DeclaredSize d;
+  if (!read_declared_size(data, size, d)) return;
+  check_dimensions(d.width, d.height, origin);
+  if (d.bmp_pixel_bytes > static_cast<int64_t>(size)) {
+    throw Error("image " + origin + " is truncated (its " + std::to_string(d.width) + "x" + std::to_string(d.height) +
+                " BMP pixels need " + std::to_string(d.bmp_pixel_bytes) + " bytes, the file has " + std::to_string(size) + ")");
   }
 }
 
@@ -235,15 +247,14 @@ void write_all(const std::string& path, const std::vector<uint8_t>& bytes) {
 
 }  // namespace
 
-std::pair<int, int> read_image_size(const uint8_t* data, size_t size, const std::string& origin) {
+std::pair<int64_t, int64_t> read_image_size(const uint8_t* data, size_t size, const std::string& origin) {
   if (data == nullptr || size == 0) throw Error("image " + origin + " is empty (0 bytes)");
-  if (size > static_cast<size_t>(INT_MAX)) throw Error("image " + origin + " is too large (over 2 GiB)");
-  check_declared_size(data, size, origin);
+  DeclaredSize d;
+  if (read_declared_size(data, size, d)) return {d.width, d.height};
   int width = 0, height = 0, channels = 0;
-  if (!stbi_info_from_memory(data, static_cast<int>(size), &width, &height, &channels)) {
+  if (size > static_cast<size_t>(INT_MAX) || !stbi_info_from_memory(data, static_cast<int>(size), &width, &height, &channels)) {
     throw Error("cannot decode image " + origin + ": " + stb_reason() + " (supported formats: JPEG, PNG, BMP)");
   }
-  if (height < 0 && data[0] == 'B') height = -height;  // a top-down BMP (see decode_image_memory)
   return {width, height};
 }
 

@@ -26,10 +26,11 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& o
 
 // `image` as the bytes of an 8-bit RGB PNG; `what` names it in messages. Throws pnpovss::Error.
 std::vector<uint8_t> encode_png_rgb(const Image& image, const std::string& what = "the image");
-// Width and height of an encoded image from its header alone, without decoding its pixels (to
-// refuse an image too large for a caller's limit before it costs memory). Throws as
-// decode_image_memory for bytes that are not a JPEG, PNG or BMP.
-std::pair<int, int> read_image_size(const uint8_t* data, size_t size, const std::string& origin);
+// Width and height an encoded image declares in its header, read without decoding its pixels
+// and without the size limit of decoding, so that a caller can refuse an image over its own
+// limit before it costs memory. Throws pnpovss::Error for bytes whose header is not that of
+// a JPEG, PNG or BMP; decoding checks the rest.
+std::pair<int64_t, int64_t> read_image_size(const uint8_t* data, size_t size, const std::string& origin);
 // Writes `image` as an 8-bit RGB PNG. The file is written next to `path` and renamed into place,
 // so readers never see a partial file. Throws pnpovss::Error on failure.
 void write_png_rgb(const std::string& path, const Image& image);
