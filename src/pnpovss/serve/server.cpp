@@ -31,6 +31,11 @@ using nlohmann::json;
 const std::set<std::string> kPaths = {"/", "/healthz", "/metrics", "/v1/info", "/v1/segment"};
 constexpr int kClientClosed = 499;  // nginx's status for a client that left before its answer
 
+// A POST /v1/segment on its way to the queue, from its headers (before the HTTP library reads
+// the body) until its job is queued or it is answered otherwise: one request at a time per
+// HTTP thread, so per thread.
+thread_local std::optional<Scheduler::Arrival> t_arriving;
+
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 void send_json(httplib::Response& res, int status, const json& body) {
@@ -146,7 +151,6 @@ void Server::Impl::segment(const httplib::Request& req, httplib::Response& res) 
   const auto arrival = Clock::now();
   const Limits& limits = config.limits;
   if (stopping) throw HttpError(503, "the server is stopping");
-  std::optional<Scheduler::Arrival> arriving(std::in_place, scheduler);  // until queued
   SegmentRequest request = parse_segment_request(req);
   std::pair<int64_t, int64_t> size;
   try {
@@ -178,10 +182,10 @@ void Server::Impl::segment(const httplib::Request& req, httplib::Response& res) 
       res.set_header("Retry-After", std::to_string(retry_after_seconds()));
       throw HttpError(503, "the queue is full (" + std::to_string(scheduler.capacity()) + " requests wait): try again later");
   }
-  arriving.reset();
+  t_arriving.reset();
   const PeerWatch peer(req.remote_addr, req.remote_port);
   const auto deadline = arrival + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(limits.timeout_seconds));
-  while (done.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+  while (done.wait_for(std::chrono::milliseconds(10)) != std::future_status::ready) {
     if (Clock::now() >= deadline) {
       scheduler.abandon(job);
       throw HttpError(504, "the request took longer than this server's limit of " +
@@ -232,10 +236,13 @@ void Server::Impl::install_routes() {
       return httplib::Server::HandlerResponse::Handled;
     }
     const bool guarded = req.path.rfind("/v1/", 0) == 0 || req.path == "/metrics";
-    if (!guarded || authorized(req)) return httplib::Server::HandlerResponse::Unhandled;
-    res.set_header("WWW-Authenticate", "Bearer");
-    send_error(res, 401, "this server needs its API key: send the header 'Authorization: Bearer KEY' (or 'X-API-Key: KEY')");
-    return httplib::Server::HandlerResponse::Handled;
+    if (guarded && !authorized(req)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      send_error(res, 401, "this server needs its API key: send the header 'Authorization: Bearer KEY' (or 'X-API-Key: KEY')");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (req.method == "POST" && req.path == "/v1/segment" && !stopping) t_arriving.emplace(scheduler);
+    return httplib::Server::HandlerResponse::Unhandled;
   });
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
     int status = 500;
@@ -252,6 +259,7 @@ void Server::Impl::install_routes() {
     if (res.body.empty()) send_error(res, res.status, library_error_message(req, res.status, config.limits));
   });
   http.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    t_arriving.reset();  // answered without being queued (a refusal, a malformed body)
     metrics.count_request(kPaths.count(req.path) ? req.path : "other", res.status);
   });
 
