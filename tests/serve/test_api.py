@@ -448,6 +448,17 @@ def retry_after_ok(value):
     return bool(re.fullmatch(r"\d+", value)) or email.utils.parsedate(value) is not None
 
 
+def check_oversize_upload(c, server, junk):
+    """A 2 MB multipart upload to a server started with --max-upload-mb 1: a JSON 413."""
+    body, headers = segment_multipart(junk, filename="big.png")
+    what = "2 MB multipart upload over --max-upload-mb 1 -> 413"
+    try:
+        status, h, data, sent = raw_exchange(server, "POST", "/v1/segment", body, headers)
+        c.check(what, status == 413 and not error_body_problem(status, h, data), "%d %s" % (status, short(data, 200)))
+    except Exception as e:  # noqa: BLE001
+        c.check(what, False, "no answer: %s: %s" % (type(e).__name__, e))
+
+
 def start_server(checks, binary, data_dir, args, name):
     try:
         return ServerProcess(binary, data_dir, args).start()
@@ -1014,13 +1025,7 @@ def check_limits(c, binary, data_dir):
         limits = (info or {}).get("limits") or {}
         c.equal("--max-upload-mb 1 --max-pixels 1000: info limits", (limits.get("max_upload_mb"), limits.get("max_pixels")), (1, 1000))
         junk = bytes((i * 7919) & 255 for i in range(2 * 1024 * 1024))
-        body, headers = segment_multipart(junk, filename="big.png")
-        try:
-            status, h, data, sent = raw_exchange(server, "POST", "/v1/segment", body, headers)
-            c.check("2 MB multipart body over --max-upload-mb 1 -> 413", status == 413 and not error_body_problem(status, h, data),
-                    "%d %s" % (status, short(data, 200)))
-        except Exception as e:  # noqa: BLE001
-            c.check("2 MB multipart body over --max-upload-mb 1 -> 413", False, "no answer: %s: %s" % (type(e).__name__, e))
+        check_oversize_upload(c, server, junk)
         body, headers = segment_json(junk)
         try:
             status, h, data, sent = raw_exchange(server, "POST", "/v1/segment", body, headers)

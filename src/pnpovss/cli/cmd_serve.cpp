@@ -155,7 +155,7 @@ Command add_serve_command(CLI::App& app) {
       "serve",
       "Serve the model over HTTP: a JSON API under /v1 and a web page at / to segment, explore and explain "
       "(docs/server.md).\n"
-      "Example: pnp-ovss serve --model Salesforce/blip-itm-large-coco --port 8080\n"
+      "Example: pnp-ovss serve --model Salesforce/blip-itm-large-flickr --port 8080\n"
       "         curl -F image=@photo.jpg -F classes='cat, sofa' http://127.0.0.1:8080/v1/segment");
 #if PNPOVSS_WITH_SERVER
   auto o = std::make_shared<ServeOptions>();
