@@ -95,7 +95,6 @@ double bare_run(const segment::Segmenter& model, const MethodSettings& settings,
   size_t bytes = 0;
   runner.run(items, [&](run::Outcome& o) {
     if (!o.ok()) throw Error(o.problem);
-    o.image = decoded[o.index];
     bytes += run::image_outputs(identity, "image", items[o.index], o, 3).record.dump().size();
   });
   if (bytes == 0) throw Error("no outputs");

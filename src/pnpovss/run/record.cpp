@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <utility>
 
 #include "pnpovss/image/codec.h"
@@ -88,7 +89,7 @@ ojson record_identity(const RunIdentity& run, const std::string& image_path, con
 
 ImageOutputs image_outputs(const RunIdentity& run, const std::string& image_name, const Item& item,
                            const Outcome& o, int max_label) {
-  const Image& image = o.image;
+  const Image& image = pixels_of(item, o);
   ImageOutputs out;
   out.labels_png = image::encode_label_png(o.labels, image.width, image.height, max_label);
   std::vector<image::LegendEntry> legend;
@@ -101,12 +102,13 @@ ImageOutputs image_outputs(const RunIdentity& run, const std::string& image_name
   return out;
 }
 
-ojson stage_timings(const Outcome& o, double outputs_seconds) {
+ojson stage_timings(const Outcome& o, double outputs_seconds, std::optional<double> queue_seconds) {
   ojson timings;
+  if (queue_seconds) timings["queue"] = rounded(*queue_seconds, 1e4);
   timings["decode"] = rounded(o.decode_seconds, 1e4);
   for (const auto& stage : o.result.timings) timings[stage.stage] = rounded(stage.seconds, 1e4);
   timings["outputs"] = rounded(outputs_seconds, 1e4);
-  timings["total"] = rounded(o.decode_seconds + o.model_seconds + outputs_seconds, 1e4);
+  timings["total"] = rounded(queue_seconds.value_or(0) + o.decode_seconds + o.model_seconds + outputs_seconds, 1e4);
   return timings;
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,14 +39,17 @@ struct ImageOutputs {
   Bytes overlay_png;              // the photo with the labels blended in and a legend
 };
 
-// `image_name` is what the record calls the image (a path, an upload's file name); `max_label`
-// the largest label the run can give (the size of its class list). Throws pnpovss::Error.
+// `image_name` is what the record calls the image (a path, an upload's file name); the pixels
+// are pixels_of(item, outcome); `max_label` the largest label the run can give (the size of its
+// class list). Throws pnpovss::Error.
 ImageOutputs image_outputs(const RunIdentity& run, const std::string& image_name, const Item& item,
                            const Outcome& outcome, int max_label);
 
-// The record's "timings": decode, the method's stages, `outputs_seconds` (writing or encoding the
-// outputs) and the total, in seconds rounded to 0.1 ms.
-nlohmann::ordered_json stage_timings(const Outcome& outcome, double outputs_seconds);
+// The record's "timings": the time spent waiting in a queue (when there was one), decode, the
+// method's stages, `outputs_seconds` (writing or encoding the outputs) and the total, in seconds
+// rounded to 0.1 ms.
+nlohmann::ordered_json stage_timings(const Outcome& outcome, double outputs_seconds,
+                                     std::optional<double> queue_seconds = std::nullopt);
 
 // The maps that show why a pixel got its label, as heatmap PNGs (image::heatmap: at least 256 px
 // on a side, each min-max scaled on its own unless said otherwise).

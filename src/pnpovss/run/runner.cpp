@@ -61,7 +61,7 @@ void Runner::segment_ready(const std::vector<Item>& items, const std::vector<Out
   std::vector<segment::ImageTask> tasks;
   for (const Outcome* o : ready) {
     const Item& item = items[o->index];
-    tasks.push_back({item.image != nullptr ? item.image : &o->image, &item.classes.names});
+    tasks.push_back({&pixels_of(item, *o), &item.classes.names});
   }
   const auto start = Clock::now();
   std::vector<segment::SegmentationResult> results;

@@ -50,6 +50,12 @@ struct Outcome {
   bool ok() const { return problem.empty(); }
 };
 
+// The pixels an outcome was segmented from: the item's own when it had them in memory, else
+// the outcome's decoded copy.
+inline const Image& pixels_of(const Item& item, const Outcome& outcome) {
+  return item.image != nullptr ? *item.image : outcome.image;
+}
+
 struct RunOptions {
   segment::BatchSize batch;  // images per model pass (halved on GPU out-of-memory when automatic)
   int workers = 1;           // images side by side on the CPU (segment::segment_in_batches)

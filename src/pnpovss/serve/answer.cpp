@@ -45,23 +45,18 @@ std::string answer_json(const AnsweredImage& a) {
   const auto start = Clock::now();
   run::ImageOutputs out = run::image_outputs(*a.identity, a.item->path, *a.item, *a.outcome, max_label(*a.item));
   ojson answer;
-  ojson maps;
-  if (a.maps) maps = maps_json(run::explain_maps(a.outcome->result, a.item->classes));
-  ojson timings = run::stage_timings(*a.outcome, std::chrono::duration<double>(Clock::now() - start).count());
-  ojson with_queue;
-  with_queue["queue"] = std::round(a.queue_seconds * 1e4) / 1e4;
-  for (auto& [key, value] : timings.items()) with_queue[key] = value;
-  with_queue["total"] = std::round((timings["total"].get<double>() + a.queue_seconds) * 1e4) / 1e4;
-  out.record["timings"] = with_queue;
   answer["record"] = std::move(out.record);
   answer["labels_png"] = util::base64_encode(out.labels_png);
   answer["overlay_png"] = util::base64_encode(out.overlay_png);
-  if (a.maps) answer["maps"] = std::move(maps);
+  if (a.maps) answer["maps"] = maps_json(run::explain_maps(a.outcome->result, a.item->classes));
+  // Last, so that "outputs" counts the encoding of everything above.
+  answer["record"]["timings"] =
+      run::stage_timings(*a.outcome, std::chrono::duration<double>(Clock::now() - start).count(), a.queue_seconds);
   return answer.dump();
 }
 
 run::Bytes answer_label_png(const AnsweredImage& a) {
-  const Image& image = a.outcome->image;
+  const Image& image = run::pixels_of(*a.item, *a.outcome);
   return image::encode_label_png(a.outcome->labels, image.width, image.height, max_label(*a.item));
 }
 
