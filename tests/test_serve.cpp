@@ -1,6 +1,6 @@
 // The server's pieces in-process, without HTTP: reading a segment request in both of its forms,
 // a request's settings on top of the server's, the metrics page, noticing a client that left,
-// and the scheduler (groups by settings, same labels as the runner, abandoned jobs skipped).
+// and the scheduler (groups by settings, same labels as the runner, abandoned jobs leave the queue at once).
 // The API over real connections, load and faults are tests/serve/*.py.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -283,16 +283,22 @@ TEST(Scheduler, GivesTheRunnersLabelsAndKeepsEachJobsSettings) {
   EXPECT_EQ(scheduler.submit(photo_job(tiny_settings(), classes)), Scheduler::Admission::Stopping);
 }
 
-TEST(Scheduler, SkipsAbandonedJobsAndReportsFailuresInTheOutcome) {
-  Scheduler scheduler(tiny_model(), {segment::BatchSize{1, false}, 1}, 8);
+TEST(Scheduler, AnAbandonedJobLeavesTheQueueAtOnceAndFailuresComeInTheOutcome) {
+  Scheduler scheduler(tiny_model(), {segment::BatchSize{1, false}, 2}, 8);
   auto abandoned = photo_job(tiny_settings(), {"cat"});
-  abandoned->abandoned = true;
   auto broken = photo_job(tiny_settings(), {"cat"});
   broken->image = Image{};  // no pixels: the model cannot run it
   std::future<run::Outcome> abandoned_done = abandoned->done.get_future();
   std::future<run::Outcome> broken_done = broken->done.get_future();
-  ASSERT_EQ(scheduler.submit(abandoned), Scheduler::Admission::Queued);
-  ASSERT_EQ(scheduler.submit(broken), Scheduler::Admission::Queued);
+  {
+    // Another request on its way: the dispatcher gathers (up to Scheduler::kGatherWait) instead
+    // of starting a group of one, so the job is still queued when its client leaves.
+    const Scheduler::Arrival arriving(scheduler);
+    ASSERT_EQ(scheduler.submit(abandoned), Scheduler::Admission::Queued);
+    scheduler.abandon(abandoned);
+    EXPECT_EQ(scheduler.depth(), 0u);  // its place is free at once
+    ASSERT_EQ(scheduler.submit(broken), Scheduler::Admission::Queued);
+  }
   const run::Outcome outcome = broken_done.get();
   EXPECT_FALSE(outcome.ok());
   abandoned.reset();  // the queue let go of it: its promise is gone unkept

@@ -2,7 +2,6 @@
 // statuses (http_status); request parsing throws HttpError where the status is its own choice.
 #pragma once
 
-#include <exception>
 #include <string>
 
 #include "pnpovss/error.h"

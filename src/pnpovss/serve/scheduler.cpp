@@ -49,7 +49,6 @@ Scheduler::Admission Scheduler::submit(const std::shared_ptr<Job>& job) {
 
 void Scheduler::abandon(const std::shared_ptr<Job>& job) {
   std::lock_guard<std::mutex> lock(mutex_);
-  job->abandoned = true;
   queue_.erase(std::remove(queue_.begin(), queue_.end(), job), queue_.end());
 }
 
@@ -78,8 +77,8 @@ void Scheduler::dispatch() {
     if (queue_.empty()) return;  // stopping, and everything queued has run
     wake_.wait_for(lock, kGatherWait,
                    [this] { return stopping_ || queue_.size() >= group_size_ || arriving_ == 0; });
-    std::vector<std::shared_ptr<Job>> group = take_group(lock);
-    if (group.empty()) continue;
+    std::vector<std::shared_ptr<Job>> group = take_group();
+    if (group.empty()) continue;  // every waiting job was abandoned during the gathering
     running_ = group.size();
     lock.unlock();
     run_group(group);
@@ -94,16 +93,11 @@ void Scheduler::dispatch() {
   }
 }
 
-// The first live job and the live jobs after it with the same settings, up to a group; abandoned
-// jobs met on the way leave the queue.
-std::vector<std::shared_ptr<Job>> Scheduler::take_group(std::unique_lock<std::mutex>&) {
+// The first job and the jobs after it with the same settings, up to a group.
+std::vector<std::shared_ptr<Job>> Scheduler::take_group() {
   std::vector<std::shared_ptr<Job>> group;
   for (auto it = queue_.begin(); it != queue_.end() && group.size() < group_size_;) {
     const std::shared_ptr<Job>& job = *it;
-    if (job->abandoned) {
-      it = queue_.erase(it);
-      continue;
-    }
     if (!group.empty() && job->settings_key != group.front()->settings_key) {
       ++it;
       continue;

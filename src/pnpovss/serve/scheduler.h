@@ -40,7 +40,6 @@ struct Job {
   std::string settings_key;   // equal keys can share a model pass
   Clock::time_point submitted = Clock::now();
   double queue_seconds = 0;   // from submit to the start of its group
-  std::atomic<bool> abandoned{false};
   std::promise<run::Outcome> done;  // the outcome, problem set when the model failed
 };
 
@@ -73,8 +72,8 @@ class Scheduler {
   ~Scheduler();  // stop()
 
   Admission submit(const std::shared_ptr<Job>& job);
-  // The job's client left or ran out of time: it leaves the queue now (freeing its place), or,
-  // already running, its outcome is dropped.
+  // The job's client left or ran out of time: it leaves the queue now, freeing its place (a job
+  // already running finishes; nobody reads its outcome).
   void abandon(const std::shared_ptr<Job>& job);
   // Runs what is queued, then ends the dispatcher; later submits get Stopping.
   void stop();
@@ -86,7 +85,7 @@ class Scheduler {
 
  private:
   void dispatch();
-  std::vector<std::shared_ptr<Job>> take_group(std::unique_lock<std::mutex>& lock);
+  std::vector<std::shared_ptr<Job>> take_group();  // with mutex_ held
   void run_group(const std::vector<std::shared_ptr<Job>>& jobs);
 
   const segment::Segmenter& model_;

@@ -7,7 +7,6 @@
 #include <cmath>
 #include <optional>
 #include <set>
-#include <thread>
 #include <utility>
 
 #include "pnpovss/image/codec.h"
@@ -45,6 +44,12 @@ void send_json(httplib::Response& res, int status, const json& body) {
 
 void send_error(httplib::Response& res, int status, const std::string& message) {
   send_json(res, status, {{"error", message}});
+}
+
+// The answer to the exception in flight (call inside a catch block): its status, its one line.
+void send_current_error(httplib::Response& res) {
+  const int status = http_status_of_current();
+  send_error(res, status, util::current_failure().message);
 }
 
 // Compares without stopping at the first difference, so that timing does not reveal a key.
@@ -90,8 +95,7 @@ struct Server::Impl {
   json info() const;
   void segment(const httplib::Request& req, httplib::Response& res);
   std::shared_ptr<Job> make_job(SegmentRequest& request, const MethodSettings& job_settings) const;
-  void answer(const httplib::Request& req, httplib::Response& res, const SegmentRequest& request, Job& job);
-  int retry_after_seconds() const;
+  HttpError queue_full(httplib::Response& res) const;
 };
 
 bool Server::Impl::authorized(const httplib::Request& req) const {
@@ -121,9 +125,12 @@ json Server::Impl::info() const {
           {"api_key_required", !config.api_key.empty()}};
 }
 
-// About one request's time, from those answered so far; at least 1 s.
-int Server::Impl::retry_after_seconds() const {
-  return static_cast<int>(std::clamp(std::ceil(metrics.mean_latency()), 1.0, 60.0));
+// The refusal of a request that finds the queue full, with Retry-After set to about one
+// request's time (from those answered so far; at least 1 s).
+HttpError Server::Impl::queue_full(httplib::Response& res) const {
+  const int retry_after = static_cast<int>(std::clamp(std::ceil(metrics.mean_latency()), 1.0, 60.0));
+  res.set_header("Retry-After", std::to_string(retry_after));
+  return HttpError(503, "the queue is full (" + std::to_string(scheduler.capacity()) + " requests wait): try again later");
 }
 
 std::shared_ptr<Job> Server::Impl::make_job(SegmentRequest& request, const MethodSettings& job_settings) const {
@@ -169,18 +176,13 @@ void Server::Impl::segment(const httplib::Request& req, httplib::Response& res) 
     throw HttpError(422, e.what());
   }
   // A full queue is refused before the image costs a decode.
-  if (scheduler.depth() >= scheduler.capacity()) {
-    res.set_header("Retry-After", std::to_string(retry_after_seconds()));
-    throw HttpError(503, "the queue is full (" + std::to_string(scheduler.capacity()) + " requests wait): try again later");
-  }
+  if (scheduler.depth() >= scheduler.capacity()) throw queue_full(res);
   std::shared_ptr<Job> job = make_job(request, job_settings);
   std::future<run::Outcome> done = job->done.get_future();
   switch (scheduler.submit(job)) {
     case Scheduler::Admission::Queued: break;
     case Scheduler::Admission::Stopping: throw HttpError(503, "the server is stopping");
-    case Scheduler::Admission::Full:
-      res.set_header("Retry-After", std::to_string(retry_after_seconds()));
-      throw HttpError(503, "the queue is full (" + std::to_string(scheduler.capacity()) + " requests wait): try again later");
+    case Scheduler::Admission::Full: throw queue_full(res);
   }
   t_arriving.reset();
   const PeerWatch peer(req.remote_addr, req.remote_port);
@@ -199,15 +201,7 @@ void Server::Impl::segment(const httplib::Request& req, httplib::Response& res) 
   }
   run::Outcome outcome = done.get();
   metrics.count_image(!outcome.ok());
-  if (!outcome.ok()) {
-    int status = 500;
-    try {
-      std::rethrow_exception(outcome.error);
-    } catch (...) {
-      status = http_status_of_current();
-    }
-    throw HttpError(status, outcome.problem);
-  }
+  if (!outcome.ok()) std::rethrow_exception(outcome.error);  // answered by send_current_error
   run::RunIdentity job_identity = identity;
   job_identity.settings = nlohmann::ordered_json::parse(job->settings_key);
   const AnsweredImage answered{&job_identity, &job->item, &outcome, job->queue_seconds, request.maps};
@@ -245,15 +239,11 @@ void Server::Impl::install_routes() {
     return httplib::Server::HandlerResponse::Unhandled;
   });
   http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr error) {
-    int status = 500;
-    std::string message;
     try {
       std::rethrow_exception(error);
     } catch (...) {
-      status = http_status_of_current();
-      message = util::current_failure().message;
+      send_current_error(res);
     }
-    send_error(res, status, message);
   });
   http.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
     if (res.body.empty()) send_error(res, res.status, library_error_message(req, res.status, config.limits));
@@ -281,8 +271,7 @@ void Server::Impl::install_routes() {
     try {
       segment(req, res);
     } catch (...) {
-      const int status = http_status_of_current();
-      send_error(res, status, util::current_failure().message);
+      send_current_error(res);
     }
     metrics.observe_latency(seconds_since(start));
   });
