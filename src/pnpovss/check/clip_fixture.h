@@ -5,14 +5,18 @@
 //   pixel_values                     preprocessing of reference.json files.images (preprocessing_atol)
 //   input_ids, attention_mask        tokenization of reference.json "class_prompts", padded to the
 //                                    reference width (padding='max_length'; exact)
-//   tokenization                     every record of reference.json "tokenization" (ids and tokens, exact)
+//   tokenization_with_ftfy           every record of reference.json "tokenization_with_ftfy" (the
+//                                    reference with ftfy installed, the cleaning the tokenizer
+//                                    claims; ids and tokens, exact)
+//   tokenization_without_ftfy        only when those are absent: every record of "tokenization"
+//                                    (the reference without ftfy) with the tokenizer's
+//                                    BasicTokenizer cleaning (ids and tokens, exact)
 //   vision_last_hidden_state, vision_pooler_output, text_last_hidden_state, text_pooler_output,
 //   image_embeds, text_embeds, logits_per_image, logits_per_text
 //                                    the model on the reference inputs
 //   ... with suffix _nomask          the same without attention_mask (causal mask only)
 //
-// The "tokenization_with_ftfy" records describe the ftfy text-cleaning path, which is not
-// implemented (see text/clip_tokenizer.h), and are not checked.
+// The class prompts are tokenized with the default (ftfy) cleaning; see text/clip_tokenizer.h.
 #pragma once
 
 #include <vector>

@@ -8,6 +8,7 @@
 #include "pnpovss/error.h"
 #include "pnpovss/io/json_file.h"
 #include "pnpovss/io/mapped_file.h"
+#include "pnpovss/text/text_fix.h"
 #include "pnpovss/text/unicode.h"
 #include "pnpovss/text/unicode_classes.h"
 
@@ -51,7 +52,7 @@ void read_specials(const std::string& path, ClipTokenizer::SpecialTokens& specia
   *max_length = value >= 9.2e18 ? std::numeric_limits<int64_t>::max() : static_cast<int64_t>(value);
 }
 
-// ---- BasicTokenizer(strip_accents=False, do_split_on_punc=False) --------------------------
+// ---- Cleaning::kBasicTokenizer: BasicTokenizer(strip_accents=False, do_split_on_punc=False) --
 
 bool is_bert_whitespace(char32_t c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || unicode::is_space_separator(c);
@@ -98,6 +99,30 @@ std::u32string basic_clean(const std::u32string& text) {
   return out;
 }
 
+// ---- Cleaning::kFtfy: fix_text, then whitespace_clean and lower case ----------------------
+
+// fix_text, runs of \s (the `regex` module's) replaced by one space, str.strip(), str.lower()
+// of the whole text.
+std::u32string ftfy_clean(const std::u32string& text) {
+  const std::u32string fixed = fix_text(text);
+  std::u32string collapsed;
+  collapsed.reserve(fixed.size());
+  bool in_space = false;
+  for (char32_t c : fixed) {
+    if (unicode::is_regex_space(c)) {
+      if (!in_space) collapsed.push_back(U' ');
+      in_space = true;
+    } else {
+      collapsed.push_back(c);
+      in_space = false;
+    }
+  }
+  size_t first = 0, last = collapsed.size();
+  while (first < last && unicode::is_python_space(collapsed[first])) ++first;
+  while (last > first && unicode::is_python_space(collapsed[last - 1])) --last;
+  return unicode::python_lower(collapsed.substr(first, last - first));
+}
+
 // ---- the pre-tokenizer pattern (regex module, IGNORECASE) -----------------------------------
 
 // Simple case folding where it can matter after lower-casing: U+017F LONG S folds to "s" and
@@ -138,7 +163,7 @@ size_t match_length(const std::u32string& text, size_t pos) {
 
 }  // namespace
 
-ClipTokenizer ClipTokenizer::from_dir(const std::string& dir) {
+ClipTokenizer ClipTokenizer::from_dir(const std::string& dir, Cleaning cleaning) {
   ByteBpe bpe = ByteBpe::from_files(dir + "/vocab.json", dir + "/merges.txt", "</w>");
   SpecialTokens specials;
   // CLIP's context length; real checkpoints also state it in tokenizer_config.json.
@@ -148,14 +173,15 @@ ClipTokenizer ClipTokenizer::from_dir(const std::string& dir) {
   // Hugging Face lets special_tokens_map.json override the tokenizer config.
   const std::string map_path = dir + "/special_tokens_map.json";
   if (io::file_exists(map_path)) read_specials(map_path, specials, nullptr);
-  return ClipTokenizer(std::move(bpe), max_length, specials);
+  return ClipTokenizer(std::move(bpe), max_length, specials, cleaning);
 }
 
 ClipTokenizer::ClipTokenizer(ByteBpe bpe, int64_t model_max_length)
     : ClipTokenizer(std::move(bpe), model_max_length, SpecialTokens()) {}
 
-ClipTokenizer::ClipTokenizer(ByteBpe bpe, int64_t model_max_length, const SpecialTokens& specials)
-    : bpe_(std::move(bpe)), model_max_length_(model_max_length), specials_(specials) {
+ClipTokenizer::ClipTokenizer(ByteBpe bpe, int64_t model_max_length, const SpecialTokens& specials,
+                             Cleaning cleaning)
+    : bpe_(std::move(bpe)), model_max_length_(model_max_length), specials_(specials), cleaning_(cleaning) {
   if (model_max_length_ < 2) throw Error("model_max_length must be at least 2 (start and end tokens)");
   auto special_id = [&](const std::string& token, const char* role) {
     if (token.empty() || !bpe_.contains(token))
@@ -171,7 +197,8 @@ ClipTokenizer::ClipTokenizer(ByteBpe bpe, int64_t model_max_length, const Specia
 std::vector<std::string> ClipTokenizer::tokenize(const std::string& text) const {
   const std::u32string decoded = unicode::decode_utf8(text, "text");
   // PreTrainedTokenizer.tokenize first splits out the special tokens (exact, longest first);
-  // only the text between them goes through the CLIP normalisation and pattern.
+  // only the text between them goes through the cleaning and the pattern, each piece on its own
+  // (so a '<' of one piece does not stop HTML references being decoded in another).
   std::vector<std::u32string> specials;
   for (const std::string* s : {&specials_.bos, &specials_.eos, &specials_.pad, &specials_.unk})
     specials.push_back(unicode::decode_utf8(*s, "special token"));
@@ -180,7 +207,7 @@ std::vector<std::string> ClipTokenizer::tokenize(const std::string& text) const 
 
   std::vector<std::string> out;
   auto encode_chunk = [&](const std::u32string& chunk) {
-    const std::u32string clean = basic_clean(chunk);
+    const std::u32string clean = cleaning_ == Cleaning::kFtfy ? ftfy_clean(chunk) : basic_clean(chunk);
     size_t pos = 0;
     while (pos < clean.size()) {
       const size_t n = match_length(clean, pos);
