@@ -15,7 +15,10 @@ the hub sends:
   GET /lfs/{sha256} with Range support (206, Content-Range)
 
 Switches: --drop-after N (the first /lfs/ response stops after N bytes and the connection is
-closed), --corrupt FILE (one byte of FILE's content flipped; the headers keep the true hash),
+closed), --cut-after N (the same, and every later /lfs/ request is hung up on before any byte: a
+connection that stays broken), --ignore-range (/lfs/ answers 200 with the whole file whatever the
+Range header, as servers without resume support do), --slow BYTES (/lfs/ bodies sent at about
+BYTES per second, for tests that interrupt a download), --corrupt FILE (one byte of FILE's content flipped; the headers keep the true hash),
 --log PATH (one line per request: method, path, Range header). The chosen port is printed on
 stdout as "port N". Standard library only.
 """
@@ -25,6 +28,7 @@ import http.server
 import os
 import sys
 import threading
+import time
 
 COMMIT = hashlib.sha1(b"test-org/tiny-blip fixture").hexdigest()
 GATED = "test-org/gated-blip"
@@ -35,7 +39,7 @@ def git_blob_id(data):
 
 
 class Hub:
-    def __init__(self, folder, corrupt, drop_after, log_path):
+    def __init__(self, folder, corrupt, drop_after, log_path, cut=False, ignore_range=False, slow=None):
         self.repos = {}
         names = sorted(n for n in os.listdir(folder) if os.path.isfile(os.path.join(folder, n)))
         files = {}
@@ -52,6 +56,10 @@ class Hub:
         self.repos["test-org/lean-blip"] = lean
         self.lfs = {f["sha256"]: f for f in files.values() if f["lfs"]}
         self.drop_after = drop_after
+        self.cut = cut  # after the first drop, hang up on every /lfs/ request
+        self.dropped = False
+        self.ignore_range = ignore_range
+        self.slow = slow
         self.lock = threading.Lock()
         self.log = open(log_path, "a") if log_path else None
 
@@ -64,7 +72,13 @@ class Hub:
     def take_drop(self):
         with self.lock:
             n, self.drop_after = self.drop_after, None
+            if n is not None:
+                self.dropped = True
             return n
+
+    def link_down(self):
+        with self.lock:
+            return self.cut and self.dropped
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -137,12 +151,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         entry = hub.lfs.get(sha)
         if entry is None:
             return self.error(404, "EntryNotFound", "no such object", head)
+        if hub.link_down():
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
         data = entry["served"]
         start = 0
         status = 200
         headers = {"ETag": '"%s"' % sha, "Accept-Ranges": "bytes"}
         rng = self.headers.get("Range")
-        if rng and rng.startswith("bytes=") and rng.endswith("-"):
+        if rng and rng.startswith("bytes=") and rng.endswith("-") and not hub.ignore_range:
             start = int(rng[len("bytes="):-1])
             if start >= len(data):
                 return self.reply(416, {"Content-Range": "bytes */%d" % len(data)}, b"", head)
@@ -150,6 +168,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             headers["Content-Range"] = "bytes %d-%d/%d" % (start, len(data) - 1, len(data))
         body = data[start:]
         drop = None if head else hub.take_drop()
+        if drop is None and hub.slow and not head:
+            return self.reply_slowly(status, headers, body, hub.slow)
         if drop is None:
             return self.reply(status, headers, body, head)
         # Announce the whole body, send part of it, and hang up.
@@ -164,16 +184,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.connection.shutdown(2)
 
 
+    def reply_slowly(self, status, headers, body, rate):
+        self.send_response(status)
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        chunk = max(1, rate // 20)
+        try:
+            for i in range(0, len(body), chunk):
+                self.wfile.write(body[i:i + chunk])
+                self.wfile.flush()
+                time.sleep(0.05)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client went away (an interrupted download)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", required=True)
     parser.add_argument("--drop-after", type=int)
+    parser.add_argument("--cut-after", type=int)
+    parser.add_argument("--ignore-range", action="store_true")
+    parser.add_argument("--slow", type=int)
     parser.add_argument("--corrupt")
     parser.add_argument("--log")
     args = parser.parse_args()
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    server.hub = Hub(args.folder, args.corrupt, args.drop_after, args.log)
+    drop_after = args.cut_after if args.cut_after is not None else args.drop_after
+    server.hub = Hub(args.folder, args.corrupt, drop_after, args.log, cut=args.cut_after is not None,
+                     ignore_range=args.ignore_range, slow=args.slow)
     print("port %d" % server.server_address[1], flush=True)
     server.serve_forever()
 

@@ -3,7 +3,8 @@
 # of tests/data/blip_itm as test-org/tiny-blip): download into the Hugging Face cache layout,
 # no request on a second resolution, offline mode, optional files recorded as absent, unknown
 # repository / revision (404), gated repository (401, 403 with a token), unreachable endpoint,
-# a missing blob, resume after a dropped connection and from a leftover .incomplete file, and
+# a missing blob, resume after a dropped connection and from a leftover .incomplete file, a
+# server that ignores Range, a connection that stays cut, Ctrl-C during a download, and
 # corrupted downloads caught by their hash.
 #
 # Usage: tests/test_hub.sh PATH/TO/pnp-ovss PYTHON3 TEST_DATA_DIR
@@ -146,6 +147,15 @@ HF_HUB_CACHE=$WORK/empty_cache HF_HUB_OFFLINE=1 expect_error "offline without th
 report "offline error says why" "$(failed_with 1 "HF_HUB_OFFLINE=1" "nor in the Hugging Face cache")"
 report "offline mode makes no request" "$([ "$(requests)" -eq 0 ] || echo "requests made")"
 
+# The repository is cached, the revision asked for is not: say so, and name what is cached.
+HF_HUB_OFFLINE=1 expect_error "offline, revision not cached" -- info test-org/tiny-blip@v2
+report "offline message names the revision and the cached ones" \
+  "$(failed_with 1 "holds 'test-org/tiny-blip' but not its revision 'v2' (cached: main)" "without HF_HUB_OFFLINE" \
+    "pass a cached revision, e.g. test-org/tiny-blip@main")$(grep -q 'nor in the Hugging Face cache' "$ERR" && echo ' old wording')"
+HF_ENDPOINT=http://127.0.0.1:1 expect_error "no network, revision not cached" -- info test-org/tiny-blip@v2
+report "no-network message names the cached revisions" \
+  "$(failed_with 1 "cannot reach" "but not its revision 'v2' (cached: main)" "test-org/tiny-blip@main")$(grep -q 'HF_HUB_OFFLINE' "$ERR" && echo ' offline hint that cannot help')"
+
 # ---- optional files absent on the hub --------------------------------------------------------------
 run info test-org/lean-blip
 status=$?
@@ -214,6 +224,80 @@ grep -q "^GET /lfs/$MODEL_SHA range=bytes=3000000- " "$LOG" || problem="$problem
 grep -q 'model.safetensors: resuming at 3.0 of 7.3 MB' "$ERR" || problem="$problem no 'resuming at' line;"
 cmp -s "$cache/models--test-org--tiny-blip/blobs/$MODEL_SHA" "$MODEL_SRC/model.safetensors" || problem="$problem blob differs"
 report "resume a leftover .incomplete file" "$problem"
+
+# A server without resume support answers the Range request with the whole file (200): what was on
+# disk (here not even a prefix of the file) is overwritten, and the display says it restarts.
+cache=$WORK/cache_norange
+mkdir -p "$cache/models--test-org--tiny-blip/blobs"
+head -c 3000000 /dev/zero | tr '\0' x >"$cache/models--test-org--tiny-blip/blobs/$MODEL_SHA.incomplete"
+start_hub --ignore-range
+HF_HUB_CACHE=$cache run info test-org/tiny-blip
+status=$?
+problem=""
+blob=$cache/models--test-org--tiny-blip/blobs/$MODEL_SHA
+[ "$status" -eq 0 ] || problem="exit status $status"
+grep -q "^GET /lfs/$MODEL_SHA range=bytes=3000000- " "$LOG" || problem="$problem no request from byte 3000000;"
+grep -q "model.safetensors (7.3 MB): the server does not support resuming, so the download restarts and the 3.0 MB downloaded before are discarded$" "$ERR" ||
+  problem="$problem no 'does not support resuming' line;"
+grep -q 'resuming at' "$ERR" && problem="$problem says 'resuming at';"
+[ "$(sha256sum <"$blob" 2>/dev/null | cut -d' ' -f1)" = "$MODEL_SHA" ] || problem="$problem blob hash wrong;"
+[ "$(stat -c %s "$blob" 2>/dev/null)" = "$(stat -c %s "$MODEL_SRC/model.safetensors")" ] || problem="$problem blob size wrong;"
+[ -z "$(find "$cache" -name '*.incomplete')" ] || problem="$problem .incomplete left;"
+report "a server that ignores Range: restart, no corrupt file" "$problem"
+
+# The connection is cut after 1 MB and stays broken: the partial file is kept for a rerun.
+cache=$WORK/cache_cut
+start_hub --cut-after 1000000
+HF_HUB_CACHE=$cache run info test-org/tiny-blip
+status=$?
+problem=$(failed_with "$status" "the connection was cut after 1.0 of 7.3 MB of model.safetensors of 'test-org/tiny-blip'" \
+  "the partial download is kept: run the command again to resume it")
+grep -q 'HF_HUB_OFFLINE' "$ERR" && problem="$problem offline hint that cannot help;"
+[ "$(stat -c %s "$cache/models--test-org--tiny-blip/blobs/$MODEL_SHA.incomplete" 2>/dev/null)" = 1000000 ] ||
+  problem="$problem the partial file is not kept;"
+report "connection cut for good: message" "$problem"
+start_hub
+HF_HUB_CACHE=$cache run info test-org/tiny-blip
+status=$?
+problem=""
+[ "$status" -eq 0 ] || problem="exit status $status"
+grep -q "^GET /lfs/$MODEL_SHA range=bytes=1000000- " "$LOG" || problem="$problem no request from byte 1000000;"
+[ "$(sha256sum <"$cache/models--test-org--tiny-blip/blobs/$MODEL_SHA" 2>/dev/null | cut -d' ' -f1)" = "$MODEL_SHA" ] ||
+  problem="$problem blob hash wrong"
+report "connection cut for good: the rerun resumes" "$problem"
+
+# Ctrl-C during a (slow) download: one line says what became of it, and the process ends as
+# SIGINT ends it. A background job of a script ignores SIGINT: the default action is restored
+# before pnp-ovss starts.
+cache=$WORK/cache_interrupt
+incomplete=$cache/models--test-org--tiny-blip/blobs/$MODEL_SHA.incomplete
+start_hub --slow 2000000
+HF_HUB_CACHE=$cache "$PY" -c 'import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])' \
+  "$BIN" info test-org/tiny-blip >"$OUT" 2>"$ERR" </dev/null &
+pid=$!
+for _ in $(seq 200); do
+  [ "$(stat -c %s "$incomplete" 2>/dev/null || echo 0)" -ge 500000 ] && break
+  sleep 0.05
+done
+kill -INT "$pid"
+wait "$pid"
+status=$?
+problem=""
+[ "$status" -eq 130 ] || problem="exit status $status, not 130;"
+tail -n 1 "$ERR" | grep -qE "^interrupted: the download of model.safetensors of 'test-org/tiny-blip' stopped at [0-9]+\.[0-9] of 7.3 MB; the partial file is kept, and running the command again resumes it$" ||
+  problem="$problem no 'interrupted: ...' line;"
+kept=$(stat -c %s "$incomplete" 2>/dev/null || echo 0)
+[ "$kept" -gt 0 ] || problem="$problem the partial file is not kept;"
+report "Ctrl-C during a download says it resumes" "$problem"
+start_hub
+HF_HUB_CACHE=$cache run info test-org/tiny-blip
+status=$?
+problem=""
+[ "$status" -eq 0 ] || problem="exit status $status"
+grep -q "^GET /lfs/$MODEL_SHA range=bytes=$kept- " "$LOG" || problem="$problem no request from byte $kept;"
+[ "$(sha256sum <"$cache/models--test-org--tiny-blip/blobs/$MODEL_SHA" 2>/dev/null | cut -d' ' -f1)" = "$MODEL_SHA" ] ||
+  problem="$problem blob hash wrong"
+report "after Ctrl-C the rerun resumes" "$problem"
 
 # ---- corrupted downloads ------------------------------------------------------------------------
 for file in model.safetensors config.json; do

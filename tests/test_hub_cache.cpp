@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "pnpovss/hub/cache.h"
 #include "pnpovss/hub/etag.h"
@@ -99,6 +100,23 @@ TEST(RepoCache, LayoutOfHuggingfaceHub) {
   cache.mark_absent(commit, "special_tokens_map.json");
   EXPECT_TRUE(fs::is_regular_file(cache.dir() + "/.no_exist/" + commit + "/special_tokens_map.json"));
   EXPECT_EQ(cache.lookup(commit, "special_tokens_map.json"), hub::CacheEntry::Absent);
+  fs::remove_all(root);
+}
+
+// What an offline message lists when the revision asked for is not cached.
+TEST(RepoCache, CachedRevisions) {
+  const std::string root = fs::temp_directory_path() / ("pnpovss_revisions_" + std::to_string(::getpid()));
+  const std::string main_commit = "0123456789abcdef0123456789abcdef01234567";
+  const std::string loose_commit = "89abcdef0123456789abcdef0123456789abcdef";
+  hub::RepoCache cache(root, "org/name");
+  EXPECT_TRUE(cache.cached_revisions().empty());  // no folder at all
+  cache.set_ref("main", main_commit);
+  cache.set_ref("refs/pr/1", main_commit);
+  hub::make_dirs(cache.snapshot_dir(main_commit));
+  hub::make_dirs(cache.snapshot_dir(loose_commit));  // downloaded as org/name@<commit>
+  hub::make_dirs(cache.dir() + "/snapshots/not-a-commit");
+  std::ofstream(cache.dir() + "/refs/broken") << "not a commit\n";
+  EXPECT_EQ(cache.cached_revisions(), (std::vector<std::string>{"main", "refs/pr/1", loose_commit}));
   fs::remove_all(root);
 }
 

@@ -14,6 +14,7 @@
 #include "pnpovss/cli/commands.h"
 #include "pnpovss/cli/compute_options.h"
 #include "pnpovss/cli/method_options.h"
+#include "pnpovss/console/download_progress.h"
 #include "pnpovss/error.h"
 #include "pnpovss/run/model.h"
 #include "pnpovss/settings/settings_json.h"
@@ -76,7 +77,10 @@ class SignalWatch {
       if (sig == 0) continue;
       g_signal = 0;
       std::lock_guard<std::mutex> lock(mutex_);
-      if (!stop_) std::_Exit(128 + sig);
+      if (!stop_) {
+        if (sig == SIGINT) console::report_interrupted_download();  // the model may be downloading
+        std::_Exit(128 + sig);
+      }
       std::fprintf(stderr, "\n%s: finishing the requests in flight, then stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
       stop_();
     }

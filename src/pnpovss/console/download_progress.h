@@ -7,7 +7,14 @@
 
 namespace pnpovss::console {
 
-// For hub::set_download_progress.
+// For hub::set_download_progress. While a file downloads, where SIGINT has its default action
+// (the command line), Ctrl-C first prints "interrupted: the download of FILE of 'REPO' stopped at
+// X of Y MB; the partial file is kept, and running the command again resumes it", then ends the
+// process as SIGINT does.
 hub::DownloadProgressFn download_display();
+
+// That line, when a download is under way; nothing otherwise. Async-signal-safe, for front ends
+// that handle SIGINT themselves.
+void report_interrupted_download();
 
 }  // namespace pnpovss::console

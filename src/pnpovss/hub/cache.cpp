@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <system_error>
 
 #include "pnpovss/error.h"
@@ -107,6 +109,30 @@ void RepoCache::set_ref(const std::string& revision, const std::string& commit) 
   const std::string ref = dir_ + "/refs/" + revision;
   make_dirs(fs::path(ref).parent_path().string());
   io::write_file_atomic(ref, commit);
+}
+
+std::vector<std::string> RepoCache::cached_revisions() const {
+  std::vector<std::string> refs, commits;
+  std::set<std::string> named;
+  std::error_code ec;
+  const fs::path refs_dir = dir_ + "/refs";
+  for (fs::recursive_directory_iterator it(refs_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!it->is_regular_file(ec)) continue;
+    const std::string name = it->path().lexically_relative(refs_dir).generic_string();
+    const auto commit = commit_of(name);
+    if (!commit) continue;
+    refs.push_back(name);
+    named.insert(*commit);
+  }
+  ec.clear();
+  for (fs::directory_iterator it(dir_ + "/snapshots", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (is_commit_hash(name) && !named.count(name) && it->is_directory(ec)) commits.push_back(name);
+  }
+  std::sort(refs.begin(), refs.end());
+  std::sort(commits.begin(), commits.end());
+  refs.insert(refs.end(), commits.begin(), commits.end());
+  return refs;
 }
 
 CacheEntry RepoCache::lookup(const std::string& commit, const std::string& file) const {

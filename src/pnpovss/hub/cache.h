@@ -13,6 +13,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace pnpovss::hub {
 
@@ -52,6 +53,10 @@ class RepoCache {
   std::optional<std::string> commit_of(const std::string& revision) const;
   // Records refs/<revision> = commit (atomically; not for a revision that is the commit).
   void set_ref(const std::string& revision, const std::string& commit) const;
+  // The revisions this repository can be used at from the cache alone, for messages: the names
+  // under refs/ ("main", "refs/pr/1"), sorted, then the commits of snapshot folders no ref names.
+  // Empty when the cache holds nothing of it.
+  std::vector<std::string> cached_revisions() const;
 
   CacheEntry lookup(const std::string& commit, const std::string& file) const;
   std::string snapshot_dir(const std::string& commit) const;

@@ -6,6 +6,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <chrono>
@@ -15,10 +16,12 @@
 #include <mutex>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "pnpovss/error.h"
 #include "pnpovss/hub/etag.h"
 #include "pnpovss/hub/http.h"
+#include "pnpovss/hub/response.h"
 #include "pnpovss/io/mapped_file.h"
 
 namespace pnpovss::hub {
@@ -56,24 +59,9 @@ bool truthy(std::string v) {
   return v == "1" || v == "on" || v == "yes" || v == "true";
 }
 
-// ETags come quoted and sometimes weak: W/"abc" -> abc.
-std::string normalize_etag(std::string e) {
-  e = strip(e);
-  if (e.rfind("W/", 0) == 0) e = e.substr(2);
-  if (e.size() >= 2 && e.front() == '"' && e.back() == '"') e = e.substr(1, e.size() - 2);
-  return e;
-}
-
 std::string header(const HttpResult& r, const char* name) {
   const auto it = r.headers.find(name);
   return it == r.headers.end() ? std::string() : it->second;
-}
-
-int64_t to_size(const std::string& s) {
-  if (s.empty()) return -1;
-  char* end = nullptr;
-  const long long v = std::strtoll(s.c_str(), &end, 10);
-  return end && *end == '\0' && v >= 0 ? static_cast<int64_t>(v) : -1;
 }
 
 int64_t file_size(const std::string& path) {
@@ -87,12 +75,28 @@ std::string megabytes(int64_t bytes) {
   return text;
 }
 
-// Letters, digits, '-' and '_' (hashes and commit ids), at most 128.
-bool plain_name(const std::string& s) {
-  if (s.empty() || s.size() > 128) return false;
-  for (char c : s)
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-  return true;
+// For a revision the cache lacks while it holds others of the same repository: "the Hugging Face
+// cache (ROOT) holds 'org/name' but not its revision 'v2' (cached: main, 0123...)". Empty when
+// nothing of the repository is cached. `example` receives a cached id to suggest.
+std::string revision_not_cached(const RepoCache& cache, const HubId& id, std::string& example) {
+  const std::vector<std::string> cached = cache.cached_revisions();
+  if (cached.empty()) return "";
+  std::string list;
+  const size_t shown = std::min<size_t>(cached.size(), 4);
+  for (size_t i = 0; i < shown; ++i) list += (i ? ", " : "") + cached[i];
+  if (cached.size() > shown) list += ", and " + std::to_string(cached.size() - shown) + " more";
+  example = id.repo + "@" + cached.front();
+  return "the Hugging Face cache (" + cache.root() + ") holds '" + id.repo + "' but not its revision '" + id.revision +
+         "' (cached: " + list + ")";
+}
+
+// "1.0 of 7.3 MB", or "1.0 MB" when the size is unknown.
+std::string megabytes_of(int64_t bytes, int64_t total) {
+  if (total < 0) return megabytes(bytes);
+  char text[64];
+  std::snprintf(text, sizeof text, "%.1f of %.1f MB", static_cast<double>(bytes) / 1e6,
+                static_cast<double>(total) / 1e6);
+  return text;
 }
 
 // Branch names may hold '/', which must not split the URL path.
@@ -120,7 +124,9 @@ class BlobLock {
 };
 
 // Writes a response body to the .incomplete file: appended after what is there when the server
-// honoured the Range request (206), from the start otherwise.
+// honoured the Range request (206), from the start otherwise (a server without resume support
+// answers 200 with the whole file: what was on disk is overwritten). Reports Start once the
+// server has answered, when it is known which of the two happens.
 class IncompleteFile : public BodySink {
  public:
   IncompleteFile(std::string path, int64_t offset, DownloadProgress progress)
@@ -129,6 +135,8 @@ class IncompleteFile : public BodySink {
 
   bool begin(long status) override {
     const bool append = status == 206 && offset_ > 0;
+    restarted_ = offset_ > 0 && !append;
+    progress_.discarded = restarted_ ? offset_ : 0;
     if (!append) offset_ = 0;
     file_ = std::fopen(path_.c_str(), append ? "ab" : "wb");
     if (!file_) {
@@ -136,7 +144,11 @@ class IncompleteFile : public BodySink {
       return false;
     }
     written_ = offset_;
-    progress_.resumed_from = offset_;
+    progress_.event = DownloadProgress::Event::Start;
+    progress_.done = progress_.resumed_from = offset_;
+    report(progress_);
+    progress_.discarded = 0;
+    start_ = last_report_ = Clock::now();
     return true;
   }
 
@@ -169,6 +181,8 @@ class IncompleteFile : public BodySink {
 
   int error() const { return errno_; }
   int64_t written() const { return written_; }
+  // Whether the server sent the whole file instead of the rest asked for.
+  bool restarted() const { return restarted_; }
 
  private:
   std::string path_;
@@ -176,6 +190,7 @@ class IncompleteFile : public BodySink {
   DownloadProgress progress_;
   std::FILE* file_ = nullptr;
   int errno_ = 0;
+  bool restarted_ = false;
   Clock::time_point start_ = Clock::now(), last_report_ = Clock::now();
 };
 
@@ -236,6 +251,11 @@ std::optional<std::string> HubRepo::get(const std::string& file, bool required) 
                     "forbids downloading it: run once with network access to complete it");
     }
   } else if (settings_.offline) {
+    std::string example;
+    const std::string other = revision_not_cached(cache_, id_, example);
+    if (!other.empty())
+      throw Error(other + ", and HF_HUB_OFFLINE=1 forbids downloading it: run once without HF_HUB_OFFLINE to get " +
+                  "it, or pass a cached revision, e.g. " + example);
     throw Error(where + " is neither a local directory nor in the Hugging Face cache (" + cache_.root() +
                 ") and HF_HUB_OFFLINE=1 forbids downloading it: unset HF_HUB_OFFLINE, or fetch it where there is "
                 "network access and copy the cache, or pass a model directory");
@@ -279,18 +299,12 @@ std::optional<HubRepo::Meta> HubRepo::head(const std::string& file) {
   const std::string code = header(r, "x-error-code");
   if (r.status == 404 && (code.empty() || code == "EntryNotFound")) return std::nullopt;
   if (r.status < 200 || r.status >= 400) fail_status(r.status, code, file);
-  Meta meta;
-  meta.commit = strip(header(r, "x-repo-commit"));
-  if (meta.commit.empty() && commit_) meta.commit = *commit_;
-  meta.etag = normalize_etag(header(r, "x-linked-etag"));
-  if (meta.etag.empty()) meta.etag = normalize_etag(header(r, "etag"));
-  meta.size = to_size(header(r, "x-linked-size"));
-  if (meta.size < 0) meta.size = to_size(header(r, "content-length"));
-  // Both become file names in the cache: nothing but a plain name is accepted.
-  if (!plain_name(meta.commit) || !plain_name(meta.etag))
+  // The commit and ETag become file names in the cache: read_file_headers accepts only plain names.
+  const std::optional<FileHeaders> described = read_file_headers(r.headers, commit_);
+  if (!described)
     throw Error(settings_.endpoint + " did not describe " + file + " of '" + id_.text() + "' (no usable X-Repo-Commit or " +
                 "ETag header): is HF_ENDPOINT a Hugging Face hub?");
-  return meta;
+  return Meta{described->commit, described->etag, described->size};
 }
 
 void HubRepo::download(const Meta& meta, const std::string& file) {
@@ -320,7 +334,22 @@ void HubRepo::download(const Meta& meta, const std::string& file) {
   progress.file = file;
   progress.total = meta.size;
   const auto first_start = Clock::now();
-  const int64_t first_offset = std::max<int64_t>(file_size(incomplete), 0);
+  int64_t kept = -1;  // bytes of an earlier run that this download keeps (for the speed)
+  // A display learns that the transfer gave up (it ends its bar, forgets the file) when an error
+  // leaves this function.
+  struct StoppedReport {
+    const DownloadProgress& progress;
+    bool armed = true;
+    ~StoppedReport() {
+      if (!armed) return;
+      DownloadProgress p = progress;
+      p.event = DownloadProgress::Event::Stopped;
+      try {
+        report(p);
+      } catch (...) {  // a display must not turn one error into termination
+      }
+    }
+  } stopped_report{progress};
   // A dropped connection is resumed where it stopped; three failures in a row without progress
   // give up (the .incomplete file stays, so the next run resumes).
   for (int fruitless = 0;;) {
@@ -329,14 +358,13 @@ void HubRepo::download(const Meta& meta, const std::string& file) {
       std::remove(incomplete.c_str());
       offset = 0;
     }
+    if (kept < 0) kept = offset;
     if (meta.size >= 0 && offset == meta.size && offset > 0) break;
-    progress.event = DownloadProgress::Event::Start;
-    progress.done = progress.resumed_from = offset;
-    report(progress);
     const auto start = Clock::now();
     IncompleteFile sink(incomplete, offset, progress);
     const HttpResult r = http_perform({file_url(file), false, true, settings_.token, offset}, &sink);
     const bool closed = sink.close();
+    if (sink.restarted()) kept = 0;
     if (r.aborted_by_sink || !closed) {
       const int err = sink.error();
       if (err == ENOSPC || err == EDQUOT)
@@ -353,10 +381,13 @@ void HubRepo::download(const Meta& meta, const std::string& file) {
     if (r.transfer_error.empty()) fail_status(r.status, header(r, "x-error-code"), file);
     const int64_t now_have = std::max<int64_t>(file_size(incomplete), 0);
     fruitless = now_have > offset ? 0 : fruitless + 1;
+    if (fruitless >= 3 && now_have == 0)
+      fail_network("the download of " + what + " from " + settings_.endpoint + " keeps failing", r.transfer_error);
+    // Once part of the file is on disk, network advice does not fit: what matters is that it is kept.
     if (fruitless >= 3)
-      fail_network("the download of " + what + " from " + settings_.endpoint + " keeps failing (stopped at " +
-                       megabytes(now_have) + " of " + megabytes(meta.size) + "; run again to resume)",
-                   r.transfer_error);
+      throw Error("the connection was cut after " + megabytes_of(now_have, meta.size) + " of " + what +
+                  ", and reconnecting failed (" + r.transfer_error +
+                  "); the partial download is kept: run the command again to resume it");
     progress.event = DownloadProgress::Event::Retry;
     progress.done = now_have;
     progress.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -364,7 +395,6 @@ void HubRepo::download(const Meta& meta, const std::string& file) {
     report(progress);
     if (fruitless > 0) std::this_thread::sleep_for(std::chrono::milliseconds(500 * fruitless));
   }
-
   const int64_t got = std::max<int64_t>(file_size(incomplete), 0);
   if (meta.size >= 0 && got != meta.size) {
     std::remove(incomplete.c_str());
@@ -381,9 +411,10 @@ void HubRepo::download(const Meta& meta, const std::string& file) {
   }
   if (::chmod(incomplete.c_str(), 0644) != 0 || std::rename(incomplete.c_str(), blob.c_str()) != 0)
     throw Error("cannot move the download into '" + blob + "': " + std::strerror(errno));
+  stopped_report.armed = false;
   progress.event = DownloadProgress::Event::Done;
   progress.done = got;
-  progress.resumed_from = std::min(first_offset, got);
+  progress.resumed_from = std::min(std::max<int64_t>(kept, 0), got);
   progress.seconds = std::chrono::duration<double>(Clock::now() - first_start).count();
   report(progress);
 }
@@ -414,6 +445,12 @@ void HubRepo::fail_status(long status, const std::string& error_code, const std:
 
 void HubRepo::fail_network(const std::string& what, const std::string& why) const {
   // Before anything is cached, "data/model" may have been meant as a folder: say that none exists.
+  std::string example;
+  const std::string other = commit_ ? "" : revision_not_cached(cache_, id_, example);
+  // Advice to work offline would not help when the revision asked for is not cached.
+  if (!other.empty())
+    throw Error(what + " (" + why + "), and " + other + ": check the network (or proxy settings), or pass a " +
+                "cached revision, e.g. " + example);
   const std::string no_dir = commit_ ? "" : " ('" + id_.text() + "' is no local directory either)";
   throw Error(what + " (" + why + ")" + no_dir +
               ": check the network (or proxy settings); with HF_HUB_OFFLINE=1 only the local cache is used, or "

@@ -21,14 +21,18 @@
 
 namespace pnpovss::hub {
 
-// Where a download stands, for a progress display.
+// Where a download stands, for a progress display. Start comes once the server has answered
+// (so resumed_from is what it really resumes from); each transfer ends in Done, in Retry (followed
+// by another Start when the server answers again) or, when the download gives up with an error,
+// in Stopped (the .incomplete file stays for a rerun).
 struct DownloadProgress {
-  enum class Event { Start, Update, Retry, Done };
+  enum class Event { Start, Update, Retry, Done, Stopped };
   Event event = Event::Start;
   std::string repo, file;
   int64_t done = 0;          // bytes on disk
   int64_t total = -1;        // announced size; -1 when unknown
   int64_t resumed_from = 0;  // bytes already on disk when this transfer started
+  int64_t discarded = 0;     // Start: bytes on disk dropped because the server ignored the Range request
   double seconds = 0;        // since this transfer started
   std::string note;          // Retry: why
 };

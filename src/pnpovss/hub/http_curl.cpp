@@ -7,7 +7,7 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/hub/http.h"
-#include "pnpovss/util/ascii.h"
+#include "pnpovss/hub/response.h"
 #include "pnpovss/version.h"
 
 namespace pnpovss::hub {
@@ -20,22 +20,11 @@ struct Transfer {
   bool begun = false;
 };
 
-std::string strip(const std::string& s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return "";
-  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
-}
-
 // Keeps the headers of the last response only: a redirect's headers are replaced by those of
 // the response it leads to.
 size_t on_header(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
-  const std::string line(data, size * count);
-  if (line.rfind("HTTP/", 0) == 0) {
-    t->result->headers.clear();
-  } else if (const auto colon = line.find(':'); colon != std::string::npos) {
-    t->result->headers[util::lower_ascii(strip(line.substr(0, colon)))] = strip(line.substr(colon + 1));
-  }
+  add_header_line(std::string(data, size * count), t->result->headers);
   return size * count;
 }
 

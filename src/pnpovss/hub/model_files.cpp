@@ -31,20 +31,22 @@ void fetch_weights(HubRepo& repo) {
   if (!index)
     throw Error("'" + repo.id().text() + "' has no safetensors weights (model.safetensors or " +
                 "model.safetensors.index.json)" + offline_note(repo) + "; only safetensors checkpoints are read");
-  const nlohmann::json doc = io::read_json_file(*index);
-  const auto map = doc.find("weight_map");
-  if (map == doc.end() || !map->is_object())
-    throw Error(*index + " has no \"weight_map\" object");
-  std::set<std::string> shards;
-  for (const auto& [tensor, shard] : map->items()) {
-    if (!shard.is_string() || !safe_file_name(shard.get<std::string>()))
-      throw Error(*index + ": tensor '" + tensor + "' names an invalid shard file");
-    shards.insert(shard.get<std::string>());
-  }
-  for (const auto& shard : shards) repo.get(shard, true);
+  for (const auto& shard : index_shard_files(io::read_json_file(*index), *index)) repo.get(shard, true);
 }
 
 }  // namespace
+
+std::set<std::string> index_shard_files(const nlohmann::json& index, const std::string& where) {
+  const auto map = index.find("weight_map");
+  if (map == index.end() || !map->is_object()) throw Error(where + " has no \"weight_map\" object");
+  std::set<std::string> shards;
+  for (const auto& [tensor, shard] : map->items()) {
+    if (!shard.is_string() || !safe_file_name(shard.get<std::string>()))
+      throw Error(where + ": tensor '" + tensor + "' names an invalid shard file");
+    shards.insert(shard.get<std::string>());
+  }
+  return shards;
+}
 
 std::string fetch_model_files(HubRepo& repo) {
   const std::string config_path = *repo.get("config.json", true);
