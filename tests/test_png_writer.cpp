@@ -3,7 +3,10 @@
 // palette to RGB) and by a small chunk reader here that inflates IDAT and returns the raw
 // samples, since no decoder of the project exposes palette indices.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -217,6 +220,44 @@ TEST(PngWriter, AtomicFileWrite) {
   for (const auto& entry : std::filesystem::directory_iterator(std::filesystem::path(path).parent_path()))
     EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << "left behind: " << entry.path();
   EXPECT_THROW(pnpovss::io::write_file_atomic(scratch("no_such_dir/x.png"), png), Error);
+}
+
+// A killed write leaves `<name>.tmp<pid>`; the next run removes those of dead processes only.
+TEST(PngWriter, StaleTemporariesOfDeadProcessesAreRemoved) {
+  namespace fs = std::filesystem;
+  const fs::path dir = scratch("stale_temporaries");
+  fs::remove_all(dir);
+  fs::create_directories(dir / "sub");
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ASSERT_GT(dead, 0);
+  ::waitpid(dead, nullptr, 0);  // reaped: its id names no process now
+  const std::string dead_tmp = ".tmp" + std::to_string(dead), live_tmp = ".tmp" + std::to_string(::getpid());
+  for (const std::string& name : std::vector<std::string>{"a.png" + dead_tmp, "b.json" + dead_tmp, "c.png" + live_tmp,
+                                                          "d.png", "e.tmp", "f.tmpx1", "sub/g.png" + dead_tmp})
+    std::ofstream(dir / name) << "half";
+  EXPECT_EQ(pnpovss::io::remove_stale_temporaries(dir.string()), 2u);
+  std::set<std::string> left;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) left.insert(entry.path().lexically_relative(dir).string());
+  EXPECT_EQ(left, (std::set<std::string>{"c.png" + live_tmp, "d.png", "e.tmp", "f.tmpx1", "sub", "sub/g.png" + dead_tmp}));
+  EXPECT_EQ(pnpovss::io::remove_stale_temporaries(scratch("no_such_dir")), 0u);
+}
+
+// Appends are whole: a failed one leaves the file as it was.
+TEST(PngWriter, AppendFileAppendsWholeRecords) {
+  const std::string path = scratch("append.jsonl");
+  std::remove(path.c_str());
+  {
+    pnpovss::io::AppendFile file(path);
+    file.append("one\n");
+    file.append("two\n");
+  }
+  pnpovss::io::AppendFile again(path);
+  again.append("three\n");
+  std::ifstream in(path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(text, "one\ntwo\nthree\n");
+  EXPECT_THROW(pnpovss::io::AppendFile(scratch("no_such_dir/x.jsonl")), pnpovss::io::WriteError);
 }
 
 TEST(PngOverlay, BlendLeavesBackgroundAndMixesClasses) {

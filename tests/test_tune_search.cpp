@@ -3,6 +3,7 @@
 // best-trial selection, the exhaustive mode, and resuming from the journal.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <filesystem>
@@ -313,6 +314,34 @@ TEST_F(TuneSearch, TornLastLineIsDroppedAndOtherDamageIsAnError) {
   EXPECT_EQ(text.find("\"sta\n"), std::string::npos);
   { std::ofstream(journal_path(), std::ios::app) << "not json\n{\"kind\": \"trial\"}\n"; }
   EXPECT_THROW(Journal(journal_path(), run_, false), Error);
+}
+
+// A kill can cut any append: a whole last line without its newline is kept (and given one), and
+// a journal cut inside its run line starts afresh instead of being refused.
+TEST_F(TuneSearch, JournalCutAnywhereResumesWithoutLoss) {
+  TrialRecord t;
+  t.stage = kStageLayerHead;
+  t.setting = {2, 3, 0.15, 0.05};
+  t.tally.add({"cat"}, {true});
+  { Journal(journal_path(), run_, false).append(t); }
+  std::string text = io::read_text_file(journal_path());
+  text.pop_back();  // the newline of the trial line
+  { std::ofstream(journal_path(), std::ios::trunc) << text; }
+  {
+    Journal journal(journal_path(), run_, false);
+    ASSERT_NE(journal.find(kStageLayerHead, MaskSource::GradCam, t.setting), nullptr);
+    t.setting.layer = 1;
+    journal.append(t);
+  }
+  EXPECT_EQ(io::read_text_file(journal_path()), text + "\n" + to_json(t).dump() + "\n");
+  { std::ofstream(journal_path(), std::ios::trunc) << text.substr(0, 10); }
+  {
+    Journal journal(journal_path(), run_, false);
+    EXPECT_EQ(journal.find(kStageLayerHead, MaskSource::GradCam, t.setting), nullptr);
+  }
+  const std::string fresh = io::read_text_file(journal_path());
+  EXPECT_EQ(fresh.substr(0, 14), "{\"kind\":\"run\",");
+  EXPECT_EQ(std::count(fresh.begin(), fresh.end(), '\n'), 1);
 }
 
 TEST_F(TuneSearch, ImagesSideBySideGiveTheSameTrialsAndJournal) {

@@ -23,6 +23,7 @@
 #include "pnpovss/eval/distributed.h"
 #include "pnpovss/eval/evaluation.h"
 #include "pnpovss/eval/run_dir.h"
+#include "pnpovss/io/file_write.h"
 #include "pnpovss/run/eval_predictions.h"
 #include "pnpovss/run/model.h"
 #include "pnpovss/settings/settings_json.h"
@@ -85,6 +86,7 @@ int run_merge(const EvalOptions& o) {
   std::error_code ec;
   fs::create_directories(o.out, ec);
   if (ec || !fs::is_directory(o.out)) throw Error("cannot create the output folder '" + o.out + "': choose another with --out");
+  io::remove_stale_temporaries(o.out);  // what a killed merge left half-written
   ojson extra = ojson::parse(m.identity.dump());
   extra.erase("scored_classes");
   extra["images"] = {{"scored", m.images}, {"shards", o.merge.size()}};
@@ -247,6 +249,8 @@ int run_eval(const EvalOptions& o, const eval::World& world) {
   std::unique_ptr<eval::RunDir> run;
   if (world.rank() == 0) {
     if (o.restart) eval::RunDir::discard(o.out);
+    // What a killed run left half-written goes, before any rank writes here again.
+    eval::RunDir::remove_stale_temporaries(o.out);
     run = std::make_unique<eval::RunDir>(eval::RunDir::open(o.out, id));
   }
   world.barrier();
@@ -278,9 +282,14 @@ int run_eval(const EvalOptions& o, const eval::World& world) {
       return eval::read_prediction_png(o.predictions + "/" + s.stem + ".png", dataset.num_classes());
     };
   }
-  const eval::LoopResult loop = eval::run_samples(*run, dataset, scoring, mine, predict, use_model, observer);
-  if (progress) progress->finish();
-  return finish_run(o, world, dataset, scoring, selected, *run, loop, identity, seconds_since(start));
+  try {
+    const eval::LoopResult loop = eval::run_samples(*run, dataset, scoring, mine, predict, use_model, observer);
+    if (progress) progress->finish();
+    return finish_run(o, world, dataset, scoring, selected, *run, loop, identity, seconds_since(start));
+  } catch (const io::WriteError& e) {
+    if (progress && progress->interactive()) std::fputc('\n', stderr);  // the error below the bar
+    throw Error(std::string(e.what()) + " (the finished images are kept: rerun the same command to go on)");
+  }
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include "pnpovss/cli/segment_outputs.h"
 #include "pnpovss/cpu/side_by_side.h"
 #include "pnpovss/error.h"
+#include "pnpovss/io/file_write.h"
 #include "pnpovss/run/class_lists.h"
 #include "pnpovss/run/model.h"
 #include "pnpovss/run/runner.h"
@@ -142,6 +143,7 @@ int run_segment(const SegmentOptions& o) {
   const int workers = resolve_workers(o.compute, placement, {settings.input_size, classes.size()});
   if (o.inputs.empty()) throw InvalidArgument("no images: give image files or folders");
   prepare_output_dir(o.out);
+  remove_stale_map_temporaries(o.out);
   const run::ClassTags tags = o.class_tags.empty()
                                   ? run::ClassTags{}
                                   : run::read_class_tags(o.class_tags, classes, {},
@@ -180,6 +182,12 @@ int run_segment(const SegmentOptions& o) {
     if (problem.empty()) {
       try {
         write_outputs(plan, identity, job.output, all_items[outcome.index], outcome);
+      } catch (const io::WriteError& e) {
+        // A full disk fails every image after this one too: the run stops (the runner ends with
+        // this group), and a rerun keeps the images written so far.
+        if (e.affects_every_file())
+          throw Error(std::string(e.what()) + " (the finished images are kept: rerun the same command to go on)");
+        problem = util::current_failure().message;
       } catch (const std::exception&) {
         problem = util::current_failure().message;
       }

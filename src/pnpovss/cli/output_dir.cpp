@@ -1,8 +1,10 @@
 #include "pnpovss/cli/output_dir.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
-#include <cstdio>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -19,13 +21,17 @@ void prepare_output_dir(const std::string& dir) {
   if (ec || !fs::is_directory(dir))
     throw Error("cannot create the output folder '" + dir + "'" + (ec ? " (" + ec.message() + ")" : std::string()) +
                 ": choose another with --out");
-  const std::string probe = dir + "/.pnpovss_write_test." + std::to_string(::getpid());
-  try {
-    io::write_file_atomic(probe, std::string("ok"));
-  } catch (const Error&) {
-    throw Error("cannot write into the output folder '" + dir + "': choose another with --out");
-  }
-  std::remove(probe.c_str());
+  // What a killed run left half-written goes first; the probe is named like such a temporary
+  // file, so that one left by a kill is removed the same way.
+  io::remove_stale_temporaries(dir);
+  const std::string probe = dir + "/.pnpovss_write_test.tmp" + std::to_string(::getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  const bool written = fd >= 0 && ::write(fd, "ok", 2) == 2;
+  const std::string reason = written ? "" : std::strerror(errno);
+  if (fd >= 0) ::close(fd);
+  ::unlink(probe.c_str());
+  if (!written)
+    throw Error("cannot write into the output folder '" + dir + "' (" + reason + "): choose another with --out");
 }
 
 }  // namespace pnpovss::cli

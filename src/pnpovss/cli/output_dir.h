@@ -6,6 +6,7 @@
 
 namespace pnpovss::cli {
 
+// Removes the temporary files that a killed run left in `dir` (io::remove_stale_temporaries).
 // Throws pnpovss::Error (suggesting another --out) when `dir` cannot be created or written.
 void prepare_output_dir(const std::string& dir);
 

@@ -87,6 +87,15 @@ std::vector<std::string> output_files(const OutputPlan& plan, const std::string&
   return files;
 }
 
+void remove_stale_map_temporaries(const std::string& dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code type_ec;
+    if (it->path().extension() == ".maps" && it->is_directory(type_ec) && !it->is_symlink(type_ec))
+      io::remove_stale_temporaries(it->path().string());
+  }
+}
+
 void write_outputs(const OutputPlan& plan, const run::RunIdentity& run, const std::string& name,
                    const run::Item& item, const run::Outcome& o) {
   const auto start = Clock::now();

@@ -24,8 +24,13 @@ struct OutputPlan {
 // The paths written for `name`, the record last (what earlier_outputs checks).
 std::vector<std::string> output_files(const OutputPlan& plan, const std::string& name);
 
+// Removes the temporary files that a killed run left in the <name>.maps/ folders of `dir` (the
+// folder itself is tidied by prepare_output_dir).
+void remove_stale_map_temporaries(const std::string& dir);
+
 // Writes every file of one segmented image under `name`. `run` names the model, device,
-// settings and version in the record. Throws pnpovss::Error when a file cannot be written.
+// settings and version in the record. Throws pnpovss::Error when a file cannot be written
+// (io::WriteError when the disk refuses it).
 void write_outputs(const OutputPlan& plan, const run::RunIdentity& run, const std::string& name, const run::Item& item,
                    const run::Outcome& outcome);
 

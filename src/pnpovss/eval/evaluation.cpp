@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <set>
@@ -70,6 +71,12 @@ LoopResult run_samples(const RunDir& run, const Dataset& dataset, const Scoring&
       run.write_record({s->stem, counts, seconds_since(image_start)});
       result.totals += counts;
       ++result.computed;
+    } catch (const io::WriteError& e) {
+      // A full disk fails every image after this one too: the run stops with the finished
+      // images recorded, to go on once there is room.
+      if (e.affects_every_file()) throw;
+      problem = util::current_failure().message;
+      result.failures.push_back({s->stem, problem});
     } catch (const std::exception&) {
       problem = util::current_failure().message;
       result.failures.push_back({s->stem, problem});
@@ -161,11 +168,66 @@ void write_examples(const std::string& dir, const Dataset& dataset, const std::v
       image::write_png_rgb(dir + "/examples/" + s.stem + ".png",
                         comparison_picture(image, truth, p.classes, dataset.classes, dataset.segment_labels()));
       ++written;
+    } catch (const io::WriteError& e) {
+      if (e.affects_every_file()) throw;
     } catch (const std::exception&) {
       continue;
     }
   }
 }
+
+namespace {
+
+// What --merge reads from a shard's run.json. The file may be damaged or edited by hand, so
+// every field is checked here and named in a pnpovss::Error, before anything uses it.
+struct ShardIdentity {
+  nlohmann::json rest;  // without shard and stems: the same in every shard of one run
+  int index = 0, count = 0;
+  std::vector<std::string> stems;
+  int num_classes = 0;
+};
+
+ShardIdentity read_shard_identity(const std::string& dir, nlohmann::json id) {
+  const std::string where = "'" + dir + "/run.json'";
+  if (!id.is_object()) throw Error(where + " is not a JSON object (not an evaluation run folder?)");
+  const auto shard = id.find("shard");
+  if (shard == id.end() || !shard->is_object() || !shard->contains("index") || !shard->contains("count"))
+    throw Error(where + " has no shard (run it with --shard k/N to merge it)");
+  const nlohmann::json& index = shard->at("index");
+  const nlohmann::json& count = shard->at("count");
+  const auto whole = [](const nlohmann::json& v, int64_t low, int64_t high) {
+    return v.is_number_integer() && !(v.is_number_unsigned() && v.get<uint64_t>() > uint64_t{INT32_MAX}) &&
+           v.get<int64_t>() >= low && v.get<int64_t>() <= high;
+  };
+  if (!whole(count, 1, INT32_MAX) || !whole(index, 0, count.get<int64_t>() - 1))
+    throw Error(where + ": shard " + index.dump() + "/" + count.dump() + " is not k/N with 0 <= k < N");
+  ShardIdentity out;
+  out.index = static_cast<int>(index.get<int64_t>());
+  out.count = static_cast<int>(count.get<int64_t>());
+  const auto stems = id.find("stems");
+  if (stems == id.end() || !stems->is_array()) throw Error(where + ": 'stems' is not the list of the run's images");
+  for (const auto& stem : *stems) {
+    if (!stem.is_string()) throw Error(where + ": 'stems' holds " + stem.dump() + ", not an image stem");
+    out.stems.push_back(stem.get<std::string>());
+  }
+  // The classes the counts are kept for; the metrics name them and score by the protocol.
+  const auto classes = id.find("num_scored_classes");
+  if (classes == id.end() || !whole(*classes, 1, 65535))
+    throw Error(where + ": 'num_scored_classes' is not a class count from 1 to 65535");
+  out.num_classes = static_cast<int>(classes->get<int64_t>());
+  const auto names = id.find("scored_classes");
+  if (names == id.end() || !names->is_array() || names->size() != static_cast<size_t>(out.num_classes) ||
+      !std::all_of(names->begin(), names->end(), [](const nlohmann::json& n) { return n.is_string(); }))
+    throw Error(where + ": 'scored_classes' is not a list of " + std::to_string(out.num_classes) + " class names");
+  const auto protocol = id.find("protocol");
+  if (protocol == id.end() || !protocol->is_string()) throw Error(where + ": 'protocol' is not a protocol name");
+  id.erase("shard");
+  id.erase("stems");
+  out.rest = std::move(id);
+  return out;
+}
+
+}  // namespace
 
 Merged merge_runs(const std::vector<std::string>& dirs) {
   if (dirs.empty()) throw Error("--merge needs the run folders of the shards");
@@ -174,18 +236,14 @@ Merged merge_runs(const std::vector<std::string>& dirs) {
   int shard_count = -1;
   for (const auto& dir : dirs) {
     const RunDir run = RunDir::existing(dir);
-    nlohmann::json id = run.identity();
-    const nlohmann::json shard = id.value("shard", nlohmann::json());
-    if (!shard.is_object() || !shard.contains("index") || !shard.contains("count"))
-      throw Error("'" + dir + "/run.json' has no shard (run it with --shard k/N to merge it)");
-    const int index = shard.at("index").get<int>(), count = shard.at("count").get<int>();
-    const std::vector<std::string> stems = id.at("stems").get<std::vector<std::string>>();
-    id.erase("shard");
-    id.erase("stems");
+    ShardIdentity shard = read_shard_identity(dir, run.identity());
+    const int index = shard.index, count = shard.count;
+    const std::vector<std::string>& stems = shard.stems;
+    nlohmann::json& id = shard.rest;
     if (m.identity.is_null()) {
       m.identity = id;
       shard_count = count;
-      m.totals = Counts(id.at("num_scored_classes").get<int>());
+      m.totals = Counts(shard.num_classes);
     } else {
       const std::string diff = util::first_difference(m.identity, id);
       if (!diff.empty())

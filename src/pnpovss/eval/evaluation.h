@@ -59,7 +59,8 @@ struct LoopObserver {
 // `write_predictions` the predicted PNG too: a deleted or damaged file is computed again), then
 // writes the predicted PNG when `write_predictions` and the record. A failed image is reported
 // to the observer and the loop goes on; util::Interrupted (Ctrl-C in Python) stops it between
-// images, with every finished image recorded.
+// images, with every finished image recorded, and so does an io::WriteError that every further
+// write would meet too (a full disk), which is rethrown.
 LoopResult run_samples(const RunDir& run, const Dataset& dataset, const Scoring& scoring,
                        const std::vector<Sample>& samples, const Predictor& predict, bool write_predictions,
                        const LoopObserver& observer = {});
@@ -84,7 +85,7 @@ Summary write_metrics(const std::string& dir, const Scoring& scoring, const Coun
 
 // Writes examples/<stem>.png for the first `count` samples that have a prediction file
 // (`prediction_path(stem)`); failures to draw one are skipped silently (they are reported
-// for the image already).
+// for the image already), except a full disk (io::WriteError), which is thrown.
 void write_examples(const std::string& dir, const Dataset& dataset, const std::vector<Sample>& samples, int count,
                     const std::function<std::string(const std::string&)>& prediction_path);
 
