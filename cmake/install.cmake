@@ -12,8 +12,8 @@ include(CMakePackageConfigHelpers)
 # Every static layer's objects in one shared object (the static archives are linked after them
 # only for their dependencies: libtorch, libcurl, MPI).
 set(PNPOVSS_LAYER_TARGETS pnpovss_util pnpovss_io pnpovss_cpu pnpovss_image pnpovss_text pnpovss_hub pnpovss_crf
-    pnpovss_settings pnpovss_models_core pnpovss_eval pnpovss_check_core pnpovss_console pnpovss_runtime
-    pnpovss_models pnpovss_segment pnpovss_tune pnpovss_check pnpovss_run pnpovss_cli)
+    pnpovss_settings pnpovss_models_core pnpovss_eval pnpovss_check_core pnpovss_console pnpovss_tune_core
+    pnpovss_runtime pnpovss_models pnpovss_segment pnpovss_tune pnpovss_check pnpovss_run pnpovss_cli)
 if(TARGET pnpovss_serve)
   list(APPEND PNPOVSS_LAYER_TARGETS pnpovss_serve)
 endif()

@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake g++ make ccache pkg-config
+  clang libclang-rt-14-dev  # scripts/fuzz.sh: libFuzzer with ASan and UBSan
   libtorch-dev          # tensors and autograd (libtorch 1.13, CPU)
   libopenblas0-pthread  # fast BLAS for libtorch: without it matrix products are ~80x slower
   nlohmann-json3-dev libcli11-dev libstb-dev

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "pnpovss/error.h"
+#include "pnpovss/eval/evaluation.h"
+#include "pnpovss/eval/label_png.h"
 #include "pnpovss/image/codec.h"
 #include "pnpovss/io/checkpoint.h"
 #include "pnpovss/io/mapped_file.h"
@@ -44,6 +46,10 @@ enum class Parser {
   SpecialTokensMap,  // ... with the fixture vocab and config and this as special_tokens_map.json
   Preprocessor,      // ImagePreprocessConfig::from_file
   Image,             // decode_image_file, and decode_image_memory on an exact-size heap copy
+  ImageSize,         // read_image_size (the server's check before decoding), then decode_image_memory,
+                     // on an exact-size heap copy
+  LabelPng,          // eval::decode_label_png on an exact-size heap copy
+  RunJson,           // eval::merge_runs of a run folder with this as run.json
 };
 
 struct Rule {
@@ -169,6 +175,23 @@ const Rule kCorpus[] = {
     {"image_bmp_zero_width.bmp", Parser::Image, "has no pixels"},
     {"image_bmp_bad_pixel_offset.bmp", Parser::Image, "cannot decode image"},
     {"image_gif_unsupported_format.gif", Parser::Image, "supported formats: JPEG, PNG, BMP"},
+
+    // Found by fuzzing (fuzz/, docs/fuzzing.md).
+    {"image_size_jpeg_huffman_table_overflow.jpg", Parser::ImageSize, "more than 256 codes"},
+    {"image_png_idat_length_past_end.png", Parser::Image, "chunk 'IDAT' of 1744830615 bytes runs past the end"},
+    {"image_png_tiny_data_huge_size.png", Parser::Image, "cannot hold 16384x16384 pixels"},
+    {"image_png_empty_first_idat.png", Parser::Image, "an empty IDAT chunk before the image data"},
+    {"image_bmp_pixel_bytes_overflow.bmp", Parser::Image, "has no pixels (-168892668x285868548)"},
+    {"image_jpeg_fill_byte_before_soi_huffman_overflow.jpg", Parser::ImageSize, "more than 256 codes"},
+    {"image_bmp_header_cut_short.bmp", Parser::ImageSize, "16x797 BMP pixels need 6620 bytes, the file has 29"},
+    {"image_jpeg_scan_table_undefined.jpg", Parser::Image, "a scan uses a Huffman table that was never defined"},
+    {"label_png_tiny_data_huge_size.png", Parser::LabelPng, "cannot hold 524928x480 pixels"},
+    {"run_json_not_object.json", Parser::RunJson, "run.json' is not a JSON object"},
+    {"run_json_shard_index_string.json", Parser::RunJson, "shard \"0\"/2 is not k/N"},
+    {"run_json_shard_count_huge_float.json", Parser::RunJson, "is not k/N with 0 <= k < N"},
+    {"run_json_stems_not_strings.json", Parser::RunJson, "'stems' holds 1, not an image stem"},
+    {"run_json_num_classes_negative.json", Parser::RunJson, "'num_scored_classes' is not a class count"},
+    {"run_json_scored_classes_mismatch.json", Parser::RunJson, "'scored_classes' is not a list of 3 class names"},
 };
 // clang-format on
 
@@ -260,6 +283,23 @@ void run_parser(Parser parser, const std::string& path, const std::string& tag) 
       image::decode_image_memory(bytes.data(), bytes.size(), tag);
       return;
     }
+    case Parser::ImageSize: {
+      const std::vector<uint8_t> bytes = read_bytes(path);
+      image::read_image_size(bytes.data(), bytes.size(), tag);
+      image::decode_image_memory(bytes.data(), bytes.size(), tag);
+      return;
+    }
+    case Parser::LabelPng: {
+      const std::vector<uint8_t> bytes = read_bytes(path);
+      eval::decode_label_png(bytes.data(), bytes.size(), tag);
+      return;
+    }
+    case Parser::RunJson: {
+      ScratchDir dir(tag);
+      dir.copy_in(path, "run.json");
+      eval::merge_runs({dir.str()});
+      return;
+    }
   }
 }
 
@@ -314,6 +354,13 @@ TEST(BadInputs, LoadersAcceptTheValidFixture) {
     std::ofstream out(index);
     out << R"({"metadata":{},"weight_map":{"itm_head.weight":")" << kShard << R"("}})";
   }
+  // A run folder of one shard without images.
+  const std::string run_json = index_dir.str() + "/run.json";
+  {
+    std::ofstream out(run_json);
+    out << R"({"dataset":"voc20","protocol":"mmseg","scored_classes":["a","b"],"num_scored_classes":2,)"
+        << R"("shard":{"index":0,"count":1},"stems":[]})";
+  }
   const std::vector<std::pair<Parser, std::string>> valid = {
       {Parser::Safetensors, kFixture + "/model.safetensors"},
       {Parser::Config, kFixture + "/config.json"},
@@ -323,6 +370,9 @@ TEST(BadInputs, LoadersAcceptTheValidFixture) {
       {Parser::SpecialTokensMap, kFixture + "/special_tokens_map.json"},
       {Parser::Preprocessor, kFixture + "/preprocessor_config.json"},
       {Parser::Image, kFixture + "/input.png"},
+      {Parser::ImageSize, kFixture + "/input.png"},
+      {Parser::LabelPng, kData + "/images/coco_000000039769_labels.png"},
+      {Parser::RunJson, run_json},
   };
   for (const auto& [parser, path] : valid) {
     EXPECT_NO_THROW(run_parser(parser, path, "valid")) << path;

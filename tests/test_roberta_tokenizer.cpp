@@ -2,6 +2,7 @@
 // on hand-made cases, special tokens written in the text, and bad tokenizer files.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "pnpovss/error.h"
@@ -86,6 +87,23 @@ TEST(RobertaTokenizer, PrefixSpaceOption) {
   RobertaTokenizer prefixed(text::ByteBpe::from_files(kDir + "/vocab.json", kDir + "/merges.txt", ""), options);
   EXPECT_EQ(prefixed.tokenize("cat"), (std::vector<std::string>{"\xc4\xa0" "cat"}));
   EXPECT_EQ(prefixed.tokenize(" cat"), (std::vector<std::string>{"\xc4\xa0" "cat"}));
+}
+
+// Found by fuzzing (fuzz_clip_tokenizer): a vocab.json of a few bytes naming an id near 2^31
+// made the byte-level BPE allocate a table of 2^31 tokens (64 GB). Ids now index a hash map.
+TEST(ByteBpe, AnIdNear2Pow31NeedsNoTableOfThatSize) {
+  const std::string dir = testing::TempDir() + "/pnpovss_bpe_sparse_ids";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/vocab.json") << R"({"<s>": 0, "</s>": 2000000000, "a": 7})";
+  std::ofstream(dir + "/merges.txt") << "#version: 0.2\na b\n";
+  const text::ByteBpe bpe = text::ByteBpe::from_files(dir + "/vocab.json", dir + "/merges.txt", "");
+  EXPECT_EQ(bpe.token(2000000000), "</s>");
+  EXPECT_EQ(bpe.token(7), "a");
+  EXPECT_THROW(bpe.token(1), Error);
+  EXPECT_THROW(bpe.token(-1), Error);
+  std::ofstream(dir + "/vocab.json") << R"({"<s>": 5, "</s>": 5})";
+  EXPECT_THROW(text::ByteBpe::from_files(dir + "/vocab.json", dir + "/merges.txt", ""), Error);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(RobertaTokenizer, BadInputIsAnError) {

@@ -42,10 +42,16 @@ RunDir RunDir::open(const std::string& dir, const nlohmann::json& identity) {
   }
   try {
     io::write_file_atomic(path, identity.dump(2) + "\n");
-  } catch (const Error&) {
-    throw Error("cannot write into the run folder '" + dir + "': choose another with --out");
+  } catch (const Error& e) {
+    throw Error("cannot write into the run folder '" + dir + "' (" + e.what() + "): choose another with --out");
   }
   return r;
+}
+
+size_t RunDir::remove_stale_temporaries(const std::string& dir) {
+  size_t removed = 0;
+  for (const char* sub : {"", "/images", "/pred", "/examples"}) removed += io::remove_stale_temporaries(dir + sub);
+  return removed;
 }
 
 void RunDir::discard(const std::string& dir) {

@@ -9,6 +9,10 @@
 //   pred/<stem>.png       the predicted label map of a model run (evaluation classes 0..C-1,
 //                         255, or 65535 above 254 classes, for no class)
 //   metrics.json, per_class.md, per_class.csv, examples/   written at the end
+//
+// Every file is written whole through a temporary file and renamed into place, the prediction
+// before the record, each flushed to the disk; the next run removes the temporary file that a
+// kill left behind.
 #pragma once
 
 #include <map>
@@ -36,6 +40,11 @@ class RunDir {
   // Removes what an evaluation wrote into `dir` (run.json, images/, pred/, the metrics, tables
   // and examples) and nothing else, so that the next open() starts afresh (--restart).
   static void discard(const std::string& dir);
+  // Removes the temporary files that a killed run left half-written in `dir` and its images/,
+  // pred/ and examples/ (io::remove_stale_temporaries). Call it from one process before the
+  // others open the folder: the ranks of a run may be on other machines, whose writes it cannot
+  // tell from a dead process's. Returns how many were removed.
+  static size_t remove_stale_temporaries(const std::string& dir);
   // Reads an existing run folder (for --merge); throws when it has no run.json.
   static RunDir existing(const std::string& dir);
 

@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "pnpovss/error.h"
+#include "pnpovss/io/file_write.h"
 #include "pnpovss/io/mapped_file.h"
 #include "pnpovss/util/hash.h"
 
@@ -66,31 +67,47 @@ bool is_png_gray16(const uint8_t* data, size_t size) {
   return data[24] == 16 && data[25] == 0;
 }
 
-// stb_image 2.27 (Debian 12's libstb) builds a Huffman table from a DHT segment without checking
-// that its 16 code counts add up to at most 256, so a crafted JPEG writes past the table
-// (CVE-2021-37789, fixed in 2.28). This walks the markers the way stb reads them and refuses
-// such a table before stb sees it. Returns false for an unsafe file.
+// stb_image 2.27 (Debian 12's libstb) trusts the Huffman tables of a JPEG more than it should:
+// it builds a table from a DHT segment without checking that its 16 code counts add up to at
+// most 256, so a crafted JPEG writes past the table (CVE-2021-37789, fixed in 2.28), and it
+// decodes a scan with a table that was never defined, reading uninitialised memory as a table
+// (indices far outside it). This walks the markers the way stb reads them and refuses both
+// before stb sees the file.
 class JpegHuffmanGuard {
  public:
   JpegHuffmanGuard(const uint8_t* data, size_t size) : data_(data), size_(size) {}
 
-  bool safe() {
-    if (size_ < 2 || data_[0] != 0xFF || data_[1] != 0xD8) return true;  // not a JPEG
-    pos_ = 2;
+  // Why the file is unsafe for stb, or nullptr.
+  const char* problem() {
+    // stb reads the first marker as every other: 0xFF, any 0xFF fill bytes, then the code, so
+    // "FF FF D8" starts a JPEG too.
+    if (size_ < 2 || data_[0] != 0xFF) return nullptr;  // not a JPEG
+    pos_ = 1;
+    while (pos_ < size_ && data_[pos_] == 0xFF) ++pos_;
+    if (pos_ == size_ || data_[pos_] != 0xD8) return nullptr;  // not a JPEG
+    ++pos_;
+    bool have_frame = false;
     while (pos_ < size_) {
       const int marker = next_marker();
-      if (marker < 0 || marker == 0xD9) return true;
+      if (marker < 0 || marker == 0xD9) return nullptr;
       if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;
       if (marker == 0xC4) {
-        if (!huffman_segment_safe()) return false;
+        if (!huffman_segment_safe()) return "a Huffman table has more than 256 codes";
         continue;
       }
+      // stb takes the kind of frame from the first SOF marker.
+      if (!have_frame && (marker == 0xC0 || marker == 0xC1 || marker == 0xC2)) {
+        have_frame = true;
+        progressive_ = marker == 0xC2;
+      }
+      const size_t start = pos_;
       const size_t length = get16();
-      if (length < 2) return true;  // stb rejects the file here
-      pos_ += length - 2;
+      if (length < 2) return nullptr;  // stb rejects the file here
+      if (marker == 0xDA && !scan_tables_defined()) return "a scan uses a Huffman table that was never defined";
+      pos_ = start + length;
       if (marker == 0xDA) skip_entropy_coded_data();
     }
-    return true;
+    return nullptr;
   }
 
  private:
@@ -131,8 +148,34 @@ class JpegHuffmanGuard {
       int symbols = 0;
       for (int i = 0; i < 16; ++i) symbols += get8();
       if (symbols > 256) return false;
+      ((q >> 4) == 0 ? dc_defined_ : ac_defined_)[q & 15] = true;
       pos_ += static_cast<size_t>(symbols);
       remaining -= 17 + symbols;
+    }
+    return true;
+  }
+
+  // Mirrors stb's scan header (pos_ after its length): per component the DC and AC table, then
+  // the spectral selection. A baseline scan decodes with both tables of each component, a
+  // progressive one with the DC table in a first DC scan and the AC table in an AC scan.
+  bool scan_tables_defined() {
+    const int components = get8();
+    if (components < 1 || components > 4) return true;  // stb stops with "bad SOS component count"
+    int dc[4] = {}, ac[4] = {};
+    for (int i = 0; i < components; ++i) {
+      get8();  // the component id
+      const int q = get8();
+      dc[i] = q >> 4;
+      ac[i] = q & 15;
+      if (dc[i] > 3 || ac[i] > 3) return true;  // stb stops with "bad DC/AC huff"
+    }
+    const int spectral_start = get8();
+    get8();  // spectral end
+    const int successive_high = get8() >> 4;
+    for (int i = 0; i < components; ++i) {
+      const bool uses_dc = !progressive_ || (spectral_start == 0 && successive_high == 0);
+      const bool uses_ac = !progressive_ || spectral_start > 0;
+      if ((uses_dc && !dc_defined_[dc[i]]) || (uses_ac && !ac_defined_[ac[i]])) return false;
     }
     return true;
   }
@@ -140,6 +183,8 @@ class JpegHuffmanGuard {
   const uint8_t* data_;
   size_t size_;
   size_t pos_ = 0;
+  bool progressive_ = false;
+  bool dc_defined_[4] = {}, ac_defined_[4] = {};
 };
 
 void check_dimensions(int64_t width, int64_t height, const std::string& origin) {
@@ -155,10 +200,6 @@ void check_dimensions(int64_t width, int64_t height, const std::string& origin) 
 uint32_t read_be32(const uint8_t* p) {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
 }
-uint32_t read_le32(const uint8_t* p) {
-  return uint32_t{p[3]} << 24 | uint32_t{p[2]} << 16 | uint32_t{p[1]} << 8 | p[0];
-}
-uint16_t read_le16(const uint8_t* p) { return static_cast<uint16_t>(p[1] << 8 | p[0]); }
 
 // The size a PNG or BMP header declares, read without stb (whose header scan gives up on
 // sizes it deems too large); false for other formats and headers stb refuses.
@@ -173,33 +214,95 @@ bool read_declared_size(const uint8_t* data, size_t size, DeclaredSize& out) {
     out.height = read_be32(data + 20);
     return true;
   }
-  if (size < 26 || data[0] != 'B' || data[1] != 'M') return false;
-  const uint32_t offset = read_le32(data + 10);
-  const uint32_t header = read_le32(data + 14);
+  if (size < 2 || data[0] != 'B' || data[1] != 'M') return false;
+  // A header cut short by the end of the file reads as zeros past it, as stb reads it (which
+  // then decodes the missing pixels as zeros too, unless the pixel check below refuses them).
+  const auto byte = [&](size_t at) -> uint32_t { return at < size ? data[at] : 0; };
+  const auto le16 = [&](size_t at) -> uint32_t { return byte(at) | byte(at + 1) << 8; };
+  const auto le32 = [&](size_t at) -> uint32_t { return le16(at) | le16(at + 2) << 16; };
+  const uint32_t offset = le32(10);
+  const uint32_t header = le32(14);
   int64_t bits = 0;
   uint32_t compression = 0;
   if (header == 12) {  // OS/2 BITMAPCOREHEADER: 16-bit sizes, never compressed
-    out.width = read_le16(data + 18);
-    out.height = read_le16(data + 20);
-    bits = read_le16(data + 24);
-  } else if ((header == 40 || header == 56 || header == 108 || header == 124) && size >= 34) {
-    out.width = static_cast<int32_t>(read_le32(data + 18));
-    out.height = static_cast<int32_t>(read_le32(data + 22));  // negative: rows stored top-down
-    bits = read_le16(data + 28);
-    compression = read_le32(data + 30);
+    out.width = le16(18);
+    out.height = le16(20);
+    bits = le16(24);
+  } else if (header == 40 || header == 56 || header == 108 || header == 124) {
+    out.width = static_cast<int32_t>(le32(18));
+    out.height = static_cast<int32_t>(le32(22));  // negative: rows stored top-down
+    bits = le16(28);
+    compression = le32(30);
   } else {
     return false;  // stb refuses other headers
   }
   out.height = out.height < 0 ? -out.height : out.height;
-  if (compression == 0 || compression == 3)  // RLE and embedded formats: stb refuses them
+  // RLE and embedded formats are refused by stb, and so are more than 32 bits per pixel; sizes
+  // beyond the pixel limit are refused by check_dimensions, before the product could overflow.
+  const bool in_limits = out.width > 0 && out.width <= kMaxImagePixels && out.height > 0 &&
+                         out.height <= kMaxImagePixels && bits >= 1 && bits <= 32;
+  if ((compression == 0 || compression == 3) && in_limits)
     out.bmp_pixel_bytes = int64_t{offset} + (out.width * bits + 31) / 32 * 4 * out.height;
   return true;
+}
+
+// The most output one byte of deflate data can give (a 258-byte match coded in two bits).
+constexpr uint64_t kMaxDeflateRatio = 1032;
+
+// Bits per pixel of a PNG colour type and bit depth; 0 for combinations stb refuses anyway.
+uint64_t png_bits_per_pixel(int color_type, int depth) {
+  switch (color_type) {
+    case 0: return static_cast<uint64_t>(depth);          // gray
+    case 2: return static_cast<uint64_t>(depth) * 3;      // RGB
+    case 3: return static_cast<uint64_t>(depth);          // palette
+    case 4: return static_cast<uint64_t>(depth) * 2;      // gray + alpha
+    case 6: return static_cast<uint64_t>(depth) * 4;      // RGBA
+    default: return 0;
+  }
+}
+
+// stb 2.27 allocates the declared length of an IDAT chunk before reading it, and the whole
+// inflated image before inflating: a PNG of a few hundred bytes could make it claim gigabytes
+// (and take seconds). So the chunks up to IEND are walked first: one that runs past the end of
+// the file is refused, and so is compressed data too short for the declared pixels; neither
+// refuses a file stb would decode.
+void check_png_chunks(const uint8_t* data, size_t size, const DeclaredSize& d, const std::string& origin) {
+  uint64_t compressed = 0;
+  size_t pos = 8;
+  while (pos + 8 <= size) {
+    const uint64_t length = read_be32(data + pos);
+    const uint8_t* type = data + pos + 4;
+    if (std::memcmp(type, "IEND", 4) == 0) break;  // stb stops here, without reading its CRC
+    if (length + 12 > size - pos) {
+      std::string name(reinterpret_cast<const char*>(type), 4);
+      for (char& c : name)
+        if (c < 0x20 || c > 0x7E) c = '?';
+      throw Error("cannot decode image " + origin + ": truncated PNG (its chunk '" + name + "' of " +
+                  std::to_string(length) + " bytes runs past the end of the file)");
+    }
+    if (std::memcmp(type, "IDAT", 4) == 0) {
+      // stb copies an empty first IDAT chunk to a null buffer (undefined behaviour): such
+      // files, which no common encoder writes, are refused.
+      if (length == 0 && compressed == 0)
+        throw Error("cannot decode image " + origin + ": unsupported PNG (an empty IDAT chunk before the image data)");
+      compressed += length;
+    }
+    pos += static_cast<size_t>(length) + 12;
+  }
+  // width * height is at most kMaxImagePixels here (check_dimensions), so nothing overflows.
+  const uint64_t bits = size >= 26 ? png_bits_per_pixel(data[25], data[24]) : 0;
+  const uint64_t pixel_bytes = static_cast<uint64_t>(d.width) * static_cast<uint64_t>(d.height) * bits / 8;
+  if (pixel_bytes / kMaxDeflateRatio > compressed) {
+    throw Error("cannot decode image " + origin + ": truncated PNG (its " + std::to_string(compressed) +
+                " bytes of compressed pixel data cannot hold " + std::to_string(d.width) + "x" +
+                std::to_string(d.height) + " pixels)");
+  }
 }
 
 // What stb does not check itself. A PNG or BMP header declaring more pixels than the limit is
 // refused by size (stb's header scan reports those as "unknown image type"). The pixel array
 // of an uncompressed BMP must fit in the file: stb reads missing bytes as zeros, where PIL
-// refuses a truncated file.
+// refuses a truncated file. The chunks of a PNG must fit in the file and hold enough data.
 void check_declared_size(const uint8_t* data, size_t size, const std::string& origin) {
   DeclaredSize d;
   if (!read_declared_size(data, size, d)) return;
@@ -208,6 +311,7 @@ void check_declared_size(const uint8_t* data, size_t size, const std::string& or
     throw Error("image " + origin + " is truncated (its " + std::to_string(d.width) + "x" + std::to_string(d.height) +
                 " BMP pixels need " + std::to_string(d.bmp_pixel_bytes) + " bytes, the file has " + std::to_string(size) + ")");
   }
+  if (data[0] == 0x89) check_png_chunks(data, size, d, origin);
 }
 
 // Channel layouts of stb: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA. Like PIL's convert("RGB"), gray
@@ -233,24 +337,15 @@ Image to_rgb(const Sample* pixels, int width, int height, int channels, ToByte t
   return image;
 }
 
-void write_all(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::FILE* file = std::fopen(path.c_str(), "wb");
-  if (file == nullptr) throw Error("cannot create '" + path + "': " + std::strerror(errno));
-  const size_t written = bytes.empty() ? 0 : std::fwrite(bytes.data(), 1, bytes.size(), file);
-  const int write_errno = errno;
-  const bool closed = std::fclose(file) == 0;
-  if (written != bytes.size() || !closed) {
-    std::remove(path.c_str());
-    throw Error("cannot write '" + path + "': " + std::strerror(write_errno));
-  }
-}
-
 }  // namespace
 
 std::pair<int64_t, int64_t> read_image_size(const uint8_t* data, size_t size, const std::string& origin) {
   if (data == nullptr || size == 0) throw Error("image " + origin + " is empty (0 bytes)");
   DeclaredSize d;
   if (read_declared_size(data, size, d)) return {d.width, d.height};
+  // stb's JPEG header scan builds the Huffman tables too, so the guard comes first here as well.
+  if (const char* problem = JpegHuffmanGuard(data, size).problem())
+    throw Error("cannot decode image " + origin + ": corrupt JPEG (" + problem + ")");
   int width = 0, height = 0, channels = 0;
   if (size > static_cast<size_t>(INT_MAX) || !stbi_info_from_memory(data, static_cast<int>(size), &width, &height, &channels)) {
     throw Error("cannot decode image " + origin + ": " + stb_reason() + " (supported formats: JPEG, PNG, BMP)");
@@ -262,9 +357,8 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& o
   if (data == nullptr || size == 0) throw Error("image " + origin + " is empty (0 bytes)");
   if (size > static_cast<size_t>(INT_MAX)) throw Error("image " + origin + " is too large (over 2 GiB)");
   const int len = static_cast<int>(size);
-  if (!JpegHuffmanGuard(data, size).safe()) {
-    throw Error("cannot decode image " + origin + ": corrupt JPEG (a Huffman table has more than 256 codes)");
-  }
+  if (const char* problem = JpegHuffmanGuard(data, size).problem())
+    throw Error("cannot decode image " + origin + ": corrupt JPEG (" + problem + ")");
   check_declared_size(data, size, origin);
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(data, len, &width, &height, &channels)) {
@@ -334,14 +428,7 @@ std::vector<uint8_t> encode_png_rgb(const Image& image, const std::string& what)
 }
 
 void write_png_rgb(const std::string& path, const Image& image) {
-  const std::vector<uint8_t> bytes = encode_png_rgb(image, "'" + path + "'");
-  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  write_all(tmp, bytes);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    std::remove(tmp.c_str());
-    throw Error("cannot move '" + tmp + "' to '" + path + "': " + std::strerror(err));
-  }
+  io::write_file_atomic(path, encode_png_rgb(image, "'" + path + "'"));
 }
 
 std::vector<uint8_t> zlib_compress(const uint8_t* data, size_t size) {

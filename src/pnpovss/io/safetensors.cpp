@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 
 #include "pnpovss/error.h"
+#include "pnpovss/io/file_write.h"
 
 namespace pnpovss::io {
 namespace {
@@ -197,20 +197,13 @@ void write_safetensors(const std::string& path, const std::vector<TensorView>& t
   }
   std::string text = header.dump();
   while ((text.size() + 8) % 8 != 0) text += ' ';  // keep the data 8-byte aligned
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error("cannot write '" + path + "'");
-    uint64_t len = text.size();
-    uint8_t le[8];
-    for (int i = 0; i < 8; ++i) le[i] = static_cast<uint8_t>(len >> (8 * i));
-    out.write(reinterpret_cast<const char*>(le), 8);
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    for (const auto& t : tensors) out.write(reinterpret_cast<const char*>(t.data), static_cast<std::streamsize>(t.nbytes));
-    if (!out) throw Error("error while writing '" + path + "' (disk full?)");
-  }
-  // Rename last so that an interrupted write never leaves a truncated file under the name.
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) throw Error("cannot rename '" + tmp + "' to '" + path + "'");
+  uint64_t len = text.size();
+  uint8_t le[8];
+  for (int i = 0; i < 8; ++i) le[i] = static_cast<uint8_t>(len >> (8 * i));
+  std::vector<BytesView> pieces = {{le, 8}, {text.data(), text.size()}};
+  for (const auto& t : tensors) pieces.push_back({t.data, t.nbytes});
+  // Through a temporary file, so that an interrupted write never leaves a truncated file under the name.
+  write_file_atomic(path, pieces);
 }
 
 }  // namespace pnpovss::io

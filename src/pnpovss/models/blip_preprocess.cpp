@@ -62,7 +62,10 @@ void read_triple(const nlohmann::json& config, const char* key, const std::strin
 }  // namespace
 
 ImagePreprocessConfig ImagePreprocessConfig::from_file(const std::string& path) {
-  const nlohmann::json config = io::read_json_file(path);
+  return from_json(io::read_json_file(path), path);
+}
+
+ImagePreprocessConfig ImagePreprocessConfig::from_json(const nlohmann::json& config, const std::string& path) {
   if (!config.is_object()) throw Error("'" + path + "' must hold a JSON object");
   ImagePreprocessConfig out;
   read_size(config, path, out);

@@ -2,6 +2,7 @@
 // BlipImageProcessor: PIL bicubic resize, rescale in float64 then float32, normalize in float32.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,8 @@ struct ImagePreprocessConfig {
   // Parses a preprocessor_config.json; absent fields keep the defaults above. Throws
   // pnpovss::Error naming the file and field for malformed values.
   static ImagePreprocessConfig from_file(const std::string& path);
+  // The same for a parsed document; `where` names its source in messages.
+  static ImagePreprocessConfig from_json(const nlohmann::json& config, const std::string& where);
 };
 
 // Returns 3 x height x width floats (CHW): `img` resized with PIL's bicubic filter to exactly

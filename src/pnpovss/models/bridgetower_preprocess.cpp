@@ -29,10 +29,14 @@ int read_shortest_edge(const nlohmann::json& config, const char* key, const std:
 }  // namespace
 
 BridgeTowerPreprocessConfig BridgeTowerPreprocessConfig::from_file(const std::string& path) {
-  const nlohmann::json config = io::read_json_file(path);
+  return from_json(io::read_json_file(path), path);
+}
+
+BridgeTowerPreprocessConfig BridgeTowerPreprocessConfig::from_json(const nlohmann::json& config,
+                                                                   const std::string& path) {
   if (!config.is_object()) throw Error("'" + path + "' must hold a JSON object");
   BridgeTowerPreprocessConfig out;
-  out.normalisation = ImagePreprocessConfig::from_file(path);
+  out.normalisation = ImagePreprocessConfig::from_json(config, path);
   if (const int edge = read_shortest_edge(config, "size", path)) out.shortest_edge = edge;
   out.crop_size = read_shortest_edge(config, "crop_size", path);
   out.size_divisor = positive(io::json_int(config, "size_divisor", out.size_divisor, path), path, "size_divisor");

@@ -30,6 +30,8 @@ struct BridgeTowerPreprocessConfig {
   // Parses a preprocessor_config.json; absent fields keep the defaults. Throws pnpovss::Error
   // naming the file and field for malformed values.
   static BridgeTowerPreprocessConfig from_file(const std::string& path);
+  // The same for a parsed document; `where` names its source in messages.
+  static BridgeTowerPreprocessConfig from_json(const nlohmann::json& config, const std::string& where);
   int crop_side() const { return crop_size > 0 ? crop_size : shortest_edge; }
 };
 

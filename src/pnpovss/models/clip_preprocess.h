@@ -2,6 +2,7 @@
 // shortest edge, centre crop, rescale (float64, then float32) and normalisation (float32).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,8 @@ struct ClipPreprocessConfig {
   // pnpovss::Error naming the file and field for malformed values (and for a resample other
   // than bicubic, the only filter implemented).
   static ClipPreprocessConfig from_file(const std::string& path);
+  // The same for a parsed document; `where` names its source in messages.
+  static ClipPreprocessConfig from_json(const nlohmann::json& config, const std::string& where);
   // `dir`/preprocessor_config.json when present, the defaults otherwise.
   static ClipPreprocessConfig from_dir(const std::string& dir);
 };

@@ -114,23 +114,18 @@ ByteBpe::ByteBpe(std::unordered_map<std::string, int64_t> vocab, std::vector<std
                  std::string end_of_word, const std::string& origin)
     : vocab_(std::move(vocab)), end_of_word_(std::move(end_of_word)), origin_(origin), cache_(std::make_shared<Cache>()) {
   if (vocab_.empty()) throw Error("tokenizer vocabulary " + origin + " is empty");
-  int64_t max_id = -1;
+  // Ids map to tokens in a hash map rather than a table indexed by id: a vocab.json of a few
+  // bytes may name an id near 2^31, which such a table would have to hold.
+  tokens_.reserve(vocab_.size());
   for (const auto& [token, id] : vocab_) {
     if (id < 0 || id >= std::numeric_limits<int32_t>::max())
       throw Error("tokenizer vocabulary " + origin + ": token '" + token + "' has the invalid id " + std::to_string(id));
     if (!unicode::is_valid_utf8(token))
       throw Error("tokenizer vocabulary " + origin + ": a token is not valid UTF-8");
-    max_id = std::max(max_id, id);
-  }
-  tokens_.resize(static_cast<size_t>(max_id) + 1);
-  assigned_.assign(tokens_.size(), false);
-  for (const auto& [token, id] : vocab_) {
-    const auto i = static_cast<size_t>(id);
-    if (assigned_[i])
+    const auto [earlier, added] = tokens_.emplace(id, token);
+    if (!added)
       throw Error("tokenizer vocabulary " + origin + ": id " + std::to_string(id) + " is given to both '" +
-                  tokens_[i] + "' and '" + token + "'");
-    tokens_[i] = token;
-    assigned_[i] = true;
+                  earlier->second + "' and '" + token + "'");
   }
   // A pair listed twice keeps its later rank, as dict(zip(merges, range(n))) does.
   ranks_.reserve(merges.size());
@@ -196,9 +191,9 @@ int64_t ByteBpe::id(const std::string& token) const {
 bool ByteBpe::contains(const std::string& token) const { return vocab_.count(token) != 0; }
 
 const std::string& ByteBpe::token(int64_t id) const {
-  if (id < 0 || static_cast<size_t>(id) >= tokens_.size() || !assigned_[static_cast<size_t>(id)])
-    throw Error("token id " + std::to_string(id) + " is not in the vocabulary " + origin_);
-  return tokens_[static_cast<size_t>(id)];
+  const auto it = tokens_.find(id);
+  if (it == tokens_.end()) throw Error("token id " + std::to_string(id) + " is not in the vocabulary " + origin_);
+  return it->second;
 }
 
 size_t ByteBpe::vocab_size() const { return vocab_.size(); }

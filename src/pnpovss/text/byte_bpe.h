@@ -56,8 +56,7 @@ class ByteBpe {
   std::vector<std::string> merge_symbols(std::vector<std::string> symbols) const;
 
   std::unordered_map<std::string, int64_t> vocab_;
-  std::vector<std::string> tokens_;  // by id; ids missing from vocab.json are empty
-  std::vector<bool> assigned_;
+  std::unordered_map<int64_t, std::string> tokens_;  // by id (vocab.json may leave ids out)
   std::unordered_map<std::pair<std::string, std::string>, size_t, PairHash> ranks_;
   std::string end_of_word_;
   std::string origin_;

@@ -23,25 +23,6 @@ std::string mask_key(int64_t cls, const torch::Tensor& mask) {
 
 }  // namespace
 
-std::string to_string(MaskSource v) {
-  switch (v) {
-    case MaskSource::GradCam:
-      return "gradcam";
-    case MaskSource::Dropout:
-      return "dropout";
-    case MaskSource::Final:
-      return "final";
-  }
-  return "?";
-}
-
-MaskSource parse_mask_source(const std::string& name) {
-  if (name == "gradcam") return MaskSource::GradCam;
-  if (name == "dropout") return MaskSource::Dropout;
-  if (name == "final") return MaskSource::Final;
-  throw Error("unknown mask kind '" + name + "' (valid: gradcam, dropout, final)");
-}
-
 PipelineEvaluator::PipelineEvaluator(const segment::Segmenter& model, const MaskScorer& scorer,
                                      MethodSettings base, std::vector<TuneImage> images, EmptyImage empty)
     : model_(model), scorer_(scorer), base_(std::move(base)) {

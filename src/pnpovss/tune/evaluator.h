@@ -16,13 +16,10 @@
 #include "pnpovss/settings.h"
 #include "pnpovss/tune/reward.h"
 #include "pnpovss/tune/search.h"
+#include "pnpovss/tune/trial.h"
 #include "pnpovss/tune/tune_input.h"
 
 namespace pnpovss::tune {
-
-enum class MaskSource { GradCam, Dropout, Final };
-std::string to_string(MaskSource v);
-MaskSource parse_mask_source(const std::string& name);  // gradcam | dropout | final
 
 // What the search needs: per image and setting, which classes' masks win. Tests substitute
 // evaluators with known answers. With TuneOptions::workers above 1, wins() and grid_wins() are

@@ -3,9 +3,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 
 #include "pnpovss/error.h"
+#include "pnpovss/io/file_write.h"
 #include "pnpovss/io/mapped_file.h"
 #include "pnpovss/util/json_diff.h"
 
@@ -104,28 +104,35 @@ TrialRecord trial_from_json(const json& j, const std::string& where) {
 }
 
 Journal::Journal(const std::string& path, const json& run, bool restart) : path_(path) {
-  const bool exists = std::filesystem::exists(path);
-  if (exists && !restart) {
+  bool fresh = restart || !std::filesystem::exists(path);
+  if (!fresh) {
     const std::string text = io::read_text_file(path);
-    std::vector<std::string> lines;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);)
-      if (!line.empty()) lines.push_back(line);
-    const bool torn_tail = !text.empty() && text.back() != '\n';
-    for (size_t n = 0; n < lines.size(); ++n) {
+    // Lines are appended whole (io::AppendFile), so only the last one can be cut short, by a
+    // kill during its append: it is dropped, and the file cut back to the lines before it. A
+    // last line that is whole but lacks its newline is kept and given one.
+    std::string kept;  // the file as it should be: whole lines, each ending in a newline
+    bool has_run = false;
+    size_t n = 0;
+    for (size_t begin = 0; begin < text.size(); ++n) {
+      const size_t newline = text.find('\n', begin);
+      const size_t end = newline == std::string::npos ? text.size() : newline;
+      const std::string line = text.substr(begin, end - begin);
+      begin = end + 1;
+      if (line.empty()) continue;
       const std::string where = "journal '" + path + "' line " + std::to_string(n + 1);
-      json j = json::parse(lines[n], nullptr, false);
+      json j = json::parse(line, nullptr, false);
       if (j.is_discarded()) {
-        if (torn_tail && n + 1 == lines.size()) break;  // the write that was cut off
+        if (newline == std::string::npos) break;  // the last line, whose append was cut off
         throw Error(where + " is not JSON: delete the journal or run with --restart");
       }
       const std::string kind = string_field(j, "kind", where);
-      if (n == 0) {
+      if (!has_run) {
         if (kind != "run") throw Error(where + ": the first line must describe the run");
         const std::string diff = util::describe_difference(field(j, "run", where), run);
         if (!diff.empty())
           throw Error("journal '" + path + "' belongs to a different tuning run (" + diff +
                       "): choose another --out, or --restart to discard it");
+        has_run = true;
       } else if (kind == "trial") {
         const TrialRecord t = trial_from_json(j, where);
         trials_[trial_key(t.stage, t.masks, t.setting)] = t;
@@ -141,22 +148,17 @@ Journal::Journal(const std::string& path, const json& run, bool restart) : path_
       } else {
         throw Error(where + ": unknown record kind '" + kind + "'");
       }
+      kept += line + "\n";
     }
-    if (lines.empty()) restart = true;
+    if (!has_run) {
+      fresh = true;  // empty, or only the cut-off first line: nothing to keep
+    } else if (kept != text) {
+      io::write_file_atomic(path, kept);
+    }
   }
-  if (!exists || restart) {
-    out_.open(path, std::ios::out | std::ios::trunc);
-    if (!out_) throw Error("cannot write the journal '" + path + "'");
-    write_line({{"kind", "run"}, {"run", run}});
-    return;
-  }
-  // Rewrite without a torn tail before appending, so every line stays whole.
-  std::string text = io::read_text_file(path);
-  if (!text.empty() && text.back() != '\n') text.erase(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
-  out_.open(path, std::ios::out | std::ios::trunc);
-  if (!out_) throw Error("cannot write the journal '" + path + "'");
-  out_ << text;
-  out_.flush();
+  // A new journal appears with its run line or not at all.
+  if (fresh) io::write_file_atomic(path, ojson({{"kind", "run"}, {"run", run}}).dump() + "\n");
+  out_ = std::make_unique<io::AppendFile>(path);
 }
 
 const TrialRecord* Journal::find(const std::string& stage, MaskSource masks, const Candidate& c) const {
@@ -194,10 +196,6 @@ void Journal::append_grid_image(size_t image, const std::string& name, const std
               {"wins", list}});
 }
 
-void Journal::write_line(const ojson& line) {
-  out_ << line.dump() << '\n';
-  out_.flush();
-  if (!out_) throw Error("cannot append to the journal '" + path_ + "'");
-}
+void Journal::write_line(const ojson& line) { out_->append(line.dump() + "\n"); }
 
 }  // namespace pnpovss::tune

@@ -1,18 +1,19 @@
-// The trials journal: one JSON object per line, appended and flushed as each trial (or, in the
-// exhaustive mode, each image) finishes, so an interrupted tuning run resumes where it stopped.
+// The trials journal: one JSON object per line, appended and flushed to the disk as each trial
+// (or, in the exhaustive mode, each image) finishes, so an interrupted tuning run resumes where it
+// stopped, losing at most the trial in progress.
 // The first line describes the run; a journal written for another run (other model, images,
 // scorer or method options) is refused rather than mixed in.
 #pragma once
 
-#include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "pnpovss/tune/evaluator.h"
-#include "pnpovss/tune/reward.h"
+#include "pnpovss/io/file_write.h"
 #include "pnpovss/tune/search.h"
+#include "pnpovss/tune/trial.h"
 
 namespace pnpovss::tune {
 
@@ -39,7 +40,9 @@ class Journal {
  public:
   // Opens `path` for `run` (any JSON describing what the rewards depend on). An existing journal
   // is read back when its run equals `run`; with `restart` it is replaced; otherwise a different
-  // run is an error. A torn last line (a crash mid-write) is dropped. Throws pnpovss::Error.
+  // run is an error. A torn last line (a kill mid-append) is dropped and cut from the file before
+  // anything is appended; the file is only ever replaced whole (write_file_atomic), so a kill
+  // while opening loses nothing. Throws pnpovss::Error.
   Journal(const std::string& path, const nlohmann::json& run, bool restart);
 
   const std::string& path() const { return path_; }
@@ -56,7 +59,7 @@ class Journal {
   void write_line(const nlohmann::ordered_json& line);
 
   std::string path_;
-  std::ofstream out_;
+  std::unique_ptr<io::AppendFile> out_;
   std::map<std::string, TrialRecord> trials_;
   std::map<size_t, std::vector<std::vector<bool>>> grid_;
   std::map<size_t, double> grid_seconds_;

@@ -92,22 +92,4 @@ std::vector<bool> class_wins(const MaskScorer& scorer, const ScoredImage& image,
   return mask_wins(scorer, image, classes, masks);
 }
 
-void RewardTally::add(const std::vector<std::string>& classes, const std::vector<bool>& wins) {
-  if (classes.size() != wins.size()) throw Error("reward: one win flag per class expected");
-  for (size_t c = 0; c < classes.size(); ++c) {
-    auto it = std::find_if(per_class.begin(), per_class.end(),
-                           [&](const ClassCount& x) { return x.name == classes[c]; });
-    if (it == per_class.end()) {
-      per_class.push_back({classes[c], 0, 0});
-      it = per_class.end() - 1;
-    }
-    ++it->images;
-    ++max_reward;
-    if (wins[c]) {
-      ++it->wins;
-      ++reward;
-    }
-  }
-}
-
 }  // namespace pnpovss::tune

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "pnpovss/image/codec.h"
+#include "pnpovss/tune/trial.h"
 
 namespace pnpovss::tune {
 
@@ -75,21 +76,5 @@ std::vector<bool> mask_wins(const MaskScorer& scorer, const ScoredImage& image, 
 // With EmptyImage::Mean an all-zero mask is a loss without scoring: its masked image is the
 // empty image itself, a tie (scoring it could turn rounding noise into a win).
 std::vector<bool> class_wins(const MaskScorer& scorer, const ScoredImage& image, const torch::Tensor& masks);
-
-// Per class, the reward summed over images and how many images have the class.
-struct ClassCount {
-  std::string name;
-  int64_t wins = 0;
-  int64_t images = 0;
-};
-
-// The total over images of one setting.
-struct RewardTally {
-  int64_t reward = 0;        // sum of wins
-  int64_t max_reward = 0;    // sum of K(I): every mask winning
-  std::vector<ClassCount> per_class;  // in first-seen order
-
-  void add(const std::vector<std::string>& classes, const std::vector<bool>& wins);
-};
 
 }  // namespace pnpovss::tune

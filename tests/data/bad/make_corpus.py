@@ -296,6 +296,67 @@ add("image_bmp_zero_width.bmp", bmp(0, 16, pixel_bytes=0))
 add("image_bmp_bad_pixel_offset.bmp", bmp(4, 4, offset=20))
 add("image_gif_unsupported_format.gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;")
 
+# ---- inputs found by fuzzing (fuzz/, docs/fuzzing.md) -------------------------------------------
+# Each was a crash, hang or escaped exception of one parser before its fix; minimized inputs
+# are written verbatim.
+
+# read_image_size (the server's size check before decoding): a Huffman table of 63 + 255 codes
+# that the header scan itself builds, past the guard that decoding had (fuzz_image).
+add("image_size_jpeg_huffman_table_overflow.jpg", b"\xff\xd8\xff\xc4\x00\x13\x00\x3f\xff")
+# The same Huffman table overflow behind a 0xFF fill byte before the start-of-image marker, which
+# stb skips but the guard took for "not a JPEG" (fuzz_image, minimized).
+add("image_jpeg_fill_byte_before_soi_huffman_overflow.jpg", b"\xff\xff\xd8\xff\xc4\x01\x00\x00\xff\xff")
+# A PNG whose IDAT chunk declares 1744830615 bytes in a file of 215: stb allocated the declared
+# length before reading it, 1.7 GB for a few hundred bytes (fuzz_image; cut to its first chunks).
+add("image_png_idat_length_past_end.png",
+    PNG_SIGNATURE + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0)) +
+    struct.pack(">I", 1744830615) + b"IDAT" + zlib.compress(gradient_rows(16, 16))[:64])
+# Written beside it for the second check of that fix: 2^28 RGBA pixels of 16 bits declared over a
+# few bytes of data, for which stb allocated the whole 2 GiB inflated image up front.
+add("image_png_tiny_data_huge_size.png", png(16384, 16384, bit_depth=16, color_type=6, idat=zlib.compress(b"\0" * 64)))
+# An empty IDAT chunk before any image data (the IHDR CRC zeroed, the IDAT CRC cut short by the
+# end of the file): stb copied it to a null buffer, undefined behaviour (fuzz_image, minimized).
+add("image_png_empty_first_idat.png",
+    PNG_SIGNATURE + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 3, 3, 8, 4, 0, 0, 0))[:-4] + b"\x00" * 4 +
+    b"\x00\x00\x00\x00IDATx\x9c`\x82")
+# A BMP header of width -168892668, height -285868548 and 15321 bits per pixel: the size of its
+# pixel array overflowed a 64-bit integer (undefined behaviour) before the dimensions were
+# checked, in decoding and in read_image_size alike (fuzz_image, minimized).
+add("image_bmp_pixel_bytes_overflow.bmp",
+    b"BMD\x00\x00\x00\x01;\x00\x00\x14\x00\x00\x00(\x00\x00\x00\x04\xe7\xee\xf5\xfc\xfd\xf5\xee\xe7\xe0\xd9;"
+    b"\x00\x00\x00\x00")
+# A baseline JPEG whose scan uses an AC Huffman table the file never defines: stb decoded with
+# whatever its uninitialised table held, indexing far outside it (fuzz_image; its input read
+# different memory on each run, so this is the same fault in its smallest form).
+add("image_jpeg_scan_table_undefined.jpg",
+    jpeg_1x1().replace(jpeg_segment(0xC4, b"\x10" + bytes([1] + [0] * 15) + b"\x00"), b""))
+# A top-down 16x797 BMP of 29 bytes, its header cut short: the size checks skipped headers shorter
+# than 34 bytes, so stb decoded the missing pixels as zeros, and read_image_size reported stb's
+# negative height (fuzz_image, minimized: the two sizes disagreed).
+add("image_bmp_header_cut_short.bmp",
+    b"BM6\x00\x006\x00\x00\x00\x00\xf4\x00\x00\x00(\x00\x00\x00\x10\x00\x00\x00\xe3\xfc\xff\xff\x01\x00\x04")
+# A label PNG of 524928x480 palette pixels (within the pixel limit) whose few bytes of image data
+# cannot inflate to them: it allocated and cleared 252 MB before finding out (fuzz_label_png;
+# rebuilt here with valid CRCs, which the fuzz build does not check).
+add("label_png_tiny_data_huge_size.png",
+    png(524928, 480, bit_depth=8, color_type=3, extra=png_chunk(b"PLTE", bytes(12)), idat=zlib.compress(b"\0" * 64)))
+# run.json of an evaluation run folder read by `eval --merge`: not an object (fuzz_eval_run_dir
+# minimized it to "2"); the JSON library's exception escaped.
+add("run_json_not_object.json", "2")
+# Written beside it for the other fields that fix checks: shard and class fields of the wrong
+# type or out of range, which escaped the same way or cast a double out of range to int.
+add("run_json_shard_index_string.json",
+    dumps({"shard": {"index": "0", "count": 2}, "stems": ["img"], "num_scored_classes": 21}))
+add("run_json_shard_count_huge_float.json",
+    dumps({"shard": {"index": 0, "count": 1e30}, "stems": ["img"], "num_scored_classes": 21}))
+add("run_json_stems_not_strings.json",
+    dumps({"shard": {"index": 0, "count": 1}, "stems": [1, 2], "num_scored_classes": 21}))
+add("run_json_num_classes_negative.json",
+    dumps({"shard": {"index": 0, "count": 1}, "stems": [], "num_scored_classes": -1}))
+add("run_json_scored_classes_mismatch.json",
+    dumps({"shard": {"index": 0, "count": 1}, "stems": [], "num_scored_classes": 3, "protocol": "mmseg",
+           "scored_classes": ["cat"]}))
+
 
 def main():
     keep = set(CORPUS) | {os.path.basename(__file__)}

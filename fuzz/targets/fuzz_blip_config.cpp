@@ -1,0 +1,22 @@
+// The BLIP model config reader (models/blip_config.h) on a config.json: JSON syntax, model
+// type and architectures, every size and its limits. An accepted config must survive its own
+// to_json(): read back, it gives the same JSON.
+#include <cstddef>
+#include <cstdint>
+
+#include "common.h"
+#include "pnpovss/models/blip_config.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace pnpovss;
+  const nlohmann::json doc = fuzz::parse_json(std::string(reinterpret_cast<const char*>(data), size));
+  if (doc.is_discarded()) return 0;  // read_json_file refuses it before the reader sees it
+  fuzz::accepts([&] {
+    const models::BlipConfig config = models::BlipConfig::from_json(doc, "config.json");
+    const nlohmann::json written = config.to_json();
+    fuzz::expect(models::BlipConfig::from_json(written, "written").to_json() == written,
+                 "to_json() of an accepted config does not read back to the same config");
+    fuzz::expect(config.vision.grid() > 0 && config.vision.num_positions() > 1, "an empty vision grid");
+  });
+  return 0;
+}
