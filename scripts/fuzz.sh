@@ -127,7 +127,10 @@ run_target() {
   fi
   local start=$BUILD/logs/$t.start
   touch "$start"
-  "$exe" "${LIMITS[@]}" -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 -dict="$dict" \
+  # libFuzzer can hang for good in its own handler of a slow input (seen under ASan on a loaded
+  # machine, after it wrote the input out): the run is killed a while after its time is up.
+  timeout -s KILL $((SECONDS_PER_TARGET + 120)) \
+    "$exe" "${LIMITS[@]}" -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 -dict="$dict" \
     -artifact_prefix="$findings/" "$work" "$seeds" >>"$log" 2>&1 || rc=$?
   # A timeout that does not happen again was the machine, not the input (a system call stalled
   # on a loaded machine): it is set aside in findings/<target>/unconfirmed/ and not counted.
