@@ -225,6 +225,19 @@ grep -q 'model.safetensors: resuming at 3.0 of 7.3 MB' "$ERR" || problem="$probl
 cmp -s "$cache/models--test-org--tiny-blip/blobs/$MODEL_SHA" "$MODEL_SRC/model.safetensors" || problem="$problem blob differs"
 report "resume a leftover .incomplete file" "$problem"
 
+# A rerun against a working hub that must resume the model file of $cache from byte $1 and end
+# with the right blob; reported as $2.
+check_rerun_resumes_from() {
+  start_hub
+  HF_HUB_CACHE=$cache run info test-org/tiny-blip
+  local status=$? problem=""
+  [ "$status" -eq 0 ] || problem="exit status $status"
+  grep -q "^GET /lfs/$MODEL_SHA range=bytes=$1- " "$LOG" || problem="$problem no request from byte $1;"
+  [ "$(sha256sum <"$cache/models--test-org--tiny-blip/blobs/$MODEL_SHA" 2>/dev/null | cut -d' ' -f1)" = "$MODEL_SHA" ] ||
+    problem="$problem blob hash wrong"
+  report "$2" "$problem"
+}
+
 # A server without resume support answers the Range request with the whole file (200): what was on
 # disk (here not even a prefix of the file) is overwritten, and the display says it restarts.
 cache=$WORK/cache_norange
@@ -256,15 +269,7 @@ grep -q 'HF_HUB_OFFLINE' "$ERR" && problem="$problem offline hint that cannot he
 [ "$(stat -c %s "$cache/models--test-org--tiny-blip/blobs/$MODEL_SHA.incomplete" 2>/dev/null)" = 1000000 ] ||
   problem="$problem the partial file is not kept;"
 report "connection cut for good: message" "$problem"
-start_hub
-HF_HUB_CACHE=$cache run info test-org/tiny-blip
-status=$?
-problem=""
-[ "$status" -eq 0 ] || problem="exit status $status"
-grep -q "^GET /lfs/$MODEL_SHA range=bytes=1000000- " "$LOG" || problem="$problem no request from byte 1000000;"
-[ "$(sha256sum <"$cache/models--test-org--tiny-blip/blobs/$MODEL_SHA" 2>/dev/null | cut -d' ' -f1)" = "$MODEL_SHA" ] ||
-  problem="$problem blob hash wrong"
-report "connection cut for good: the rerun resumes" "$problem"
+check_rerun_resumes_from 1000000 "connection cut for good: the rerun resumes"
 
 # Ctrl-C during a (slow) download: one line says what became of it, and the process ends as
 # SIGINT ends it. A background job of a script ignores SIGINT: the default action is restored
@@ -289,15 +294,7 @@ tail -n 1 "$ERR" | grep -qE "^interrupted: the download of model.safetensors of 
 kept=$(stat -c %s "$incomplete" 2>/dev/null || echo 0)
 [ "$kept" -gt 0 ] || problem="$problem the partial file is not kept;"
 report "Ctrl-C during a download says it resumes" "$problem"
-start_hub
-HF_HUB_CACHE=$cache run info test-org/tiny-blip
-status=$?
-problem=""
-[ "$status" -eq 0 ] || problem="exit status $status"
-grep -q "^GET /lfs/$MODEL_SHA range=bytes=$kept- " "$LOG" || problem="$problem no request from byte $kept;"
-[ "$(sha256sum <"$cache/models--test-org--tiny-blip/blobs/$MODEL_SHA" 2>/dev/null | cut -d' ' -f1)" = "$MODEL_SHA" ] ||
-  problem="$problem blob hash wrong"
-report "after Ctrl-C the rerun resumes" "$problem"
+check_rerun_resumes_from "$kept" "after Ctrl-C the rerun resumes"
 
 # ---- corrupted downloads ------------------------------------------------------------------------
 for file in model.safetensors config.json; do

@@ -17,6 +17,7 @@
 #include "pnpovss/cli/commands.h"
 #include "pnpovss/cli/compute_options.h"
 #include "pnpovss/cli/method_options.h"
+#include "pnpovss/cli/output_dir.h"
 #include "pnpovss/console/progress.h"
 #include "pnpovss/error.h"
 #include "pnpovss/eval/dataset.h"
@@ -288,7 +289,7 @@ int run_eval(const EvalOptions& o, const eval::World& world) {
     return finish_run(o, world, dataset, scoring, selected, *run, loop, identity, seconds_since(start));
   } catch (const io::WriteError& e) {
     if (progress && progress->interactive()) std::fputc('\n', stderr);  // the error below the bar
-    throw Error(std::string(e.what()) + " (the finished images are kept: rerun the same command to go on)");
+    throw run_stopped_by(e);
   }
 }
 

@@ -185,8 +185,7 @@ int run_segment(const SegmentOptions& o) {
       } catch (const io::WriteError& e) {
         // A full disk fails every image after this one too: the run stops (the runner ends with
         // this group), and a rerun keeps the images written so far.
-        if (e.affects_every_file())
-          throw Error(std::string(e.what()) + " (the finished images are kept: rerun the same command to go on)");
+        if (e.affects_every_file()) throw run_stopped_by(e);
         problem = util::current_failure().message;
       } catch (const std::exception&) {
         problem = util::current_failure().message;

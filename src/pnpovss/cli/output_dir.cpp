@@ -34,4 +34,8 @@ void prepare_output_dir(const std::string& dir) {
     throw Error("cannot write into the output folder '" + dir + "' (" + reason + "): choose another with --out");
 }
 
+Error run_stopped_by(const io::WriteError& e) {
+  return Error(std::string(e.what()) + " (the finished images are kept: rerun the same command to go on)");
+}
+
 }  // namespace pnpovss::cli
