@@ -271,6 +271,11 @@ images.update(label_pngs)
 for name in ("disc.png", "field.png", "square.png"):
     images["tune_" + name] = read("tune", name)
 images["random.png"] = read("blip_itm", "random.png")
+# Valid JPEGs of every scan layout the checks before the decoder walk (progressive refinement,
+# restart markers, per-component scans, chroma samplings).
+for name in sorted(os.listdir(os.path.join(DATA, "images", "jpeg"))):
+    if name.endswith(".jpg"):
+        images["jpeg_" + name] = read("images", "jpeg", name)
 for name, content in images.items():
     seed("image", name, content)
 for name in bad_files("image_"):

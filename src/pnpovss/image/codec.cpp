@@ -12,6 +12,7 @@
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/file_write.h"
+#include "pnpovss/image/jpeg_guard.h"
 #include "pnpovss/io/mapped_file.h"
 #include "pnpovss/util/hash.h"
 
@@ -67,125 +68,10 @@ bool is_png_gray16(const uint8_t* data, size_t size) {
   return data[24] == 16 && data[25] == 0;
 }
 
-// stb_image 2.27 (Debian 12's libstb) trusts the Huffman tables of a JPEG more than it should:
-// it builds a table from a DHT segment without checking that its 16 code counts add up to at
-// most 256, so a crafted JPEG writes past the table (CVE-2021-37789, fixed in 2.28), and it
-// decodes a scan with a table that was never defined, reading uninitialised memory as a table
-// (indices far outside it). This walks the markers the way stb reads them and refuses both
-// before stb sees the file.
-class JpegHuffmanGuard {
- public:
-  JpegHuffmanGuard(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-
-  // Why the file is unsafe for stb, or nullptr.
-  const char* problem() {
-    // stb reads the first marker as every other: 0xFF, any 0xFF fill bytes, then the code, so
-    // "FF FF D8" starts a JPEG too.
-    if (size_ < 2 || data_[0] != 0xFF) return nullptr;  // not a JPEG
-    pos_ = 1;
-    while (pos_ < size_ && data_[pos_] == 0xFF) ++pos_;
-    if (pos_ == size_ || data_[pos_] != 0xD8) return nullptr;  // not a JPEG
-    ++pos_;
-    bool have_frame = false;
-    while (pos_ < size_) {
-      const int marker = next_marker();
-      if (marker < 0 || marker == 0xD9) return nullptr;
-      if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) continue;
-      if (marker == 0xC4) {
-        if (!huffman_segment_safe()) return "a Huffman table has more than 256 codes";
-        continue;
-      }
-      // stb takes the kind of frame from the first SOF marker.
-      if (!have_frame && (marker == 0xC0 || marker == 0xC1 || marker == 0xC2)) {
-        have_frame = true;
-        progressive_ = marker == 0xC2;
-      }
-      const size_t start = pos_;
-      const size_t length = get16();
-      if (length < 2) return nullptr;  // stb rejects the file here
-      if (marker == 0xDA && !scan_tables_defined()) return "a scan uses a Huffman table that was never defined";
-      pos_ = start + length;
-      if (marker == 0xDA) skip_entropy_coded_data();
-    }
-    return nullptr;
-  }
-
- private:
-  // Bytes past the end read as 0, as stbi__get8 does.
-  int get8() { return pos_ < size_ ? data_[pos_++] : (pos_++, 0); }
-  size_t get16() {
-    const int hi = get8();
-    return static_cast<size_t>(hi << 8 | get8());
-  }
-
-  // stb skips stray bytes up to the next 0xFF and any 0xFF fill bytes before a marker code.
-  int next_marker() {
-    while (pos_ < size_ && data_[pos_] != 0xFF) ++pos_;
-    while (pos_ < size_ && data_[pos_] == 0xFF) ++pos_;
-    return pos_ < size_ ? data_[pos_++] : -1;
-  }
-
-  // Entropy-coded data ends at the first 0xFF not followed by 0x00 (stuffing) or a restart.
-  void skip_entropy_coded_data() {
-    while (pos_ + 1 < size_) {
-      if (data_[pos_] == 0xFF) {
-        const uint8_t next = data_[pos_ + 1];
-        if (next != 0x00 && next != 0xFF && (next < 0xD0 || next > 0xD7)) return;
-        pos_ += next == 0xFF ? 1 : 2;
-      } else {
-        ++pos_;
-      }
-    }
-    pos_ = size_;
-  }
-
-  // Mirrors stb's DHT loop: a table class/index byte, 16 counts, then that many symbols.
-  bool huffman_segment_safe() {
-    long remaining = static_cast<long>(get16()) - 2;
-    while (remaining > 0) {
-      const int q = get8();
-      if ((q >> 4) > 1 || (q & 15) > 3) return true;  // stb stops with "bad DHT header"
-      int symbols = 0;
-      for (int i = 0; i < 16; ++i) symbols += get8();
-      if (symbols > 256) return false;
-      ((q >> 4) == 0 ? dc_defined_ : ac_defined_)[q & 15] = true;
-      pos_ += static_cast<size_t>(symbols);
-      remaining -= 17 + symbols;
-    }
-    return true;
-  }
-
-  // Mirrors stb's scan header (pos_ after its length): per component the DC and AC table, then
-  // the spectral selection. A baseline scan decodes with both tables of each component, a
-  // progressive one with the DC table in a first DC scan and the AC table in an AC scan.
-  bool scan_tables_defined() {
-    const int components = get8();
-    if (components < 1 || components > 4) return true;  // stb stops with "bad SOS component count"
-    int dc[4] = {}, ac[4] = {};
-    for (int i = 0; i < components; ++i) {
-      get8();  // the component id
-      const int q = get8();
-      dc[i] = q >> 4;
-      ac[i] = q & 15;
-      if (dc[i] > 3 || ac[i] > 3) return true;  // stb stops with "bad DC/AC huff"
-    }
-    const int spectral_start = get8();
-    get8();  // spectral end
-    const int successive_high = get8() >> 4;
-    for (int i = 0; i < components; ++i) {
-      const bool uses_dc = !progressive_ || (spectral_start == 0 && successive_high == 0);
-      const bool uses_ac = !progressive_ || spectral_start > 0;
-      if ((uses_dc && !dc_defined_[dc[i]]) || (uses_ac && !ac_defined_[ac[i]])) return false;
-    }
-    return true;
-  }
-
-  const uint8_t* data_;
-  size_t size_;
-  size_t pos_ = 0;
-  bool progressive_ = false;
-  bool dc_defined_[4] = {}, ac_defined_[4] = {};
-};
+void refuse_unsafe_jpeg(const uint8_t* data, size_t size, JpegReading reading, const std::string& origin) {
+  const std::string problem = jpeg_problem(data, size, reading);
+  if (!problem.empty()) throw Error("cannot decode image " + origin + ": corrupt JPEG (" + problem + ")");
+}
 
 void check_dimensions(int64_t width, int64_t height, const std::string& origin) {
   if (width <= 0 || height <= 0) throw Error("image " + origin + " has no pixels (" +
@@ -344,8 +230,7 @@ std::pair<int64_t, int64_t> read_image_size(const uint8_t* data, size_t size, co
   DeclaredSize d;
   if (read_declared_size(data, size, d)) return {d.width, d.height};
   // stb's JPEG header scan builds the Huffman tables too, so the guard comes first here as well.
-  if (const char* problem = JpegHuffmanGuard(data, size).problem())
-    throw Error("cannot decode image " + origin + ": corrupt JPEG (" + problem + ")");
+  refuse_unsafe_jpeg(data, size, JpegReading::kHeader, origin);
   int width = 0, height = 0, channels = 0;
   if (size > static_cast<size_t>(INT_MAX) || !stbi_info_from_memory(data, static_cast<int>(size), &width, &height, &channels)) {
     throw Error("cannot decode image " + origin + ": " + stb_reason() + " (supported formats: JPEG, PNG, BMP)");
@@ -357,8 +242,7 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& o
   if (data == nullptr || size == 0) throw Error("image " + origin + " is empty (0 bytes)");
   if (size > static_cast<size_t>(INT_MAX)) throw Error("image " + origin + " is too large (over 2 GiB)");
   const int len = static_cast<int>(size);
-  if (const char* problem = JpegHuffmanGuard(data, size).problem())
-    throw Error("cannot decode image " + origin + ": corrupt JPEG (" + problem + ")");
+  refuse_unsafe_jpeg(data, size, JpegReading::kHeader, origin);
   check_declared_size(data, size, origin);
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(data, len, &width, &height, &channels)) {
@@ -368,6 +252,7 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& o
   // flips it); check_declared_size has bounded it.
   if (height < 0 && data[0] == 'B') height = -height;
   check_dimensions(width, height, origin);
+  refuse_unsafe_jpeg(data, size, JpegReading::kImage, origin);
 
   if (stbi_is_16_bit_from_memory(data, len)) {
     const bool gray16 = is_png_gray16(data, size);

@@ -330,6 +330,52 @@ add("image_bmp_pixel_bytes_overflow.bmp",
 # different memory on each run, so this is the same fault in its smallest form).
 add("image_jpeg_scan_table_undefined.jpg",
     jpeg_1x1().replace(jpeg_segment(0xC4, b"\x10" + bytes([1] + [0] * 15) + b"\x00"), b""))
+# A progressive JPEG whose second scan runs into a marker before its last block: stb 2.27 lets
+# its bit count drop below zero on such data and then shifts a 32-bit value by 32 (undefined
+# behaviour, fuzz_image). The scans' compressed data is now walked before stb decodes.
+add("image_jpeg_progressive_invalid_code_shift.jpg", bytes.fromhex(
+    "ffd8ffdb00430001010101ffd00101010000000000000000000000000000000000000000000000000000000000000000"
+    "00000000000000000000000a1a0a01018950010101014f010101ffc2000b080008000801011100ffc400140001000000"
+    "00000000000000000000000000ffc40014100100000000000000000000000000000027ffda000801010000000000ffff"
+    "ff00003fffda0008010100013f01ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+    "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff010101"
+    "01010101000000000000000000003fffd9"))
+
+
+def jpeg_gray_tables():
+    """A quantization table and DC and AC Huffman tables 0 with one code each ('0'): DC size 0
+    and end-of-block, so that the byte 0x3F codes one empty 8x8 block padded with ones."""
+    return (jpeg_segment(0xDB, b"\x00" + b"\x01" * 64) +
+            jpeg_segment(0xC4, b"\x00" + bytes([1] + [0] * 15) + b"\x00") +
+            jpeg_segment(0xC4, b"\x10" + bytes([1] + [0] * 15) + b"\x00"))
+
+
+def jpeg_frame(marker, width, height, components=1):
+    ids = b"".join(bytes([i + 1, 0x11, 0]) for i in range(components))
+    return jpeg_segment(marker, struct.pack(">BHHB", 8, height, width, components) + ids)
+
+
+def jpeg_scan(component=1, spectral=(0, 63), approximation=0):
+    return jpeg_segment(0xDA, bytes([1, component, 0x00, spectral[0], spectral[1], approximation]))
+
+
+# Compressed data that ends before the scan's last block, at the end-of-image marker: stb reads
+# past the marker as above (this is the smallest case, a 1x1 image with no scan data at all).
+add("image_jpeg_scan_ends_at_marker.jpg", jpeg_1x1(scan=b""))
+# Two blocks with a restart interval of one block and no restart marker between them.
+add("image_jpeg_restart_marker_missing.jpg",
+    b"\xff\xd8" + jpeg_gray_tables() + jpeg_frame(0xC0, 16, 8) + jpeg_segment(0xDD, struct.pack(">H", 1)) +
+    jpeg_scan() + b"\x3f\x3f" + b"\xff\xd9")
+# Three components and a scan of the first only: stb returned the memory it never wrote for the
+# other two as pixels (different on every run).
+add("image_jpeg_component_without_scan.jpg",
+    b"\xff\xd8" + jpeg_gray_tables() + jpeg_frame(0xC0, 8, 8, components=3) + jpeg_scan() + b"\x3f\xff\xd9")
+# A frame and no scan at all: the same, for every component.
+add("image_jpeg_no_scan.jpg", b"\xff\xd8" + jpeg_gray_tables() + jpeg_frame(0xC0, 8, 8) + b"\xff\xd9")
+# A progressive AC scan before any DC scan: stb refines coefficients in memory it never cleared.
+add("image_jpeg_progressive_ac_before_dc.jpg",
+    b"\xff\xd8" + jpeg_gray_tables() + jpeg_frame(0xC2, 8, 8) + jpeg_scan(spectral=(1, 63)) + b"\x7f" +
+    jpeg_scan(spectral=(0, 0)) + b"\x7f" + b"\xff\xd9")
 # A top-down 16x797 BMP of 29 bytes, its header cut short: the size checks skipped headers shorter
 # than 34 bytes, so stb decoded the missing pixels as zeros, and read_image_size reported stb's
 # negative height (fuzz_image, minimized: the two sizes disagreed).
