@@ -447,17 +447,30 @@ TEST(PostprocessBlur, FactoredFilterEqualsTheDirectOneWithinFloatRounding) {
   }
 }
 
-TEST(PostprocessBlur, LargeImagesTakeTheFactoredPathSmallOnesStayScipyExact) {
+TEST(PostprocessBlur, FastArithmeticTakesTheFactoredPathExactStaysScipyExactUpToTheLimit) {
   MethodSettings s;
   s.mask_threshold = 0.45;
   s.background_mode = BackgroundMode::Always;
+  s.post_arithmetic = PostArithmetic::Fast;
   const ChannelStack small = random_channel_stack(2, 6, 30, kScipyExactBlurMaxSide, 3, s);
-  EXPECT_TRUE(torch::equal(blur_channels(small, s), blur_stack(small.stack, s)));
+  const double small_sigma = s.post_blur * static_cast<double>(kScipyExactBlurMaxSide);
+  EXPECT_TRUE(blurs_through_factors(small, s));
+  const torch::Tensor fast = blur_channels(small, s);
+  EXPECT_TRUE(torch::equal(fast, minmax_channels(factored_gaussian_filter(small, small_sigma))));
+  EXPECT_LT((fast - blur_stack(small.stack, s)).abs().max().item<float>(), 1e-5f);
+  MethodSettings exact = s;
+  exact.post_arithmetic = PostArithmetic::Exact;
+  EXPECT_FALSE(blurs_through_factors(small, exact));
+  EXPECT_TRUE(torch::equal(blur_channels(small, exact), blur_stack(small.stack, exact)));
+  // Above the limit the direct blur would take minutes, so both take the factors.
   const ChannelStack large = random_channel_stack(2, 6, 30, kScipyExactBlurMaxSide + 1, 3, s);
   const double sigma = s.post_blur * static_cast<double>(kScipyExactBlurMaxSide + 1);
-  const torch::Tensor got = blur_channels(large, s);
-  EXPECT_TRUE(torch::equal(got, minmax_channels(factored_gaussian_filter(large, sigma))));
-  EXPECT_LT((got - blur_stack(large.stack, s)).abs().max().item<float>(), 1e-5f);
+  for (const MethodSettings& settings : {s, exact}) {
+    EXPECT_TRUE(blurs_through_factors(large, settings));
+    const torch::Tensor got = blur_channels(large, settings);
+    EXPECT_TRUE(torch::equal(got, minmax_channels(factored_gaussian_filter(large, sigma))));
+    EXPECT_LT((got - blur_stack(large.stack, settings)).abs().max().item<float>(), 1e-5f);
+  }
 }
 
 TEST(PostprocessBlur, RescaledOrNegativeMasksAreNotSeparable) {
@@ -540,12 +553,19 @@ TEST(PipelineSettings, PresetsHoldThePapersValues) {
               official.maps_last_class_sum && official.mask_threshold_keeps_values &&
               official.labels_official_inplace_remap);
   EXPECT_EQ(official.prompt_class_names, ClassNameStyle::Fused);
+  // The reference's arithmetic unless asked otherwise.
+  EXPECT_EQ(blip.post_arithmetic, PostArithmetic::Exact);
+  EXPECT_EQ(official.post_arithmetic, PostArithmetic::Exact);
+  EXPECT_EQ(parse_post_arithmetic("exact"), PostArithmetic::Exact);
+  EXPECT_EQ(to_string(PostArithmetic::Fast), "fast");
+  EXPECT_THROW(parse_post_arithmetic("precise"), Error);
   EXPECT_THROW(preset("papers", "blip"), Error);
   EXPECT_THROW(preset("paper", "clip"), Error);
   const auto json = to_json(blip);
   EXPECT_EQ(json["attention_layer_1based"], 8);
   EXPECT_EQ(json["attention_head_1based"], 10);
   EXPECT_NE(blip.describe().find("layer=8 head=10"), std::string::npos);
+  EXPECT_EQ(json["post_arithmetic"], "exact");
 }
 
 TEST(PipelineSettings, ValidationNamesTheBadOption) {

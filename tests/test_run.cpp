@@ -532,6 +532,7 @@ TEST(ChooseModel, TinyModelIsBlipAndEveryChoiceLands) {
   c.threshold = 0.3;
   c.blur = 0.1;
   c.background = "never";
+  c.arithmetic = "fast";
   const run::ModelChoice choice = run::choose_model(kModel, c);
   EXPECT_EQ(choice.dir, kModel);
   EXPECT_EQ(run::backbone_of(kModel), "blip");
@@ -548,6 +549,7 @@ TEST(ChooseModel, TinyModelIsBlipAndEveryChoiceLands) {
   EXPECT_DOUBLE_EQ(s.post_blur, 0.1);
   EXPECT_EQ(s.post_mode, Postprocess::Blur);
   EXPECT_EQ(s.background_mode, BackgroundMode::Never);
+  EXPECT_EQ(s.post_arithmetic, PostArithmetic::Fast);
   // Unchosen values keep the preset's.
   const MethodSettings paper = preset("paper", "blip");
   EXPECT_EQ(s.dropout_rule, paper.dropout_rule);

@@ -40,6 +40,8 @@ TEST(SettingsJson, RoundTripsEveryFieldOfBothPresets) {
     s.post_crf.iterations = 5;
     s.post_crf.bilateral_srgb = 13.0f;
     s.prompt_first_token = FirstToken::Cls;
+    // The other arithmetic than the preset's, so that reading it back is what sets it.
+    s.post_arithmetic = s.post_arithmetic == PostArithmetic::Fast ? PostArithmetic::Exact : PostArithmetic::Fast;
     apply_dataset_rule(s, DatasetRule::CocoStuff);
     const json written = to_json(s);
     const MethodSettings back = settings_from_json(written, "test.json");
@@ -77,6 +79,7 @@ TEST(SettingsJson, RejectsEveryKindOfMistakeNamingTheField) {
   EXPECT_TRUE(has(error_of({{"input_size", -4}}), "'input_size'"));
   EXPECT_TRUE(has(error_of({{"dropout_iterations", 0}}), "'dropout_iterations'"));
   EXPECT_TRUE(has(error_of({{"post_mode", "sharpen"}}), "'post_mode' is invalid"));
+  EXPECT_TRUE(has(error_of({{"post_arithmetic", "precise"}}), "'post_arithmetic' is invalid"));
   EXPECT_TRUE(has(error_of({{"dropout_rule", 3}}), "'dropout_rule' must be a string"));
   EXPECT_TRUE(has(error_of({{"maps_last_class_sum", 1}}), "must be true or false"));
   EXPECT_TRUE(has(error_of({{"post_crf", {{"iterations", 0}}}}), "'post_crf.iterations'"));

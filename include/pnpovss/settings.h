@@ -31,6 +31,12 @@ enum class Postprocess { None, Blur, Crf, BlurCrf };
 // bicubic to the target grid size, as the original BLIP code does (the method), or transformers'
 // interpolate_pos_encoding, bicubic with scale factor (h0 + 0.1) / sqrt(N0).
 enum class PositionResize { SizeBased, HuggingFace };
+// How post-processing computes (docs/method.md §5.5): Exact repeats the reference's arithmetic
+// (scipy's Gaussian blur bit for bit, up to kScipyExactBlurMaxSide); Fast blurs through the
+// masks' separable factors at every size, the same sums in another order (within 1e-6): the
+// blurred argmax moves only at float-rounding ties, but with many classes the Dense CRF carries
+// such differences further (docs/performance.md), so Exact is the default.
+enum class PostArithmetic { Fast, Exact };
 
 struct MethodSettings {
   std::string preset = "paper";
@@ -67,6 +73,7 @@ struct MethodSettings {
 
   Postprocess post_mode = Postprocess::BlurCrf;
   double post_blur = 0.05;  // Gaussian sigma relative to the long image side; 0 = no blur
+  PostArithmetic post_arithmetic = PostArithmetic::Exact;  // Fast: see the enum
   DenseCrfParams post_crf;
 
   bool labels_official_inplace_remap = false;  // official: in-place relabeling loop
@@ -101,6 +108,7 @@ std::string to_string(BackgroundMode v);
 std::string to_string(DatasetRule v);
 std::string to_string(Postprocess v);
 std::string to_string(PositionResize v);
+std::string to_string(PostArithmetic v);
 FirstToken parse_first_token(const std::string& name);            // enc | cls
 ClassNameStyle parse_class_name_style(const std::string& name);   // natural | fused
 DropRule parse_drop_rule(const std::string& name);                // halving | topk
@@ -108,6 +116,7 @@ BackgroundMode parse_background_mode(const std::string& name);    // auto | alwa
 DatasetRule parse_dataset_rule(const std::string& name);  // user | voc | coco_object | context | ade | coco_stuff
 Postprocess parse_postprocess(const std::string& name);           // none | blur | crf | blur+crf
 PositionResize parse_position_resize(const std::string& name);    // size | hf
+PostArithmetic parse_post_arithmetic(const std::string& name);    // fast | exact
 
 // What a user chose, each choice optional: the front ends fill it from their options (command
 // line flags, Python keywords, request fields) and resolve_settings() turns it into settings,
@@ -118,7 +127,7 @@ struct SettingChoices {
   std::optional<std::string> settings_json;  // the same as JSON text (a Python dict, a request field)
   std::optional<int> size, layer, head, iterations;  // layer and head count from 1
   std::optional<double> threshold, blur;
-  std::optional<std::string> postprocess, background;
+  std::optional<std::string> postprocess, background, arithmetic;
 };
 
 // The settings `choices` make for a model of `backbone` ("blip" | "bridgetower"): the preset (or

@@ -471,8 +471,9 @@ torch::Tensor factored_gaussian_filter(const ChannelStack& c, double sigma) {
 }
 
 bool blurs_through_factors(const ChannelStack& c, const MethodSettings& settings) {
-  return uses_blur(settings) && std::max(c.height, c.width) > kScipyExactBlurMaxSide &&
-         channels_are_separable(c, settings);
+  const bool exact_blur_wanted =
+      settings.post_arithmetic == PostArithmetic::Exact && std::max(c.height, c.width) <= kScipyExactBlurMaxSide;
+  return uses_blur(settings) && !exact_blur_wanted && channels_are_separable(c, settings);
 }
 
 torch::Tensor blur_channels(const ChannelStack& c, const MethodSettings& settings) {

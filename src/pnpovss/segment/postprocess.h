@@ -91,9 +91,11 @@ constexpr int64_t kScipyExactBlurMaxSide = 1024;
 // the background is Rh * Z * Rw^T (indicators of the rows and columns between two grid lines,
 // or on one; Z is 1 where no mask is positive there).
 bool channels_are_separable(const ChannelStack& c, const MethodSettings& settings);
-// Whether step 5.5 goes through those factors: blur on, the long side above
-// kScipyExactBlurMaxSide and the channels separable. The pipeline then never builds the
-// full-size unblurred stack (4 bytes per pixel and channel: 6.7 GB for 150 classes at 11 MP).
+// Whether step 5.5 goes through those factors: blur on, the channels separable, and either the
+// fast arithmetic (PostArithmetic::Fast) or the long side above kScipyExactBlurMaxSide. The
+// pipeline then never builds the full-size unblurred stack (4 bytes per pixel and channel:
+// 6.7 GB for 150 classes at 11 MP), and the blur costs a fraction of the direct one's (172
+// channels at 640x480: 0.14 s instead of 1.24 s).
 bool blurs_through_factors(const ChannelStack& c, const MethodSettings& settings);
 // gaussian_filter_channels(c.stack, sigma) through the factors, from c.masks (c.stack is not
 // read): the filter runs down the factors' columns (O(side x taps x grid) instead of

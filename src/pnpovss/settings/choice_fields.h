@@ -24,7 +24,7 @@ struct ChoiceField {
 };
 
 // preset, settings (a settings file), size, layer, head, threshold, blur, iterations,
-// postprocess, background: in this order.
+// postprocess, arithmetic, background: in this order.
 const std::vector<ChoiceField>& choice_fields();
 
 }  // namespace pnpovss

@@ -61,6 +61,7 @@ MethodSettings resolve_settings(const SettingChoices& c, const std::string& back
   if (c.blur) s.post_blur = *c.blur;
   if (c.postprocess) s.post_mode = parsed("postprocess", *c.postprocess, parse_postprocess);
   if (c.background) s.background_mode = parsed("background", *c.background, parse_background_mode);
+  if (c.arithmetic) s.post_arithmetic = parsed("arithmetic", *c.arithmetic, parse_post_arithmetic);
   if (dataset) apply_dataset_rule(s, *dataset);
   s.validate();
   return s;

@@ -65,6 +65,7 @@ const NameTable<Postprocess> kPostprocess = {{Postprocess::None, "none"}, {Postp
                                              {Postprocess::Crf, "crf"}, {Postprocess::BlurCrf, "blur+crf"}};
 const NameTable<PositionResize> kPositionResizes = {{PositionResize::SizeBased, "size"},
                                                     {PositionResize::HuggingFace, "hf"}};
+const NameTable<PostArithmetic> kPostArithmetics = {{PostArithmetic::Fast, "fast"}, {PostArithmetic::Exact, "exact"}};
 
 template <typename Enum>
 std::string name_of(const NameTable<Enum>& table, Enum value) {
@@ -174,7 +175,8 @@ std::string MethodSettings::describe() const {
   if (dropout_rule == DropRule::TopK) out << "(k=" << dropout_k << ")";
   out << " threshold=" << mask_threshold << (mask_threshold_keeps_values ? "(values)" : "(binary)")
       << " background=" << to_string(background_mode) << "/" << to_string(background_dataset)
-      << " postprocess=" << to_string(post_mode) << " blur=" << post_blur;
+      << " postprocess=" << to_string(post_mode) << " blur=" << post_blur
+      << " arithmetic=" << to_string(post_arithmetic);
   return out.str();
 }
 
@@ -207,6 +209,7 @@ nlohmann::json to_json(const MethodSettings& s) {
           {"background_dataset", to_string(s.background_dataset)},
           {"post_mode", to_string(s.post_mode)},
           {"post_blur", s.post_blur},
+          {"post_arithmetic", to_string(s.post_arithmetic)},
           {"post_crf", crf},
           {"labels_official_inplace_remap", s.labels_official_inplace_remap}};
 }
@@ -248,6 +251,7 @@ std::string to_string(BackgroundMode v) { return name_of(kBackgroundModes, v); }
 std::string to_string(DatasetRule v) { return name_of(kDatasets, v); }
 std::string to_string(Postprocess v) { return name_of(kPostprocess, v); }
 std::string to_string(PositionResize v) { return name_of(kPositionResizes, v); }
+std::string to_string(PostArithmetic v) { return name_of(kPostArithmetics, v); }
 
 FirstToken parse_first_token(const std::string& n) { return parse_name(kFirstTokens, n, "first token"); }
 ClassNameStyle parse_class_name_style(const std::string& n) { return parse_name(kNameStyles, n, "class name style"); }
@@ -259,6 +263,9 @@ DatasetRule parse_dataset_rule(const std::string& n) { return parse_name(kDatase
 Postprocess parse_postprocess(const std::string& n) { return parse_name(kPostprocess, n, "postprocess mode"); }
 PositionResize parse_position_resize(const std::string& n) {
   return parse_name(kPositionResizes, n, "position resize");
+}
+PostArithmetic parse_post_arithmetic(const std::string& n) {
+  return parse_name(kPostArithmetics, n, "post-processing arithmetic");
 }
 
 }  // namespace pnpovss

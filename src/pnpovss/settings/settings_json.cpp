@@ -158,6 +158,9 @@ const std::map<std::string, Setter>& fields() {
       {"post_blur", [](MethodSettings& s, const json& v, const FieldReader& r) {
          s.post_blur = r.number(v, "post_blur", 0.0, 1.0);
        }},
+      {"post_arithmetic", [](MethodSettings& s, const json& v, const FieldReader& r) {
+         s.post_arithmetic = r.choice(v, "post_arithmetic", parse_post_arithmetic);
+       }},
       {"post_crf", [](MethodSettings& s, const json& v, const FieldReader& r) {
          if (!v.is_object()) r.fail("post_crf", "must be an object of CRF parameters, got " + v.dump());
          for (const auto& [key, value] : v.items()) {
