@@ -95,7 +95,7 @@ bool channels_are_separable(const ChannelStack& c, const MethodSettings& setting
 // fast arithmetic (PostArithmetic::Fast) or the long side above kScipyExactBlurMaxSide. The
 // pipeline then never builds the full-size unblurred stack (4 bytes per pixel and channel:
 // 6.7 GB for 150 classes at 11 MP), and the blur costs a fraction of the direct one's (172
-// channels at 640x480: 0.14 s instead of 1.24 s).
+// channels at 640x480 on a 2-core EPYC: 0.73 s instead of 2.43 s).
 bool blurs_through_factors(const ChannelStack& c, const MethodSettings& settings);
 // gaussian_filter_channels(c.stack, sigma) through the factors, from c.masks (c.stack is not
 // read): the filter runs down the factors' columns (O(side x taps x grid) instead of
