@@ -242,7 +242,9 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& o
   if (data == nullptr || size == 0) throw Error("image " + origin + " is empty (0 bytes)");
   if (size > static_cast<size_t>(INT_MAX)) throw Error("image " + origin + " is too large (over 2 GiB)");
   const int len = static_cast<int>(size);
-  refuse_unsafe_jpeg(data, size, JpegReading::kHeader, origin);
+  // One walk for everything stb will read: its header scan builds the Huffman tables, so this
+  // comes first. A frame over the pixel limit is left to check_dimensions below.
+  refuse_unsafe_jpeg(data, size, JpegReading::kImage, origin);
   check_declared_size(data, size, origin);
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(data, len, &width, &height, &channels)) {
@@ -252,7 +254,6 @@ Image decode_image_memory(const uint8_t* data, size_t size, const std::string& o
   // flips it); check_declared_size has bounded it.
   if (height < 0 && data[0] == 'B') height = -height;
   check_dimensions(width, height, origin);
-  refuse_unsafe_jpeg(data, size, JpegReading::kImage, origin);
 
   if (stbi_is_16_bit_from_memory(data, len)) {
     const bool gray16 = is_png_gray16(data, size);
