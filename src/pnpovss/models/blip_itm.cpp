@@ -9,6 +9,7 @@
 #include "pnpovss/io/checkpoint.h"
 #include "pnpovss/io/mapped_file.h"
 #include "pnpovss/runtime/parallel_rows.h"
+#include "pnpovss/runtime/cpu_allocator.h"
 #include "pnpovss/runtime/vision_attention.h"
 
 namespace pnpovss::models {
@@ -105,6 +106,7 @@ std::vector<ParameterSpec> blip_itm_parameters(const BlipConfig& c) {
 }
 
 BlipItm BlipItm::load(const std::string& dir) {
+  runtime::install_cpu_allocator();  // large activations on reused huge pages (cpu_allocator.h)
   const std::string config_path = dir + "/config.json";
   if (!io::file_exists(config_path))
     throw Error("'" + dir + "' is not a model directory: config.json is missing");

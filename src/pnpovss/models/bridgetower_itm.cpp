@@ -15,6 +15,7 @@
 #include "pnpovss/io/mapped_file.h"
 #include "pnpovss/io/safetensors.h"
 #include "pnpovss/models/random_checkpoint.h"
+#include "pnpovss/runtime/cpu_allocator.h"
 #include "pnpovss/runtime/vision_attention.h"
 
 namespace pnpovss::models {
@@ -143,6 +144,7 @@ void write_random_bridgetower_checkpoint(const BridgeTowerConfig& config, const 
 // ---- loading ------------------------------------------------------------------------------
 
 BridgeTowerItm BridgeTowerItm::load(const std::string& dir) {
+  runtime::install_cpu_allocator();  // large activations on reused huge pages (cpu_allocator.h)
   const std::string config_path = dir + "/config.json";
   if (!io::file_exists(config_path)) throw Error("'" + dir + "' is not a model directory: config.json is missing");
   const BridgeTowerConfig config = BridgeTowerConfig::from_file(config_path);

@@ -9,6 +9,7 @@
 #include "pnpovss/error.h"
 #include "pnpovss/io/checkpoint.h"
 #include "pnpovss/io/mapped_file.h"
+#include "pnpovss/runtime/cpu_allocator.h"
 #include "pnpovss/runtime/vision_attention.h"
 
 namespace pnpovss::models {
@@ -80,6 +81,7 @@ std::vector<ParameterSpec> clip_parameters(const ClipConfig& c) {
 }
 
 ClipModel ClipModel::load(const std::string& dir) {
+  runtime::install_cpu_allocator();  // large activations on reused huge pages (cpu_allocator.h)
   const std::string config_path = dir + "/config.json";
   if (!io::file_exists(config_path)) throw Error("'" + dir + "' is not a model directory: config.json is missing");
   ClipConfig config = ClipConfig::from_file(config_path);
