@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
+#include "pnpovss/cpu/large_blocks.h"
 #include "pnpovss/cpu/parallel.h"
 #include "pnpovss/cpu/simd.h"
 #include "pnpovss/error.h"
@@ -30,10 +32,12 @@ struct Blocking<8> {
   static constexpr int R = 6, J = 2;
 };
 
-// c[r, 0 : J * W] = alpha * sum_k a[r, k] * b[k, 0 : J * W] for the first `rows` (<= R) rows:
-// a is read one element at a time (broadcast), b a row of J vectors at a time. Rows past
-// `rows` repeat row 0 and are not stored.
-template <int W, int R, int J>
+// c[r, 0 : J * W] = alpha * (c0[r] + sum_k a[r, k] * b[k, 0 : J * W]) for the first `rows`
+// (<= R) rows, where c0 is c's value before (kAccumulate) or zero: a is read one element at a
+// time (broadcast), b a row of J vectors at a time. Rows past `rows` repeat row 0 and are not
+// stored. Accumulating over consecutive ranges of k adds the same terms in the same order as
+// one call over all of them, so splitting a product this way leaves its result unchanged.
+template <int W, int R, int J, bool kAccumulate>
 PNPOVSS_INLINE void product_block(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t depth,
                                   float* c, int64_t ldc, int rows, float alpha) {
   using F = typename Vec<W>::F;
@@ -41,7 +45,8 @@ PNPOVSS_INLINE void product_block(const float* a, int64_t lda, const float* b, i
   PNPOVSS_UNROLL
   for (int r = 0; r < R; ++r)
     PNPOVSS_UNROLL
-    for (int j = 0; j < J; ++j) acc[r][j] = splat_value<W>(0.0f);
+    for (int j = 0; j < J; ++j)
+      acc[r][j] = kAccumulate && r < rows ? load<W>(c + r * ldc + j * W) : splat_value<W>(0.0f);
   for (int64_t k = 0; k < depth; ++k) {
     F bk[J];
     PNPOVSS_UNROLL
@@ -60,15 +65,23 @@ PNPOVSS_INLINE void product_block(const float* a, int64_t lda, const float* b, i
       for (int j = 0; j < J; ++j) store<W>(c + r * ldc + j * W, acc[r][j] * alpha);
 }
 
-// The same over `cols` columns (a multiple of W): blocks of J vectors, then single vectors.
-template <int W>
+// The same for any number of rows over `cols` columns (a multiple of W): column blocks of J
+// vectors (then single vectors) outside, groups of R rows inside, so that a block of b stays
+// in the first-level cache while every row group uses it.
+template <int W, bool kAccumulate>
 PNPOVSS_INLINE void product(const float* a, int64_t lda, const float* b, int64_t ldb, int64_t depth, float* c,
-                            int64_t ldc, int rows, int64_t cols, float alpha) {
+                            int64_t ldc, int64_t rows, int64_t cols, float alpha) {
   constexpr int R = Blocking<W>::R, J = Blocking<W>::J;
+  auto group = [&](int64_t r) { return static_cast<int>(std::min<int64_t>(R, rows - r)); };
   int64_t col = 0;
   for (; col + J * W <= cols; col += J * W)
-    product_block<W, R, J>(a, lda, b + col, ldb, depth, c + col, ldc, rows, alpha);
-  for (; col < cols; col += W) product_block<W, R, 1>(a, lda, b + col, ldb, depth, c + col, ldc, rows, alpha);
+    for (int64_t r = 0; r < rows; r += R)
+      product_block<W, R, J, kAccumulate>(a + r * lda, lda, b + col, ldb, depth, c + r * ldc + col, ldc, group(r),
+                                          alpha);
+  for (; col < cols; col += W)
+    for (int64_t r = 0; r < rows; r += R)
+      product_block<W, R, 1, kAccumulate>(a + r * lda, lda, b + col, ldb, depth, c + r * ldc + col, ldc, group(r),
+                                          alpha);
 }
 
 // Row `s` (n scores) becomes exp(s - max s); returns 1 / their sum. Vectors over whole groups
@@ -101,13 +114,49 @@ PNPOVSS_INLINE float exp_row(float* s, int64_t n) {
   return 1.0f / total;
 }
 
+// Query rows per block: their scores (kQueryBlock x N floats, 297 KB at 768 px) stay in the
+// second-level cache between the two products, and each block of keys and values read from
+// memory serves all of them (the kernel first read both whole for every 6 rows).
+constexpr int64_t kQueryBlock = 32;
+// Values per step of the second product: 64 rows of v (16 KB) stay in the first-level cache
+// while every group of query rows uses them.
+constexpr int64_t kValueChunk = 64;
+
 // Per-thread scratch: one head's keys transposed (head_dim rows of `padded` floats, zero past
-// the tokens) and a block of R score rows.
-struct Workspace {
-  Workspace(int64_t head_dim, int64_t padded, int rows)
-      : keys_t(static_cast<size_t>(head_dim * padded), 0.0f), scores(static_cast<size_t>(rows * padded)) {}
-  std::vector<float> keys_t, scores;
+// the tokens), its values and a block of its queries packed row after row, and a block of
+// score rows. In the fused qkv projection one head's rows lie 3 * width floats apart (12 KiB
+// for BLIP's large tower): a multiple of 4 KiB, so that every row of a block of values or
+// queries fell into the same few sets of the first-level cache and evicted the others.
+// All of it is one block from large_blocks.h (1.5 MB at 768 px), kept between calls: fresh
+// pages cost a fault each on first touch, several milliseconds a layer.
+class Workspace {
+ public:
+  Workspace(int64_t tokens, int64_t head_dim, int64_t padded)
+      : bytes_(sizeof(float) * static_cast<size_t>(head_dim * padded + tokens * head_dim + kQueryBlock * head_dim +
+                                                   kQueryBlock * padded)),
+        block_(static_cast<float*>(take_large_block(bytes_))) {
+    keys_t = block_;
+    values = keys_t + head_dim * padded;
+    queries = values + tokens * head_dim;
+    scores = queries + kQueryBlock * head_dim;
+    for (int64_t c = 0; c < head_dim; ++c)
+      std::fill(keys_t + c * padded + tokens, keys_t + (c + 1) * padded, 0.0f);
+  }
+  ~Workspace() { give_back_large_block(block_); }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+
+  float *keys_t, *values, *queries, *scores;
+
+ private:
+  size_t bytes_;
+  float* block_;
 };
+
+// rows x cols floats from `from` (rows `stride` apart) to `to` (rows `cols` apart).
+PNPOVSS_INLINE void pack_rows(const float* from, int64_t stride, int64_t rows, int64_t cols, float* to) {
+  for (int64_t r = 0; r < rows; ++r) std::memcpy(to + r * cols, from + r * stride, sizeof(float) * cols);
+}
 
 struct Job {
   AttentionShape shape;
@@ -120,12 +169,14 @@ struct Job {
 // Heads [first, last) of the flattened (item, head) pairs.
 template <int W>
 PNPOVSS_INLINE void attention_heads(const Job& job, int64_t first, int64_t last) {
-  constexpr int R = Blocking<W>::R;
   const int64_t n = job.shape.tokens, d = job.shape.head_dim, heads = job.shape.heads;
   const int64_t padded = (n + W - 1) / W * W;
-  Workspace ws(d, padded, R);
-  float* kt = ws.keys_t.data();
-  float* s = ws.scores.data();
+  Workspace ws(n, d, padded);
+  float* kt = ws.keys_t;
+  float* vp = ws.values;
+  float* qp = ws.queries;
+  float* s = ws.scores;
+  float inverse_sum[kQueryBlock];
   for (int64_t pair = first; pair < last; ++pair) {
     const int64_t b = pair / heads, h = pair % heads;
     const float* q = job.q.data + b * job.q.item_stride + h * job.q.head_stride;
@@ -134,14 +185,21 @@ PNPOVSS_INLINE void attention_heads(const Job& job, int64_t first, int64_t last)
     float* out = job.out + b * job.out_item_stride + h * d;
     for (int64_t t = 0; t < n; ++t)
       for (int64_t c = 0; c < d; ++c) kt[c * padded + t] = k[t * job.k.row_stride + c];
-    for (int64_t row = 0; row < n; row += R) {
-      const int rows = static_cast<int>(std::min<int64_t>(R, n - row));
-      product<W>(q + row * job.q.row_stride, job.q.row_stride, kt, padded, d, s, padded, rows, padded, job.scale);
-      float inverse_sum[R];
-      for (int r = 0; r < rows; ++r) inverse_sum[r] = exp_row<W>(s + r * padded, n);
+    pack_rows(v, job.v.row_stride, n, d, vp);
+    for (int64_t row = 0; row < n; row += kQueryBlock) {
+      const int64_t rows = std::min(kQueryBlock, n - row);
+      pack_rows(q + row * job.q.row_stride, job.q.row_stride, rows, d, qp);
+      product<W, false>(qp, d, kt, padded, d, s, padded, rows, padded, job.scale);
+      for (int64_t r = 0; r < rows; ++r) inverse_sum[r] = exp_row<W>(s + r * padded, n);
       float* o = out + row * job.out_row_stride;
-      product<W>(s, padded, v, job.v.row_stride, n, o, job.out_row_stride, rows, d, 1.0f);
-      for (int r = 0; r < rows; ++r)
+      for (int64_t key = 0; key < n; key += kValueChunk) {
+        const int64_t depth = std::min(kValueChunk, n - key);
+        if (key == 0)
+          product<W, false>(s, padded, vp, d, depth, o, job.out_row_stride, rows, d, 1.0f);
+        else
+          product<W, true>(s + key, padded, vp + key * d, d, depth, o, job.out_row_stride, rows, d, 1.0f);
+      }
+      for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < d; ++c) o[r * job.out_row_stride + c] *= inverse_sum[r];
     }
   }

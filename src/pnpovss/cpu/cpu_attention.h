@@ -1,9 +1,9 @@
-// Multi-head scaled dot-product attention on the CPU, fused per head: for a block of query
+// Multi-head scaled dot-product attention on the CPU, fused per head: for a block of 32 query
 // rows, the scores q k^T * scale, their softmax and the product with v are computed while the
-// block's N scores stay in the first-level cache, on all cores, with AVX-512 or AVX2 vectors
-// chosen at run time. The [heads, N, N] probabilities never reach memory, and the small
-// per-head products (head size 64) run near the core's peak, where a BLAS call per head
-// does not.
+// block's scores stay in the second-level cache, on all cores, with AVX-512 or AVX2 vectors
+// chosen at run time. The [heads, N, N] probabilities never reach memory, each block of keys
+// and values read serves 32 query rows, and the small per-head products (head size 64) run
+// near the core's peak, where a BLAS call per head does not.
 //
 // Used by the vision towers when no gradient is needed; the probabilities that the method
 // reads (the text cross-attention) are computed with libtorch as before.
