@@ -45,19 +45,6 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-// Multiply-adds x 2 of the vision encoder for `tokens` tokens.
-double vision_flops(const models::BlipVisionConfig& v, int64_t tokens) {
-  const double D = static_cast<double>(v.hidden_size), N = static_cast<double>(tokens), M = static_cast<double>(v.intermediate_size);
-  const double per_layer = 2 * N * D * 3 * D + 2 * N * N * D * 2 + 2 * N * D * D + 2 * 2 * N * D * M;
-  return per_layer * static_cast<double>(v.num_hidden_layers);
-}
-
-double gemm_gflops() {
-  auto a = torch::randn({2048, 2048}), b = torch::randn({2048, 2048});
-  auto t = time_runs(3, [&] { torch::matmul(a, b); });
-  return 2.0 * 2048.0 * 2048.0 * 2048.0 / t.min / 1e9;
-}
-
 }  // namespace
 
 int bench_main(int argc, char** argv) {
@@ -67,7 +54,7 @@ int bench_main(int argc, char** argv) {
   const auto& config = model.config();
   std::printf("model: random weights with the shapes of %s\n", bench_model.checkpoint.c_str());
   std::printf("threads: %d (torch intra-op)\n", torch::get_num_threads());
-  std::printf("fp32 GEMM 2048^3: %.0f GFLOP/s\n", gemm_gflops());
+  std::printf("fp32 GEMM 2048^3: %.0f GFLOP/s\n", bench::gemm_rate_2048() / 1e9);
   std::printf("parameters: %.1f M, weights %.2f GiB (memory-mapped)\n", model.parameter_count() / 1e6,
               model.parameter_count() * 4.0 / (1 << 30));
 
@@ -87,7 +74,7 @@ int bench_main(int argc, char** argv) {
     auto text = time_runs(args.runs, [&] { model.itm_logits(ids, mask, image); });
     auto grad = time_runs(args.runs, [&] { model.itm_attention_gradients(ids, mask, image, {args.layer - 1}); });
     const int64_t n_tokens = (size / config.vision.patch_size) * (size / config.vision.patch_size) + 1;
-    const double gflops = vision_flops(config.vision, n_tokens) / vision.median / 1e9;
+    const double gflops = bench::vision_flops(config.vision, n_tokens) / vision.median / 1e9;
     char vision_col[64];
     std::snprintf(vision_col, sizeof vision_col, "%.3f (%.0f)", vision.median, gflops);
     std::printf("%-6lld %-10lld %-22s %-22.3f %-26.3f %-10.3f\n", static_cast<long long>(size), static_cast<long long>(T),

@@ -98,6 +98,8 @@ class TimedBackbone : public segment::Backbone {
     auto t0 = std::chrono::steady_clock::now();
     torch::Tensor image = model_.encode_image(pixels, PositionResize::SizeBased);
     vision_s += bench::seconds_since(t0);
+    flops += static_cast<double>(pixels.size(0)) * bench::vision_flops(model_.config().vision, image.size(1)) +
+             static_cast<double>(ids.size(0)) * bench::text_forward_flops(model_.config(), ids.size(1), image.size(1));
     t0 = std::chrono::steady_clock::now();
     auto capture = model_.itm_attention_gradients(ids, mask, image, layers);
     text_s += bench::seconds_since(t0);
@@ -109,7 +111,7 @@ class TimedBackbone : public segment::Backbone {
     }
     return out;
   }
-  mutable double vision_s = 0, text_s = 0;
+  mutable double vision_s = 0, text_s = 0, flops = 0;
 
  private:
   const models::BlipItm& model_;
@@ -212,21 +214,25 @@ void compare_arithmetic(const models::BlipItm& model, const text::WordPieceToken
 }
 
 void run(const models::BlipItm& model, const text::WordPieceTokenizer& tok, const Image& photo, int64_t size,
-         const Args& args, const char* label) {
+         const Args& args, const char* label, double blas_rate) {
   const MethodSettings settings = bench_settings(size, args);
   models::ImagePreprocessConfig pre;
   TimedBackbone backbone(model, pre);
   const std::vector<std::string> classes = bench_classes(args);
   segment::segment_image(backbone, tok, photo, classes, settings);  // warm-up
-  backbone.vision_s = backbone.text_s = 0;
+  backbone.vision_s = backbone.text_s = backbone.flops = 0;
   const auto start = std::chrono::steady_clock::now();
   auto result = segment::segment_image(backbone, tok, photo, classes, settings);
   const double total = bench::seconds_since(start);
   std::map<std::string, double> stages;
   for (const auto& t : result.timings) stages[t.stage] += t.seconds;
-  std::printf("%-14s %-5lld %-9.2f %-9.2f %-13.2f %-9.2f %-9.3f %-8.2f %.2f\n", label, static_cast<long long>(size),
-              backbone.vision_s, backbone.text_s, stages["dropout"] - backbone.vision_s - backbone.text_s,
-              stages["dropout"], stages["postprocess"] + stages["crf"], total, bench::peak_rss_gib());
+  const double limit = backbone.flops / blas_rate;
+  char limit_col[48];
+  std::snprintf(limit_col, sizeof limit_col, "%.2f (%.2fx)", limit, stages["dropout"] / limit);
+  std::printf("%-14s %-5lld %-9.2f %-9.2f %-13.2f %-9.2f %-16s %-9.3f %-8.2f %.2f\n", label,
+              static_cast<long long>(size), backbone.vision_s, backbone.text_s,
+              stages["dropout"] - backbone.vision_s - backbone.text_s, stages["dropout"], limit_col,
+              stages["postprocess"] + stages["crf"], total, bench::peak_rss_gib());
 }
 
 }  // namespace
@@ -253,11 +259,15 @@ int bench_main(int argc, char** argv) {
     for (int64_t size : args.sizes) compare_arithmetic(model, tok, photo, size, args);
     return 0;
   }
-  std::printf("%-14s %-5s %-9s %-9s %-13s %-9s %-9s %-8s %s\n", "backward", "size", "vision s", "text+bwd s",
-              "dropout rest s", "dropout s", "post s", "total s", "peak RSS GiB (so far)");
-  for (int64_t size : args.sizes) run(model, tok, photo, size, args, "pruned");
+  const double blas_rate = bench::gemm_rate_2048();
+  std::printf("BLAS: %.0f GFLOP/s on 2048^3; 'limit': the model's products at that rate (vision passes and text "
+              "forward passes; the backward not counted), and dropout s / limit\n\n",
+              blas_rate / 1e9);
+  std::printf("%-14s %-5s %-9s %-9s %-13s %-9s %-16s %-9s %-8s %s\n", "backward", "size", "vision s", "text+bwd s",
+              "dropout rest s", "dropout s", "limit s", "post s", "total s", "peak RSS GiB (so far)");
+  for (int64_t size : args.sizes) run(model, tok, photo, size, args, "pruned", blas_rate);
   model.set_full_backward(true);
-  for (int64_t size : args.full_backward_sizes) run(model, tok, photo, size, args, "full (ref.)");
+  for (int64_t size : args.full_backward_sizes) run(model, tok, photo, size, args, "full (ref.)", blas_rate);
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ATen/Parallel.h>
+#include <torch/torch.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,6 +78,42 @@ inline BenchModel prepare_model(const std::string& manifest_path, const std::str
   ensure_checkpoint(config, cache);
   set_threads(threads);
   return {manifest.checkpoint, pnpovss::models::BlipItm::load(cache)};
+}
+
+// Multiply-adds x 2 of one vision-encoder pass over `tokens` tokens: the four linear layers and
+// the two attention products of every layer.
+inline double vision_flops(const pnpovss::models::BlipVisionConfig& v, int64_t tokens) {
+  const double D = static_cast<double>(v.hidden_size), N = static_cast<double>(tokens);
+  const double M = static_cast<double>(v.intermediate_size);
+  const double per_layer = 2 * N * D * 3 * D + 2 * N * N * D * 2 + 2 * N * D * D + 2 * 2 * N * D * M;
+  return per_layer * static_cast<double>(v.num_hidden_layers);
+}
+
+// Multiply-adds x 2 of one text-encoder forward pass over `tokens` text tokens attending to
+// `image_tokens` image tokens (self-attention, cross-attention with the image's keys and values
+// projected in every layer, MLP). The backward pass is not counted: a lower bound of the work.
+inline double text_forward_flops(const pnpovss::models::BlipConfig& c, int64_t tokens, int64_t image_tokens) {
+  const double H = static_cast<double>(c.text.hidden_size), T = static_cast<double>(tokens);
+  const double N = static_cast<double>(image_tokens), E = static_cast<double>(c.vision.hidden_size);
+  const double M = static_cast<double>(c.text.intermediate_size);
+  const double self = 2 * T * H * H * 4 + 4 * T * T * H;
+  const double cross = 2 * T * H * H * 2 + 2 * N * E * H * 2 + 4 * T * N * H;
+  const double mlp = 2 * 2 * T * H * M;
+  return (self + cross + mlp) * static_cast<double>(c.text.num_hidden_layers);
+}
+
+// The BLAS's rate on a 2048^3 product, in FLOP/s (best of three after a warm-up).
+inline double gemm_rate_2048() {
+  const auto a = torch::randn({2048, 2048}), b = torch::randn({2048, 2048});
+  auto out = torch::empty({2048, 2048});
+  double best = 1e30;
+  for (int i = 0; i < 4; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    at::mm_out(out, a, b);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (i > 0) best = std::min(best, s);
+  }
+  return 2.0 * 2048.0 * 2048.0 * 2048.0 / best;
 }
 
 // Reads "--key value" pairs: `set(key, value)` returns false for a key it does not know, which

@@ -2,7 +2,10 @@
 // for bit, with any number of threads and row counts that do not divide evenly.
 #include <gtest/gtest.h>
 
+#include <dlfcn.h>
 #include <torch/torch.h>
+
+#include <vector>
 
 #include "pnpovss/cpu/parallel.h"
 #include "pnpovss/runtime/parallel_rows.h"
@@ -64,4 +67,16 @@ TEST(ParallelRows, OnlyForInferenceOnContiguousFp32WithThreadsToSpare) {
     torch::NoGradGuard no_grad;
     EXPECT_FALSE(use_parallel_rows(x));  // one worker of several: nothing to spread
   }
+}
+
+// The threads parallel_ranges starts do their share alone: an OpenMP region inside one (as
+// libtorch's kernels open) gets one thread, not a team of every core.
+TEST(ParallelRows, WorkerThreadsOpenOneThreadOpenMPRegions) {
+  using MaxThreads = int (*)();
+  const auto omp_max_threads = reinterpret_cast<MaxThreads>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
+  if (omp_max_threads == nullptr) GTEST_SKIP() << "libtorch was built without OpenMP";
+  std::vector<int> seen(2, 0);
+  cpu::parallel_ranges(
+      2, 2, [&](int64_t begin, int64_t) { seen[static_cast<size_t>(begin)] = omp_max_threads(); }, 1);
+  EXPECT_EQ(seen[1], 1) << "the started thread";
 }
