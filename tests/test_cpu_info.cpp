@@ -6,6 +6,7 @@
 namespace {
 
 using pnpovss::cpu::blas_speed_warning;
+using pnpovss::cpu::blis_speed_warning;
 using pnpovss::cpu::cpu_info;
 
 TEST(CpuInfo, WarnsWhenAForcedCoreLeavesAvx512Unused) {
@@ -21,11 +22,17 @@ TEST(CpuInfo, WarnsWhenAForcedCoreLeavesAvx512Unused) {
   EXPECT_EQ(blas_speed_warning(false, "Haswell", "Haswell"), "");
 }
 
+TEST(CpuInfo, WarnsOfBlisOnOneThread) {
+  EXPECT_NE(blis_speed_warning(1).find("BLIS_NUM_THREADS"), std::string::npos);
+  EXPECT_EQ(blis_speed_warning(2), "");
+  EXPECT_EQ(blis_speed_warning(16), "");
+}
+
 TEST(CpuInfo, WithoutOpenBlasSaysSoAndWarnsNothing) {
   // This test binary does not link a BLAS (the OpenBLAS side shows in `info`, segment_cli).
   const auto info = cpu_info();
   EXPECT_TRUE(info.vectors == "AVX-512" || info.vectors == "AVX2" || info.vectors == "SSE2") << info.vectors;
-  EXPECT_EQ(info.blas, "unknown (not OpenBLAS)");
+  EXPECT_EQ(info.blas, "unknown (neither OpenBLAS nor BLIS)");
   EXPECT_EQ(info.blas_warning, "");
 }
 

@@ -252,13 +252,20 @@ if [ "$status" -ne 0 ]; then
   problem="exit status $status"
 elif ! grep -q 'BlipForImageTextRetrieval' "$OUT"; then
   problem="no model type line"
-elif ! grep -qE '^cpu +(AVX-512|AVX2|SSE2) vectors, BLAS (OpenBLAS [0-9.]+ \(.+ kernels.*\)|unknown)' "$OUT"; then
-  problem="no cpu line naming the vectors and the BLAS"
+elif ! grep -qE '^cpu +(AVX-512|AVX2|SSE2) vectors, BLAS (OpenBLAS [0-9.]+ \(.+ kernels.*\), from /.+|BLIS \(.+\), from /.+|unknown.*)' "$OUT"; then
+  problem="no cpu line naming the vectors, the BLAS and its file"
 elif grep -q 'BLAS OpenBLAS' "$OUT" && ! grep -q 'kernels, idle threads poll 2^4 cycles)' "$OUT"; then
   problem="the executable did not ask OpenBLAS's idle threads to sleep at once"
 elif grep -q 'BLAS OpenBLAS' "$OUT" &&
   ! OPENBLAS_THREAD_TIMEOUT=12 "$BIN" info "$MODEL" 2>/dev/null | grep -q 'idle threads poll 2^12 cycles)'; then
   problem="OPENBLAS_THREAD_TIMEOUT given by the user was not kept"
+fi
+# With BLIS installed (libblis4-pthread), `info` names it when it provides the products.
+blis=/usr/lib/x86_64-linux-gnu/blis-pthread/libblas.so.3
+if [ -z "$problem" ] && [ -e "$blis" ] &&
+  ! BLIS_NUM_THREADS=2 LD_PRELOAD="$blis" "$BIN" info "$MODEL" 2>/dev/null |
+    grep -qE "BLAS BLIS \(.+, 2 threads\), from $blis"; then
+  problem="info did not name BLIS, its threads and its file when BLIS was preloaded"
 fi
 report "info reports the model and the CPU's vectors and BLAS (exit $status)" "$problem"
 
