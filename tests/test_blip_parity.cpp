@@ -80,3 +80,18 @@ TEST(BlipParity, FullBackwardGivesTheSameAttentionGradients) {
     EXPECT_TRUE(torch::allclose(full.grads[i], pruned.grads[i], 1e-4, 1e-6));
   }
 }
+
+// The position table resized for a grid is kept between passes: a pass at another size, and the
+// first size again, give what a fresh model gives, in both resize modes.
+TEST(BlipParity, KeptPositionTablesMatchFreshOnes) {
+  torch::manual_seed(11);
+  const torch::Tensor small = torch::randn({1, 3, 48, 48}), large = torch::randn({1, 3, 80, 64});
+  for (PositionResize resize : {PositionResize::SizeBased, PositionResize::HuggingFace}) {
+    const auto model = models::BlipItm::load(kFixture);
+    const torch::Tensor first = model.encode_image(small, resize);
+    const torch::Tensor other = model.encode_image(large, resize);
+    EXPECT_TRUE(torch::equal(model.encode_image(small, resize), first));
+    const auto fresh = models::BlipItm::load(kFixture);
+    EXPECT_TRUE(torch::equal(fresh.encode_image(large, resize), other));
+  }
+}

@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #include "pnpovss/error.h"
 #include "pnpovss/io/checkpoint.h"
@@ -121,6 +124,7 @@ BlipItm BlipItm::from_tensors(const BlipConfig& config, runtime::TensorMap tenso
   std::map<std::string, std::vector<int64_t>> shapes;
   for (auto& spec : blip_itm_parameters(config)) shapes[spec.name] = spec.shape;
   BlipItm m;
+  m.position_cache_ = std::make_shared<PositionCache>();
   auto take = [&](const std::string& name) {
     torch::Tensor t = w.take(name, shapes.at(name));
     m.parameters_.push_back(t);
@@ -214,11 +218,32 @@ void BlipItm::to(const runtime::Placement& p) {
     parameters_.push_back(t);
   });
   placement_ = p;
+  position_cache_ = std::make_shared<PositionCache>();  // tables of the old placement go
 }
 
 // ---- vision ------------------------------------------------------------------------------
 
+struct BlipItm::PositionCache {
+  std::mutex mutex;
+  std::map<std::tuple<int64_t, int64_t, int>, torch::Tensor> tables;
+};
+
 torch::Tensor BlipItm::positions_for_grid(int64_t grid_h, int64_t grid_w, PositionResize resize) const {
+  if (full_backward_ || torch::GradMode::is_enabled() || !position_cache_)
+    return resize_positions(grid_h, grid_w, resize);
+  const auto key = std::make_tuple(grid_h, grid_w, static_cast<int>(resize));
+  {
+    std::lock_guard<std::mutex> lock(position_cache_->mutex);
+    const auto kept = position_cache_->tables.find(key);
+    if (kept != position_cache_->tables.end()) return kept->second;
+  }
+  torch::Tensor table = resize_positions(grid_h, grid_w, resize);
+  std::lock_guard<std::mutex> lock(position_cache_->mutex);
+  position_cache_->tables.emplace(key, table);
+  return table;
+}
+
+torch::Tensor BlipItm::resize_positions(int64_t grid_h, int64_t grid_w, PositionResize resize) const {
   const int64_t trained = position_embedding_.size(1) - 1;
   const auto side = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(trained))));
   if (side * side != trained) throw Error("the position table of this checkpoint is not a square grid");

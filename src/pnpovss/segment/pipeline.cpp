@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "pnpovss/cpu/large_blocks.h"
 #include "pnpovss/cpu/system_memory.h"
 #include "pnpovss/error.h"
 #include "pnpovss/image/resize.h"
@@ -197,6 +198,10 @@ std::vector<SegmentationResult> model_stage(const Backbone& backbone, const Prom
 void postprocess_stage(const std::vector<ImageTask>& tasks, std::vector<SegmentationResult>& results,
                        const MethodSettings& settings) {
   if (results.size() != tasks.size()) throw Error("post-processing needs one result per image");
+  // The model's freed activations kept for its next pass (cpu/large_blocks.h) would sit idle
+  // through the blur and the Dense CRF, where a large photo's peak memory is: they go back to
+  // the system (on huge pages, mapping them again costs about 0.1 ms per MB).
+  cpu::release_kept_blocks();
   // Images are post-processed side by side on libtorch's intra-op threads (each one's own
   // operations then run single-threaded); with one thread, as on the CPU path, in order.
   at::parallel_for(0, static_cast<int64_t>(tasks.size()), 1, [&](int64_t begin, int64_t end) {
