@@ -47,7 +47,30 @@ TEST(LargeBlocks, AlignedWritableAndReusedBySize) {
   EXPECT_TRUE(give_back_large_block(again));
   EXPECT_TRUE(give_back_large_block(other));
   release_kept_blocks();
-  EXPECT_EQ(large_block_stats().kept_bytes, 0u);
+}
+
+TEST(LargeBlocks, AMissUnmapsStaleKeptBlocksLeastRecentFirst) {
+  release_kept_blocks();
+  void* older = take_large_block(6 * kMiB);
+  void* newer = take_large_block(2 * kMiB);
+  ASSERT_TRUE(give_back_large_block(older));
+  ASSERT_TRUE(give_back_large_block(newer));
+  EXPECT_EQ(large_block_stats().kept_bytes, 8 * kMiB);
+  // A miss while both are fresh leaves them kept.
+  void* fresh = take_large_block(4 * kMiB);
+  EXPECT_EQ(large_block_stats().kept_bytes, 8 * kMiB);
+  ASSERT_TRUE(give_back_large_block(fresh));
+  // After 65 requests of a size in steady use, the three are stale: a miss of 7 MiB unmaps the
+  // least recently given back until 7 MiB are free (6 + 2), and keeps the 4 MiB one and the
+  // block in use.
+  for (int i = 0; i < 65; ++i) ASSERT_TRUE(give_back_large_block(take_large_block(10 * kMiB)));
+  EXPECT_EQ(large_block_stats().kept_bytes, 22 * kMiB);
+  void* miss = take_large_block(7 * kMiB);
+  EXPECT_EQ(large_block_stats().kept_bytes, 14 * kMiB);
+  EXPECT_EQ(take_large_block(4 * kMiB), fresh);
+  EXPECT_TRUE(give_back_large_block(miss));
+  EXPECT_TRUE(give_back_large_block(fresh));
+  release_kept_blocks();
 }
 
 TEST(LargeBlocks, RefusesPointersItDidNotHandOut) {

@@ -48,14 +48,21 @@ size_t budget_from_environment() {
 struct Kept {
   void* block;
   size_t bytes;
+  uint64_t kept_at;  // the number of requests served before it was given back
 };
+
+// A kept block that this many requests have passed by unused is stale: a transformer asks for
+// each of its sizes again within one layer (11 requests at 768 px).
+constexpr uint64_t kStaleAfter = 64;
 
 // The kept blocks, least recently given back first.
 class Keeper {
  public:
   void* take(size_t bytes) {
+    std::list<Kept> leaving;
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      ++requests_;
       for (auto it = kept_.rbegin(); it != kept_.rend(); ++it)
         if (it->bytes == bytes) {
           void* block = it->block;
@@ -65,7 +72,18 @@ class Keeper {
           ++reused_;
           return block;
         }
+      // On a miss, stale blocks (kept for sizes no longer asked for: the vision tower is done,
+      // say) make room for the new one, least recently given back first, so that what is
+      // mapped does not grow by blocks nobody asks for again. Fresh ones stay: unmapping
+      // them made a 768-px vision pass map 8 blocks a layer again.
+      size_t freed = 0;
+      while (freed < bytes && !kept_.empty() && requests_ - kept_.front().kept_at > kStaleAfter) {
+        freed += kept_.front().bytes;
+        kept_bytes_ -= kept_.front().bytes;
+        leaving.splice(leaving.end(), kept_, kept_.begin());
+      }
     }
+    for (const Kept& k : leaving) munmap(k.block, k.bytes);
     void* block = map_aligned(bytes);
     std::lock_guard<std::mutex> lock(mutex_);
     in_use_.emplace(block, bytes);
@@ -86,7 +104,7 @@ class Keeper {
       bytes = used->second;
       in_use_.erase(used);
       if (bytes <= budget) {
-        kept_.push_back({block, bytes});
+        kept_.push_back({block, bytes, requests_});
         kept_bytes_ += bytes;
         block = nullptr;
       }
@@ -120,7 +138,7 @@ class Keeper {
   std::list<Kept> kept_;
   std::unordered_map<void*, size_t> in_use_;
   size_t kept_bytes_ = 0;
-  uint64_t mapped_ = 0, reused_ = 0;
+  uint64_t mapped_ = 0, reused_ = 0, requests_ = 0;
 };
 
 // Never destroyed: blocks may be given back from static destructors after main returns.

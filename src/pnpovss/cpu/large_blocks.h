@@ -25,7 +25,9 @@ size_t large_block_size(size_t bytes);
 constexpr size_t kLargeBlockThreshold = size_t{4} << 20;
 
 // A block of large_block_size(bytes) bytes aligned to 2 MiB: a kept block of that size if there
-// is one, else a new mapping. Throws std::bad_alloc when the system has no memory left.
+// is one, else a new mapping, for which stale kept blocks (given back more than 64 requests ago)
+// of at least that many bytes, least recently given back first, are unmapped first. Throws
+// std::bad_alloc when the system has no memory left.
 void* take_large_block(size_t bytes);
 
 // Gives back a block from take_large_block: kept for reuse while the blocks kept stay within
