@@ -102,19 +102,22 @@ inline double text_forward_flops(const pnpovss::models::BlipConfig& c, int64_t t
   return (self + cross + mlp) * static_cast<double>(c.text.num_hidden_layers);
 }
 
-// The BLAS's rate on a 2048^3 product, in FLOP/s (best of three after a warm-up).
-inline double gemm_rate_2048() {
-  const auto a = torch::randn({2048, 2048}), b = torch::randn({2048, 2048});
-  auto out = torch::empty({2048, 2048});
+// The BLAS's rate on an [m, k] x [k, n] product into a kept output, in FLOP/s (the least time
+// of `runs` after a warm-up).
+inline double gemm_rate(int64_t m, int64_t k, int64_t n, int runs = 3) {
+  const auto a = torch::randn({m, k}), b = torch::randn({k, n});
+  auto out = torch::empty({m, n});
   double best = 1e30;
-  for (int i = 0; i < 4; ++i) {
+  for (int i = 0; i <= runs; ++i) {
     const auto start = std::chrono::steady_clock::now();
     at::mm_out(out, a, b);
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (i > 0) best = std::min(best, s);
   }
-  return 2.0 * 2048.0 * 2048.0 * 2048.0 / best;
+  return 2.0 * static_cast<double>(m) * static_cast<double>(k) * static_cast<double>(n) / best;
 }
+
+inline double gemm_rate_2048() { return gemm_rate(2048, 2048, 2048); }
 
 // Reads "--key value" pairs: `set(key, value)` returns false for a key it does not know, which
 // ends the program with status 2, as does a key without a value.

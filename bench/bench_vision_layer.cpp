@@ -56,12 +56,6 @@ struct Step {
   std::function<void()> run;
 };
 
-double gemm_rate(int64_t m, int64_t k, int64_t n, int runs) {
-  auto a = torch::randn({m, k}), b = torch::randn({k, n});
-  const Timing t = time_runs(runs, [&] { torch::mm(a, b); });
-  return 2.0 * static_cast<double>(m) * static_cast<double>(k) * static_cast<double>(n) / t.median;
-}
-
 void profile(const Args& args, int64_t size) {
   namespace rt = pnpovss::runtime;
   const int64_t N = (size / args.patch) * (size / args.patch) + 1, D = args.width, H = args.heads, M = args.mlp;
@@ -108,8 +102,8 @@ void profile(const Args& args, int64_t size) {
   };
 
   // The product rate for this size's own shapes: the limit each product step could reach.
-  const double rate_qkv = gemm_rate(N, D, 3 * D, args.runs), rate_proj = gemm_rate(N, D, D, args.runs);
-  const double rate_fc1 = gemm_rate(N, D, M, args.runs), rate_fc2 = gemm_rate(N, M, D, args.runs);
+  const double rate_qkv = bench::gemm_rate(N, D, 3 * D, args.runs), rate_proj = bench::gemm_rate(N, D, D, args.runs);
+  const double rate_fc1 = bench::gemm_rate(N, D, M, args.runs), rate_fc2 = bench::gemm_rate(N, M, D, args.runs);
   const double linear_flops = 2 * n * d * (3 * d + d + 2 * m);
   const double linear_limit =
       2 * n * d * 3 * d / rate_qkv + 2 * n * d * d / rate_proj + 2 * n * d * m / rate_fc1 + 2 * n * m * d / rate_fc2;
@@ -155,7 +149,7 @@ int bench_main(int argc, char** argv) {
   std::printf("CPU tensors: %s\n", pnpovss::runtime::cpu_allocator_installed()
                                        ? "large ones on reused huge pages"
                                        : "libtorch's allocator (PNPOVSS_CPU_ALLOCATOR=libtorch)");
-  std::printf("fp32 GEMM 2048^3: %.0f GFLOP/s\n", gemm_rate(2048, 2048, 2048, 3) / 1e9);
+  std::printf("fp32 GEMM 2048^3: %.0f GFLOP/s\n", bench::gemm_rate_2048() / 1e9);
   for (int64_t size : args.sizes) profile(args, size);
   return 0;
 }

@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -42,7 +43,7 @@ std::string sgemm_library() {
 void describe_blis(CpuInfo& info) {
   const char* arch = std::getenv("BLIS_ARCH_TYPE");
   const char* threads_text = std::getenv("BLIS_NUM_THREADS");
-  const int threads = threads_text != nullptr && std::atoi(threads_text) > 0 ? std::atoi(threads_text) : 1;
+  const int threads = threads_text != nullptr ? std::max(1, std::atoi(threads_text)) : 1;
   const std::string kernels = arch != nullptr && *arch != '\0' ? std::string(arch) + " kernels (BLIS_ARCH_TYPE)"
                                                                  : "kernels chosen by CPU model";
   info.blas = "BLIS (" + kernels + ", " + std::to_string(threads) + (threads == 1 ? " thread)" : " threads)");

@@ -55,6 +55,10 @@ struct Kept {
 // each of its sizes again within one layer (11 requests at 768 px).
 constexpr uint64_t kStaleAfter = 64;
 
+void unmap_all(const std::list<Kept>& blocks) {
+  for (const Kept& k : blocks) munmap(k.block, k.bytes);
+}
+
 // The kept blocks, least recently given back first.
 class Keeper {
  public:
@@ -77,13 +81,10 @@ class Keeper {
       // mapped does not grow by blocks nobody asks for again. Fresh ones stay: unmapping
       // them made a 768-px vision pass map 8 blocks a layer again.
       size_t freed = 0;
-      while (freed < bytes && !kept_.empty() && requests_ - kept_.front().kept_at > kStaleAfter) {
-        freed += kept_.front().bytes;
-        kept_bytes_ -= kept_.front().bytes;
-        leaving.splice(leaving.end(), kept_, kept_.begin());
-      }
+      while (freed < bytes && !kept_.empty() && requests_ - kept_.front().kept_at > kStaleAfter)
+        freed += drop_least_recent(leaving);
     }
-    for (const Kept& k : leaving) munmap(k.block, k.bytes);
+    unmap_all(leaving);
     void* block = map_aligned(bytes);
     std::lock_guard<std::mutex> lock(mutex_);
     in_use_.emplace(block, bytes);
@@ -108,13 +109,10 @@ class Keeper {
         kept_bytes_ += bytes;
         block = nullptr;
       }
-      while (kept_bytes_ > budget) {
-        kept_bytes_ -= kept_.front().bytes;
-        leaving.splice(leaving.end(), kept_, kept_.begin());
-      }
+      while (kept_bytes_ > budget) drop_least_recent(leaving);
     }
     if (block != nullptr) munmap(block, bytes);
-    for (const Kept& k : leaving) munmap(k.block, k.bytes);
+    unmap_all(leaving);
     return true;
   }
 
@@ -125,7 +123,7 @@ class Keeper {
       leaving.swap(kept_);
       kept_bytes_ = 0;
     }
-    for (const Kept& k : leaving) munmap(k.block, k.bytes);
+    unmap_all(leaving);
   }
 
   LargeBlockStats stats() {
@@ -134,6 +132,15 @@ class Keeper {
   }
 
  private:
+  // Moves the least recently kept block to `leaving` (unmapped once the lock is released);
+  // returns its size. The caller holds the lock and kept_ is not empty.
+  size_t drop_least_recent(std::list<Kept>& leaving) {
+    const size_t bytes = kept_.front().bytes;
+    kept_bytes_ -= bytes;
+    leaving.splice(leaving.end(), kept_, kept_.begin());
+    return bytes;
+  }
+
   std::mutex mutex_;
   std::list<Kept> kept_;
   std::unordered_map<void*, size_t> in_use_;
