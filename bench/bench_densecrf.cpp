@@ -97,18 +97,20 @@ void time_case(const Input& in, int threads, int runs, int width) {
   DenseCrfParams p;
   p.vector_width = width;
   p.threads = threads;
-  std::vector<double> seconds;
+  std::vector<std::pair<double, pnpovss::crf::DenseCrfTimings>> seconds;
   for (int r = 0; r < runs; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto result = pnpovss::crf::dense_crf(in.rgb, in.height, in.width, in.unary, in.labels, p);
     const auto t1 = std::chrono::steady_clock::now();
-    seconds.push_back(std::chrono::duration<double>(t1 - t0).count());
+    seconds.emplace_back(std::chrono::duration<double>(t1 - t0).count(), result.timings);
     if (result.labels.empty()) std::abort();
   }
-  std::sort(seconds.begin(), seconds.end());
-  std::printf("%4dx%-4d %2d labels %2d iterations, %d thread(s): min %.3f s  median %.3f s  (%d runs)  peak RSS %.0f MiB\n",
-              in.width, in.height, in.labels, p.iterations, threads, seconds.front(), seconds[seconds.size() / 2],
-              runs, peak_rss_mib());
+  std::sort(seconds.begin(), seconds.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  const auto& median = seconds[seconds.size() / 2];
+  std::printf("%4dx%-4d %2d labels %2d iterations, %d thread(s): min %.3f s  median %.3f s  (%d runs)  peak RSS %.0f MiB"
+              "  [median run: unary %.3f s, lattices %.3f s, passes %.3f s, blurs %.3f s]\n",
+              in.width, in.height, in.labels, p.iterations, threads, seconds.front().first, median.first, runs,
+              peak_rss_mib(), median.second.unary, median.second.lattices, median.second.passes, median.second.blurs);
 }
 
 // Mean-field with exact O(N^2) Gaussian kernels in double (self term included, symmetric

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "pnpovss/check/densecrf_fixture.h"
@@ -36,6 +37,7 @@ struct Lcg {
 struct Scene {
   int height = 0, width = 0, labels = 0;
   std::vector<uint8_t> rgb;
+  std::vector<float> scores;  // labels x pixels, what the unary is made from
   std::vector<float> unary;
 };
 
@@ -60,6 +62,7 @@ Scene make_scene(int height, int width, int labels, uint64_t seed) {
       for (int l = 0; l < labels; ++l) scores[l * n + i] = 0.6f * rng.next() + (l == region ? 0.5f : 0.0f);
     }
   s.unary = pnpovss::crf::unary_from_probabilities(scores.data(), labels, n);
+  s.scores = std::move(scores);
   return s;
 }
 
@@ -266,6 +269,42 @@ TEST(DenseCrf, ResultsDoNotDependOnThreadsOrVectorWidth) {
   }
 }
 
+// The pipeline's entry point computes the unary tile by tile into the passes' layout and skips
+// the marginals; its labels must be those of the two-step call, for tile-sized and odd images,
+// buffers small enough for the heap and large enough to be mapped, and both vector widths.
+TEST(DenseCrf, LabelsFromScoresEqualLabelsFromTheUnary) {
+  struct Case {
+    int height, width, labels;
+  };
+  for (const Case c : {Case{16, 16, 3}, Case{37, 53, 21}, Case{200, 301, 21}, Case{61, 45, 59}}) {
+    const Scene s = make_scene(c.height, c.width, c.labels, 11 + c.labels);
+    for (int width : {4, 8}) {
+      if (width == 8 && !pnpovss::cpu::simd::cpu_has_avx2()) continue;
+      DenseCrfParams p;
+      p.vector_width = width;
+      const DenseCrfResult full = run(s, p);
+      const DenseCrfResult labels_only = pnpovss::crf::dense_crf_labels_from_scores(
+          s.rgb.data(), s.height, s.width, s.scores.data(), s.labels, p);
+      EXPECT_TRUE(labels_only.q.empty());
+      EXPECT_EQ(labels_only.labels, full.labels) << c.height << "x" << c.width << ", " << c.labels << " labels";
+    }
+  }
+}
+
+TEST(DenseCrf, LabelsFromScoresRejectBadScores) {
+  Scene s = make_scene(8, 8, 3, 5);
+  s.scores[70] = std::numeric_limits<float>::quiet_NaN();
+  try {
+    pnpovss::crf::dense_crf_labels_from_scores(s.rgb.data(), 8, 8, s.scores.data(), 3);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("label 1 at pixel 6 is not finite"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(pnpovss::crf::dense_crf_labels_from_scores(s.rgb.data(), 8, 8, nullptr, 3), Error);
+  EXPECT_THROW(pnpovss::crf::dense_crf_labels_from_scores(nullptr, 8, 8, s.scores.data(), 3), Error);
+  EXPECT_THROW(pnpovss::crf::dense_crf_labels_from_scores(s.rgb.data(), 0, 8, s.scores.data(), 3), Error);
+}
+
 TEST(DenseCrf, VectorWidthIsEightUnlessItPadsTheRowMuchFurther) {
   const bool avx2 = pnpovss::cpu::simd::cpu_has_avx2();
   // labels -> width with AVX2 (rows of 4-float and 8-float vectors in the comments)
@@ -327,6 +366,39 @@ TEST(Permutohedral, PaddingVerticesOnlyForIncompleteBlocksOfFour) {
   PermutohedralLattice d;
   d.build(features.data(), 4, 2, without);
   EXPECT_EQ(c.vertices(), d.vertices());
+}
+
+// The splat stores instead of adding at each vertex's first corner, and clears only the rows of
+// vertices no point touches: every vertex must be first-touched once, by its earliest point.
+TEST(Permutohedral, FirstTouchesMarkEachVertexOnceAtItsEarliestPoint) {
+  Lcg rng{7};
+  for (int dim : {2, 5}) {
+    const int64_t points = 999;  // not a multiple of 4: padding vertices too
+    std::vector<float> features(points * dim);
+    for (float& f : features) f = 20.0f + 6.0f * rng.next();  // away from the padding points at 0
+    PermutohedralLattice lattice;
+    lattice.build(features.data(), points, dim);
+    std::vector<int64_t> earliest(lattice.vertices(), -1), firsts(lattice.vertices(), 0);
+    for (int64_t i = 0; i < points; ++i)
+      for (int r = 0; r <= dim; ++r) {
+        const int32_t v = lattice.corner_vertices(i)[r];
+        if (earliest[v] < 0) earliest[v] = i;
+        if ((lattice.first_touches(i) >> r) & 1u) {
+          ++firsts[v];
+          EXPECT_EQ(earliest[v], i) << "vertex " << v;
+        }
+      }
+    std::vector<int32_t> untouched;
+    for (int64_t v = 0; v < lattice.vertices(); ++v) {
+      if (earliest[v] < 0) {
+        untouched.push_back(static_cast<int32_t>(v));
+      } else {
+        EXPECT_EQ(firsts[v], 1) << "vertex " << v;
+      }
+    }
+    EXPECT_EQ(lattice.untouched_vertices(), untouched);
+    EXPECT_FALSE(untouched.empty()) << "the padding points' vertices lie away from the features";
+  }
 }
 
 TEST(Permutohedral, FiltersLikeAGaussianAwayFromBorders) {

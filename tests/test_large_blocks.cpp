@@ -1,13 +1,15 @@
 // cpu/large_blocks.h: blocks on 2 MiB boundaries, reused by size, and told apart from other
-// pointers.
+// pointers; cpu/zeroed_array.h: arrays that start as zeros without being written.
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "pnpovss/cpu/large_blocks.h"
+#include "pnpovss/cpu/zeroed_array.h"
 
 using namespace pnpovss::cpu;
 
@@ -100,4 +102,40 @@ TEST(LargeBlocks, KeptBlocksStayWithinTheBudget) {
   EXPECT_LE(large_block_stats().kept_bytes, budget);
   EXPECT_GT(large_block_stats().kept_bytes, 0u);
   release_kept_blocks();
+}
+
+// Small arrays come from the heap, large ones are mappings of their own: both start as zeros,
+// large ones on a 2 MiB boundary and never from (or into) the kept blocks.
+TEST(ZeroedArray, StartsAsZerosAtEverySize) {
+  const pnpovss::cpu::LargeBlockStats before = pnpovss::cpu::large_block_stats();
+  for (size_t count : {size_t{1}, size_t{1000}, pnpovss::cpu::kLargeBlockThreshold / sizeof(float) + 3}) {
+    pnpovss::cpu::ZeroedArray<float> a(count);
+    ASSERT_EQ(a.size(), count);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < count; ++i) nonzero += a[i] != 0.0f;
+    EXPECT_EQ(nonzero, 0u) << count << " floats";
+    a[count - 1] = 1.0f;  // writable to the end
+    if (count * sizeof(float) >= pnpovss::cpu::kLargeBlockThreshold) {
+      EXPECT_TRUE(on_2mib_boundary(a.data()));
+    }
+  }
+  const pnpovss::cpu::LargeBlockStats after = pnpovss::cpu::large_block_stats();
+  EXPECT_EQ(after.mapped, before.mapped);
+  EXPECT_EQ(after.kept_bytes, before.kept_bytes);
+}
+
+TEST(ZeroedArray, MovesOwnership) {
+  pnpovss::cpu::ZeroedArray<int32_t> a(pnpovss::cpu::kLargeBlockThreshold);  // 16 MiB: mapped
+  a[5] = 42;
+  const int32_t* data = a.data();
+  pnpovss::cpu::ZeroedArray<int32_t> b(std::move(a));
+  EXPECT_EQ(a.data(), nullptr);
+  EXPECT_EQ(a.size(), 0u);
+  EXPECT_EQ(b.data(), data);
+  EXPECT_EQ(b[5], 42);
+  pnpovss::cpu::ZeroedArray<int32_t> c(3);
+  c = std::move(b);  // c's heap block is freed, b's mapping moves
+  EXPECT_EQ(c.data(), data);
+  EXPECT_EQ(c.size(), pnpovss::cpu::kLargeBlockThreshold);
+  EXPECT_TRUE(pnpovss::cpu::ZeroedArray<float>().size() == 0 && pnpovss::cpu::ZeroedArray<float>().data() == nullptr);
 }

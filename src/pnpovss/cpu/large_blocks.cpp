@@ -171,6 +171,12 @@ bool give_back_large_block(void* block) { return keeper().give_back(block); }
 
 void release_kept_blocks() { keeper().release(); }
 
+void* map_zeroed_block(size_t bytes) { return map_aligned(large_block_size(bytes)); }
+
+void unmap_zeroed_block(void* block, size_t bytes) {
+  if (block != nullptr) munmap(block, large_block_size(bytes));
+}
+
 LargeBlockStats large_block_stats() { return keeper().stats(); }
 
 }  // namespace pnpovss::cpu

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <iterator>
@@ -13,6 +14,7 @@
 
 #include "pnpovss/cpu/parallel.h"
 #include "pnpovss/cpu/simd.h"
+#include "pnpovss/cpu/zeroed_array.h"
 #include "pnpovss/crf/permutohedral.h"
 #include "pnpovss/error.h"
 
@@ -203,8 +205,10 @@ struct PairwiseKernel {
   PermutohedralLattice lattice;
   std::vector<float> norm;  // 1/sqrt(K*1): NORMALIZE_SYMMETRIC
   // Vertex values: `source` holds the blurred Q of the previous pass (read by the slice),
-  // `target` receives the splat of the new Q, `spare` is the blur's second buffer.
-  std::vector<float> buffers[3];
+  // `target` receives the splat of the new Q, `spare` is the blur's second buffer. Row 0 (the
+  // missing blur neighbour) stays zero in all three; the splat stores where a vertex is first
+  // touched, so only untouched rows need clearing between passes.
+  cpu::ZeroedArray<float> buffers[3];
   int source = 0, target = 1, spare = 2;
   bool prefetch = false;  // whether the passes prefetch this kernel's rows (see prefetch_rows)
 };
@@ -218,12 +222,12 @@ void init_kernel(PairwiseKernel& kernel, const std::vector<float>& features, int
   kernel.lattice.compute(kernel.norm.data(), kernel.norm.data(), 1, threads);
   // As the reference: float row sum, then 1/sqrt(n + 1e-20) in double, stored as float.
   for (float& n : kernel.norm) n = static_cast<float>(1.0 / std::sqrt(static_cast<double>(n) + 1e-20));
-  for (auto& b : kernel.buffers) b.assign(static_cast<size_t>(kernel.lattice.vertices() + 1) * stride, 0.0f);
+  for (auto& b : kernel.buffers) b = cpu::ZeroedArray<float>(static_cast<size_t>(kernel.lattice.vertices() + 1) * stride);
   kernel.prefetch = kernel.lattice.vertices() * kPrefetchPixelsPerVertex >= pixels;
 }
 
 // Blurs each kernel's freshly splatted target; the result becomes the next source and the
-// old source, cleared, the next target.
+// old source the next target, with the rows that no splat overwrites cleared.
 void blur_targets(std::vector<PairwiseKernel>& kernels, int stride, int threads) {
   for (PairwiseKernel& k : kernels) {
     float* result = k.lattice.blur(k.buffers[k.target].data(), k.buffers[k.spare].data(), stride, threads);
@@ -233,10 +237,9 @@ void blur_targets(std::vector<PairwiseKernel>& kernels, int stride, int threads)
     k.source = done;
     k.target = old_source;
     k.spare = other;
-    std::vector<float>& t = k.buffers[k.target];
-    cpu::parallel_ranges(static_cast<int64_t>(t.size()), threads, [&](int64_t begin, int64_t end) {
-      std::fill(t.begin() + begin, t.begin() + end, 0.0f);
-    }, 1 << 16);
+    float* t = k.buffers[k.target].data();
+    for (const int32_t v : k.lattice.untouched_vertices())
+      std::fill(t + static_cast<int64_t>(v + 1) * stride, t + static_cast<int64_t>(v + 2) * stride, 0.0f);
   }
 }
 
@@ -250,7 +253,7 @@ struct Pass {
   bool splat = false;
   bool alpha_last = false;  // <= 2 labels: the reference's scalar lattice code
   const float* neg_unary = nullptr;
-  float* q_out = nullptr;         // the last pass: Q in the API layout (labels x pixels)
+  float* q_out = nullptr;         // the last pass: Q in the API layout (labels x pixels), or none
   int32_t* labels_out = nullptr;  // and its argmax
   PairwiseKernel* kernels = nullptr;
   int kernel_count = 0;
@@ -303,7 +306,9 @@ PNPOVSS_INLINE void add_messages(const Pass& p, int64_t i, int first, int last, 
 }
 
 // Adds pixel i's w * (Q_i * norm_i) to its simplex corners in every kernel's target, as the
-// reference's splat does point by point.
+// reference's splat does point by point. Where pixel i is the first on a vertex the row holds
+// whatever the buffer held before and is multiplied by 0 instead: Q and norm are non-negative,
+// so 0 * old + w * x rounds as 0 + w * x (old values are finite and non-negative too).
 template <int NB, int W>
 PNPOVSS_INLINE void splat_pixel(const Pass& p, int64_t i, const Block<W>* q, Block<W>* x) {
   const int nb = NB > 0 ? NB : p.nb;
@@ -312,6 +317,7 @@ PNPOVSS_INLINE void splat_pixel(const Pass& p, int64_t i, const Block<W>* q, Blo
     PairwiseKernel& kernel = p.kernels[k];
     const int32_t* vertex = kernel.lattice.corner_vertices(i);
     const float* weight = kernel.lattice.corner_weights(i);
+    const uint32_t first = kernel.lattice.first_touches(i);
     float* rows = kernel.buffers[kernel.target].data();
     const float norm = kernel.norm[i];
     PNPOVSS_UNROLL
@@ -319,8 +325,9 @@ PNPOVSS_INLINE void splat_pixel(const Pass& p, int64_t i, const Block<W>* q, Blo
     for (int r = 0; r <= kernel.lattice.dim(); ++r) {
       float* row = rows + (vertex[r] + 1) * stride;
       const float w = weight[r];
+      const float keep = (first >> r) & 1u ? 0.0f : 1.0f;
       PNPOVSS_UNROLL
-      for (int b = 0; b < nb; ++b) store<W>(row + W * b, load<W>(row + W * b) + w * x[b].v);
+      for (int b = 0; b < nb; ++b) store<W>(row + W * b, load<W>(row + W * b) * keep + w * x[b].v);
     }
   }
 }
@@ -414,33 +421,35 @@ PNPOVSS_INLINE void prefetch_rows(const Pass& p, int64_t i, int first, int last,
 }
 
 // -U in the pixel-major working layout (each pixel's labels contiguous, as in the reference's
-// Eigen M x N column-major matrices), padded with zeros to whole vectors. Converted tile by
-// tile so that both sides stay in cache; the buffer is not cleared first, since every value is
-// written once. Throws on the first non-finite unary.
-std::unique_ptr<float[]> negated_pixel_major(const float* unary, int labels, int height, int width, int stride,
-                                             int threads) {
-  const int64_t pixels = static_cast<int64_t>(height) * width;
-  std::unique_ptr<float[]> out(new float[static_cast<size_t>(pixels) * stride]);
-  float* rows = out.get();
+// Eigen M x N column-major matrices), padded with zeros to whole vectors. `unary_tile(begin, n,
+// tile)` writes the unaries of pixels [begin, begin + n) label-major into `tile` (labels rows of
+// kTransposeTile floats); tiles go to all threads, and each is transposed while in cache.
+// Throws on the first non-finite unary.
+template <typename UnaryTile>
+cpu::ZeroedArray<float> negated_pixel_major(UnaryTile&& unary_tile, int labels, int width, int64_t pixels, int stride,
+                                            int threads) {
+  cpu::ZeroedArray<float> out(static_cast<size_t>(pixels) * stride);
+  float* rows = out.data();
   cpu::parallel_ranges((pixels + kTransposeTile - 1) / kTransposeTile, threads, [&](int64_t first, int64_t last) {
-    for (int64_t tile = first; tile < last; ++tile) {
-      const int64_t begin = tile * kTransposeTile, end = std::min(pixels, begin + kTransposeTile);
+    std::vector<float> tile(static_cast<size_t>(labels) * kTransposeTile);
+    for (int64_t t = first; t < last; ++t) {
+      const int64_t begin = t * kTransposeTile, n = std::min(pixels - begin, kTransposeTile);
+      unary_tile(begin, n, tile.data());
       bool finite = true;
       for (int l = 0; l < labels; ++l) {
-        const float* u = unary + l * pixels;
-        for (int64_t i = begin; i < end; ++i) {
+        const float* u = &tile[static_cast<size_t>(l) * kTransposeTile];
+        for (int64_t i = 0; i < n; ++i) {
           finite &= std::fabs(u[i]) <= std::numeric_limits<float>::max();
-          rows[i * stride + l] = -u[i];
+          rows[(begin + i) * stride + l] = -u[i];
         }
       }
-      for (int64_t i = begin; i < end; ++i)
-        for (int l = labels; l < stride; ++l) rows[i * stride + l] = 0.0f;
       if (finite) continue;
       for (int l = 0; l < labels; ++l)
-        for (int64_t i = begin; i < end; ++i)
-          if (!std::isfinite(unary[l * pixels + i]))
-            throw Error("dense CRF: unary of label " + std::to_string(l) + " at pixel (" + std::to_string(i / width) +
-                        ", " + std::to_string(i % width) + ") is not finite");
+        for (int64_t i = 0; i < n; ++i)
+          if (!std::isfinite(tile[static_cast<size_t>(l) * kTransposeTile + i]))
+            throw Error("dense CRF: unary of label " + std::to_string(l) + " at pixel (" +
+                        std::to_string((begin + i) / width) + ", " + std::to_string((begin + i) % width) +
+                        ") is not finite");
     }
   }, 1);
   return out;
@@ -469,7 +478,7 @@ PNPOVSS_INLINE void q_of_range(const Pass& p, int64_t begin, int64_t end, int fi
 }
 
 // The last pass: Q of pixels [begin, end) from -U and all messages, written tile by tile into
-// the labels x pixels output, with the argmax (first maximum, as numpy and Eigen).
+// the labels x pixels output (when there is one), with the argmax (first maximum, as numpy and Eigen).
 template <int NB, int W>
 PNPOVSS_INLINE void final_pass_impl(const Pass& p, int64_t begin, int64_t end) {
   const int nb = NB > 0 ? NB : p.nb;
@@ -482,7 +491,7 @@ PNPOVSS_INLINE void final_pass_impl(const Pass& p, int64_t begin, int64_t end) {
     q_of_range<NB, W>(
         p, first, last, 0, kernels, [&](int64_t i) { return p.neg_unary + i * stride; },
         [&](int64_t i) { return &tile[(i - first) * stride]; }, v);
-    for (int l = 0; l < p.labels; ++l) {
+    for (int l = 0; l < p.labels && p.q_out != nullptr; ++l) {
       float* out = p.q_out + l * p.pixels;
       for (int64_t i = first; i < last; ++i) out[i] = tile[(i - first) * stride + l];
     }
@@ -666,6 +675,10 @@ std::vector<float> bilateral_features(const uint8_t* rgb, int height, int width,
   return f;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 void require_positive(float value, const char* name) {
   if (!(std::isfinite(value) && value > 0.0f))
     throw Error(std::string("dense CRF: ") + name + " must be a positive finite number, got " +
@@ -728,7 +741,9 @@ std::vector<int32_t> argmax_labels(const float* values, int labels, int64_t pixe
   return best;
 }
 
-std::vector<float> unary_from_probabilities(const float* scores, int labels, int64_t pixels) {
+namespace {
+
+void check_scores(const float* scores, int labels, int64_t pixels) {
   if (scores == nullptr) throw Error("unary_from_probabilities: scores are null");
   if (labels < 1) throw Error("unary_from_probabilities: need at least one label");
   if (pixels < 1) throw Error("unary_from_probabilities: no pixels");
@@ -737,59 +752,132 @@ std::vector<float> unary_from_probabilities(const float* scores, int labels, int
     if (!std::isfinite(scores[k]))
       throw Error("unary_from_probabilities: score of label " + std::to_string(k / pixels) + " at pixel " +
                   std::to_string(k % pixels) + " is not finite");
-  // Softmax in double (the reference uses float32 or float64 depending on the caller; double
-  // is within float rounding of both), then -log(clip(p, 1e-5, 1)) stored as float32. Blocks of
-  // pixels go to all hardware threads; each exponential is computed once and kept for the
-  // division.
+}
+
+// The unaries of pixels [begin, begin + n) from label-major `scores`: softmax in double (the
+// reference uses float32 or float64 depending on the caller; double is within float rounding
+// of both), then -log(clip(p, 1e-5, 1)) stored as float32 at out[l * out_stride + i]. Each
+// exponential is computed once and kept for the division. `scratch`: (labels + 2) * n doubles.
+void unary_of_block(const float* scores, int labels, int64_t pixels, int64_t begin, int64_t n, double* scratch,
+                    float* out, int64_t out_stride) {
+  double* top = scratch;
+  double* sum = top + n;
+  double* ex = sum + n;
+  for (int64_t i = 0; i < n; ++i) top[i] = scores[begin + i];
+  for (int l = 1; l < labels; ++l)
+    for (int64_t i = 0; i < n; ++i) top[i] = std::max(top[i], static_cast<double>(scores[l * pixels + begin + i]));
+  std::fill(sum, sum + n, 0.0);
+  for (int l = 0; l < labels; ++l)
+    for (int64_t i = 0; i < n; ++i) {
+      const double e = std::exp(static_cast<double>(scores[l * pixels + begin + i]) - top[i]);
+      ex[l * n + i] = e;
+      sum[i] += e;
+    }
+  for (int l = 0; l < labels; ++l)
+    for (int64_t i = 0; i < n; ++i) {
+      const double p = ex[l * n + i] / sum[i];
+      out[l * out_stride + i] = static_cast<float>(-std::log(std::clamp(p, 1e-5, 1.0)));
+    }
+}
+
+// Mean-field inference on -U already in the pixel-major layout (negated_pixel_major), with
+// `stride` floats per pixel for `width_lanes`-float vectors; Q into result.q unless `marginals`
+// is false.
+DenseCrfResult mean_field(const uint8_t* rgb, int height, int width, const cpu::ZeroedArray<float>& neg_unary,
+                          int labels, int width_lanes, int stride, const DenseCrfParams& params, int threads,
+                          bool marginals, double unary_seconds);
+
+}  // namespace
+
+std::vector<float> unary_from_probabilities(const float* scores, int labels, int64_t pixels) {
+  check_scores(scores, labels, pixels);
+  // Blocks of pixels go to all hardware threads.
   constexpr int64_t kBlock = 1024;
-  std::vector<float> unary(total);
+  std::vector<float> unary(static_cast<size_t>(labels) * pixels);
   cpu::parallel_ranges((pixels + kBlock - 1) / kBlock, cpu::resolve_threads(0), [&](int64_t first, int64_t last) {
-    std::vector<double> top(kBlock), sum(kBlock), ex(static_cast<size_t>(kBlock) * labels);
+    std::vector<double> scratch(static_cast<size_t>(labels + 2) * kBlock);
     for (int64_t block = first; block < last; ++block) {
       const int64_t begin = block * kBlock, n = std::min(kBlock, pixels - begin);
-      for (int64_t i = 0; i < n; ++i) top[i] = scores[begin + i];
-      for (int l = 1; l < labels; ++l)
-        for (int64_t i = 0; i < n; ++i) top[i] = std::max(top[i], static_cast<double>(scores[l * pixels + begin + i]));
-      std::fill(sum.begin(), sum.end(), 0.0);
-      for (int l = 0; l < labels; ++l)
-        for (int64_t i = 0; i < n; ++i) {
-          const double e = std::exp(static_cast<double>(scores[l * pixels + begin + i]) - top[i]);
-          ex[l * kBlock + i] = e;
-          sum[i] += e;
-        }
-      for (int l = 0; l < labels; ++l)
-        for (int64_t i = 0; i < n; ++i) {
-          const double p = ex[l * kBlock + i] / sum[i];
-          unary[l * pixels + begin + i] = static_cast<float>(-std::log(std::clamp(p, 1e-5, 1.0)));
-        }
+      unary_of_block(scores, labels, pixels, begin, n, scratch.data(), unary.data() + begin, pixels);
     }
   }, 1);
   return unary;
 }
 
-DenseCrfResult dense_crf(const uint8_t* rgb, int height, int width, const float* unary, int labels,
-                         const DenseCrfParams& params) {
+namespace {
+
+struct Layout {
+  int threads = 1;
+  int width_lanes = 4;
+  int stride = 4;
+};
+
+Layout check_and_lay_out(const uint8_t* rgb, int height, int width, const float* values, int labels,
+                         const DenseCrfParams& params, const char* what) {
   check_sizes(height, width, labels);
   check_params(params);
   if (rgb == nullptr) throw Error("dense CRF: image is null");
-  if (unary == nullptr) throw Error("dense CRF: unary is null");
-  const int threads = cpu::resolve_threads(params.threads);
-  const int64_t pixels = static_cast<int64_t>(height) * width;
-  const int width_lanes = vector_width(params.vector_width, labels);
-  const int stride = (labels + width_lanes - 1) / width_lanes * width_lanes;
+  if (values == nullptr) throw Error(std::string("dense CRF: ") + what + " is null");
+  Layout layout;
+  layout.threads = cpu::resolve_threads(params.threads);
+  layout.width_lanes = vector_width(params.vector_width, labels);
+  layout.stride = (labels + layout.width_lanes - 1) / layout.width_lanes * layout.width_lanes;
+  return layout;
+}
 
-  const std::unique_ptr<float[]> neg_unary = negated_pixel_major(unary, labels, height, width, stride, threads);
+}  // namespace
+
+DenseCrfResult dense_crf(const uint8_t* rgb, int height, int width, const float* unary, int labels,
+                         const DenseCrfParams& params) {
+  const Layout layout = check_and_lay_out(rgb, height, width, unary, labels, params, "unary");
+  const int64_t pixels = static_cast<int64_t>(height) * width;
+  const auto start = std::chrono::steady_clock::now();
+  const cpu::ZeroedArray<float> neg_unary = negated_pixel_major(
+      [&](int64_t begin, int64_t n, float* tile) {
+        for (int l = 0; l < labels; ++l)
+          std::memcpy(tile + static_cast<int64_t>(l) * kTransposeTile, unary + l * pixels + begin, sizeof(float) * n);
+      },
+      labels, width, pixels, layout.stride, layout.threads);
+  return mean_field(rgb, height, width, neg_unary, labels, layout.width_lanes, layout.stride, params, layout.threads,
+                    true, seconds_since(start));
+}
+
+DenseCrfResult dense_crf_labels_from_scores(const uint8_t* rgb, int height, int width, const float* scores,
+                                            int labels, const DenseCrfParams& params) {
+  const Layout layout = check_and_lay_out(rgb, height, width, scores, labels, params, "scores");
+  const int64_t pixels = static_cast<int64_t>(height) * width;
+  const auto start = std::chrono::steady_clock::now();
+  check_scores(scores, labels, pixels);
+  const cpu::ZeroedArray<float> neg_unary = negated_pixel_major(
+      [&](int64_t begin, int64_t n, float* tile) {
+        thread_local std::vector<double> scratch;
+        scratch.resize(static_cast<size_t>(labels + 2) * kTransposeTile);
+        unary_of_block(scores, labels, pixels, begin, n, scratch.data(), tile, kTransposeTile);
+      },
+      labels, width, pixels, layout.stride, layout.threads);
+  return mean_field(rgb, height, width, neg_unary, labels, layout.width_lanes, layout.stride, params, layout.threads,
+                    false, seconds_since(start));
+}
+
+namespace {
+
+DenseCrfResult mean_field(const uint8_t* rgb, int height, int width, const cpu::ZeroedArray<float>& neg_unary,
+                          int labels, int width_lanes, int stride, const DenseCrfParams& params, int threads,
+                          bool marginals, double unary_seconds) {
+  const int64_t pixels = static_cast<int64_t>(height) * width;
   DenseCrfResult result;
   result.num_labels = labels;
   result.height = height;
   result.width = width;
-  result.q.resize(static_cast<size_t>(pixels) * labels);
+  result.timings.unary = unary_seconds;
+  if (marginals) result.q.resize(static_cast<size_t>(pixels) * labels);
   result.labels.resize(pixels);
 
   // Kernels in the reference's order of addition: Gaussian, then bilateral. A zero weight
   // adds exactly 0 to every logit, so that kernel is left out.
   std::vector<PairwiseKernel> kernels;
   kernels.reserve(2);
+  const auto lattices_start = std::chrono::steady_clock::now();
   if (params.iterations > 0 && params.gaussian_weight != 0.0f) {
     kernels.emplace_back();
     kernels.back().weight = params.gaussian_weight;
@@ -801,6 +889,7 @@ DenseCrfResult dense_crf(const uint8_t* rgb, int height, int width, const float*
     init_kernel(kernels.back(), bilateral_features(rgb, height, width, params.bilateral_sxy, params.bilateral_srgb),
                 5, pixels, stride, threads);
   }
+  result.timings.lattices = seconds_since(lattices_start);
   // Without kernels every update gives softmax(-U) again.
   const int passes = kernels.empty() ? 1 : params.iterations + 1;
 
@@ -809,17 +898,23 @@ DenseCrfResult dense_crf(const uint8_t* rgb, int height, int width, const float*
   pass.nb = stride / width_lanes;
   pass.pixels = pixels;
   pass.alpha_last = labels <= 2;
-  pass.neg_unary = neg_unary.get();
-  pass.q_out = result.q.data();
+  pass.neg_unary = neg_unary.data();
+  pass.q_out = marginals ? result.q.data() : nullptr;
   pass.labels_out = result.labels.data();
   pass.kernels = kernels.data();
   pass.kernel_count = static_cast<int>(kernels.size());
   auto run_passes = [&](auto width, auto nb) {
     for (int n = 0; n < passes; ++n) {
-      if (n > 0) blur_targets(kernels, stride, threads);
+      if (n > 0) {
+        const auto start = std::chrono::steady_clock::now();
+        blur_targets(kernels, stride, threads);
+        result.timings.blurs += seconds_since(start);
+      }
       pass.slice = n > 0;
       pass.splat = n + 1 < passes;
+      const auto start = std::chrono::steady_clock::now();
       run_pass<decltype(nb)::value, decltype(width)::value>(pass, threads);
+      result.timings.passes += seconds_since(start);
     }
   };
   if (width_lanes == 8)
@@ -828,6 +923,8 @@ DenseCrfResult dense_crf(const uint8_t* rgb, int height, int width, const float*
     with_block_count<4>(pass.nb, [&](auto nb) { run_passes(std::integral_constant<int, 4>{}, nb); });
   return result;
 }
+
+}  // namespace
 
 DenseCrfResult dense_crf(const std::vector<uint8_t>& rgb, int height, int width, const std::vector<float>& unary,
                          int labels, const DenseCrfParams& params) {

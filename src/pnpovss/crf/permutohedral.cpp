@@ -341,6 +341,27 @@ void PermutohedralLattice::build(const float* features, int64_t points, int dim,
       },
       4096);
   index_vertices(rem0.data(), rank.data(), options);
+  find_first_touches();
+}
+
+void PermutohedralLattice::find_first_touches() {
+  static_assert(kMaxDim + 1 <= 32, "one bit per simplex corner in 32 bits");
+  const int d1 = dim_ + 1;
+  std::vector<bool> touched(static_cast<size_t>(vertices_), false);
+  first_touches_.assign(static_cast<size_t>(points_), 0);
+  for (int64_t i = 0; i < points_; ++i) {
+    const int32_t* vertex = &offsets_[static_cast<size_t>(i) * d1];
+    uint32_t bits = 0;
+    for (int r = 0; r < d1; ++r)
+      if (!touched[vertex[r]]) {
+        touched[vertex[r]] = true;
+        bits |= 1u << r;
+      }
+    first_touches_[i] = bits;
+  }
+  untouched_.clear();
+  for (int64_t v = 0; v < vertices_; ++v)
+    if (!touched[v]) untouched_.push_back(static_cast<int32_t>(v));
 }
 
 void PermutohedralLattice::index_vertices(const int16_t* rem0, const int8_t* rank, const LatticeOptions& options) {

@@ -88,6 +88,12 @@ class PermutohedralLattice {
   const int32_t* corner_vertices(int64_t point) const { return &offsets_[static_cast<size_t>(point) * (dim_ + 1)]; }
   const float* corner_weights(int64_t point) const { return &weights_[static_cast<size_t>(point) * (dim_ + 1)]; }
   float alpha() const { return alpha_; }
+  // Bit r set: corner r of `point` is the first corner of any point, in point order, on its
+  // vertex. A splat in point order can store instead of add there, so the rows need not be
+  // cleared first, except those of untouched_vertices().
+  uint32_t first_touches(int64_t point) const { return first_touches_[static_cast<size_t>(point)]; }
+  // The vertices no point has a corner on (those the padding points add).
+  const std::vector<int32_t>& untouched_vertices() const { return untouched_; }
 
   // acc[0..stride) = alpha * sum_r w_ir * values[vertex_ir] for point i.
   void slice(const LatticeValues& values, int64_t point, float* acc) const {
@@ -120,6 +126,8 @@ class PermutohedralLattice {
   // vertex to its blur neighbours. When the keys pack into 64 bits the vertices are then
   // renumbered in key order, which keeps blur neighbours close in memory.
   void index_vertices(const int16_t* rem0, const int8_t* rank, const LatticeOptions& options);
+  // Fills first_touches_ and untouched_ from offsets_.
+  void find_first_touches();
 
   int dim_ = 0;
   int64_t points_ = 0;
@@ -128,6 +136,8 @@ class PermutohedralLattice {
   std::vector<int32_t> offsets_;     // points x (d+1): vertex of each simplex corner
   std::vector<float> weights_;       // points x (d+1): barycentric weight of that corner
   std::vector<int32_t> neighbours_;  // (d+1) x vertices x 2: rows of the two blur neighbours
+  std::vector<uint32_t> first_touches_;  // points: see first_touches()
+  std::vector<int32_t> untouched_;
 };
 
 }  // namespace pnpovss::crf

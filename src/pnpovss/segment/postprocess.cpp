@@ -501,8 +501,9 @@ std::vector<int32_t> crf_channels(const torch::Tensor& stack, const Image& origi
   const int labels = static_cast<int>(x.size(0));
   const int64_t pixels = x.size(1) * x.size(2);
   if (labels == 1) return std::vector<int32_t>(pixels, 0);
-  const std::vector<float> unary = crf::unary_from_probabilities(x.data_ptr<float>(), labels, pixels);
-  return crf::dense_crf(original.rgb, original.height, original.width, unary, labels, params).labels;
+  return crf::dense_crf_labels_from_scores(original.rgb.data(), original.height, original.width, x.data_ptr<float>(),
+                                           labels, params)
+      .labels;
 }
 
 std::vector<int32_t> map_labels(const std::vector<int32_t>& channels, const std::vector<int32_t>& table,
