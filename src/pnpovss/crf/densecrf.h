@@ -29,6 +29,7 @@ struct DenseCrfResult {
   int height = 0;
   int width = 0;
   std::vector<float> q;          // marginals, labels x height x width; each pixel sums to 1
+                                 // (empty from dense_crf_labels_from_scores)
   std::vector<int32_t> labels;   // height x width, argmax of q (ties: lowest label)
   DenseCrfTimings timings;
 };

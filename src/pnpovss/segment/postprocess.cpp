@@ -256,7 +256,7 @@ torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma,
 uint64_t postprocess_bytes(int64_t height, int64_t width, int64_t channels, const MethodSettings& settings,
                            bool full_size_stack) {
   const bool crf = uses_crf(settings);
-  const double per_channel = (full_size_stack ? 4.0 : 0.0) + (uses_blur(settings) ? 4.0 : 0.0) + (crf ? 17.5 : 0.0);
+  const double per_channel = (full_size_stack ? 4.0 : 0.0) + (uses_blur(settings) ? 4.0 : 0.0) + (crf ? 9.5 : 0.0);
   const double per_pixel = static_cast<double>(channels) * per_channel + (crf ? 170.0 : 56.0);
   return static_cast<uint64_t>(per_pixel * static_cast<double>(height) * static_cast<double>(width));
 }

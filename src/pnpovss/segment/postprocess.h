@@ -60,13 +60,15 @@ std::vector<int> blur_lane_widths();
 // (background included), fitted to the peak RSS of photos of 11 megapixels with 11, 31 and 151
 // channels and 24 megapixels with 11 (never below it, at most 25% above), in bytes per pixel and
 // channel: 4 for the full-size stack (none when blurred through the factors), 4 for the blurred
-// copy, 17.5 for the Dense CRF's unary, marginals and buffers; plus 56 bytes per pixel, 170 with
-// the CRF.
+// copy, 9.5 for the Dense CRF's unary and buffers; plus 56 bytes per pixel, 170 with the CRF.
+// (The CRF's share was fitted at 17.5 when it also kept a labels x pixels copy of the unary and
+// the marginals, 8 bytes that it no longer allocates: a 4000x3000 photo with 21 channels then
+// peaked 2.03 GiB lower, 8.93 -> 6.90 GiB with the model loaded.)
 uint64_t postprocess_bytes(int64_t height, int64_t width, int64_t channels, const MethodSettings& settings,
                            bool full_size_stack);
 // Throws pnpovss::Error, before anything of that size is allocated, when post-processing `c`
 // would exceed `available_bytes` (0: unknown, no check): a 12-megapixel photo with 150 classes
-// and the CRF needs about 38 GiB, and the system would kill the process rather than fail an
+// and the CRF needs about 25 GiB, and the system would kill the process rather than fail an
 // allocation.
 void check_postprocess_memory(const ChannelStack& c, const MethodSettings& settings, uint64_t available_bytes);
 
