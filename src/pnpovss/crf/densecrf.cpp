@@ -422,8 +422,9 @@ PNPOVSS_INLINE void prefetch_rows(const Pass& p, int64_t i, int first, int last,
 
 // -U in the pixel-major working layout (each pixel's labels contiguous, as in the reference's
 // Eigen M x N column-major matrices), padded with zeros to whole vectors. `unary_tile(begin, n,
-// tile)` writes the unaries of pixels [begin, begin + n) label-major into `tile` (labels rows of
-// kTransposeTile floats); tiles go to all threads, and each is transposed while in cache.
+// tile, scratch)` writes the unaries of pixels [begin, begin + n) label-major into `tile` (labels
+// rows of kTransposeTile floats), with `scratch` a vector of doubles of its own per thread to
+// size and use as it needs; tiles go to all threads, and each is transposed while in cache.
 // Throws on the first non-finite unary.
 template <typename UnaryTile>
 cpu::ZeroedArray<float> negated_pixel_major(UnaryTile&& unary_tile, int labels, int width, int64_t pixels, int stride,
@@ -432,9 +433,10 @@ cpu::ZeroedArray<float> negated_pixel_major(UnaryTile&& unary_tile, int labels, 
   float* rows = out.data();
   cpu::parallel_ranges((pixels + kTransposeTile - 1) / kTransposeTile, threads, [&](int64_t first, int64_t last) {
     std::vector<float> tile(static_cast<size_t>(labels) * kTransposeTile);
+    std::vector<double> scratch;
     for (int64_t t = first; t < last; ++t) {
       const int64_t begin = t * kTransposeTile, n = std::min(pixels - begin, kTransposeTile);
-      unary_tile(begin, n, tile.data());
+      unary_tile(begin, n, tile.data(), scratch);
       bool finite = true;
       for (int l = 0; l < labels; ++l) {
         const float* u = &tile[static_cast<size_t>(l) * kTransposeTile];
@@ -833,7 +835,7 @@ DenseCrfResult dense_crf(const uint8_t* rgb, int height, int width, const float*
   const int64_t pixels = static_cast<int64_t>(height) * width;
   const auto start = std::chrono::steady_clock::now();
   const cpu::ZeroedArray<float> neg_unary = negated_pixel_major(
-      [&](int64_t begin, int64_t n, float* tile) {
+      [&](int64_t begin, int64_t n, float* tile, std::vector<double>&) {
         for (int l = 0; l < labels; ++l)
           std::memcpy(tile + static_cast<int64_t>(l) * kTransposeTile, unary + l * pixels + begin, sizeof(float) * n);
       },
@@ -849,8 +851,7 @@ DenseCrfResult dense_crf_labels_from_scores(const uint8_t* rgb, int height, int 
   const auto start = std::chrono::steady_clock::now();
   check_scores(scores, labels, pixels);
   const cpu::ZeroedArray<float> neg_unary = negated_pixel_major(
-      [&](int64_t begin, int64_t n, float* tile) {
-        thread_local std::vector<double> scratch;
+      [&](int64_t begin, int64_t n, float* tile, std::vector<double>& scratch) {
         scratch.resize(static_cast<size_t>(labels + 2) * kTransposeTile);
         unary_of_block(scores, labels, pixels, begin, n, scratch.data(), tile, kTransposeTile);
       },
