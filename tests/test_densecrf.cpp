@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <utility>
@@ -398,6 +399,36 @@ TEST(Permutohedral, FirstTouchesMarkEachVertexOnceAtItsEarliestPoint) {
     }
     EXPECT_EQ(lattice.untouched_vertices(), untouched);
     EXPECT_FALSE(untouched.empty()) << "the padding points' vertices lie away from the features";
+  }
+}
+
+// The blur with ring buffers runs pairs of axes in one sweep; it must give the bits of one axis
+// at a time, for both kernels' dimensions, row widths and thread counts (one and two parts).
+TEST(Permutohedral, FusedAxisPairsBlurToTheSameBits) {
+  Lcg rng{3};
+  for (int dim : {2, 5}) {
+    const int64_t points = 6000;
+    std::vector<float> features(points * dim);
+    for (int64_t i = 0; i < points; ++i)
+      for (int k = 0; k < dim; ++k) features[i * dim + k] = (k == 0 ? (i % 80) : k == 1 ? (i / 80) : 8.0f * rng.next()) / 2.0f;
+    PermutohedralLattice lattice;
+    lattice.build(features.data(), points, dim);
+    for (int stride : {4, 24, 176}) {
+      for (int threads : {1, 2}) {
+        const size_t size = static_cast<size_t>(lattice.vertices() + 1) * stride;
+        std::vector<float> a(size, 0.0f), scratch_a(size, 0.0f);
+        for (size_t i = stride; i < size; ++i) a[i] = rng.next();
+        std::vector<float> b = a, scratch_b = scratch_a;
+        std::vector<float> rings(lattice.blur_ring_floats(stride, threads));
+        ASSERT_FALSE(rings.empty()) << "no pair of axes fused: the test would compare the plain blur with itself";
+        const float* plain = lattice.blur(a.data(), scratch_a.data(), stride, threads);
+        const float* fused = lattice.blur(b.data(), scratch_b.data(), stride, threads, rings.data());
+        ASSERT_EQ(std::memcmp(plain == a.data() ? a.data() : scratch_a.data(),
+                              fused == b.data() ? b.data() : scratch_b.data(), size * sizeof(float)),
+                  0)
+            << "dim " << dim << ", stride " << stride << ", " << threads << " thread(s)";
+      }
+    }
   }
 }
 

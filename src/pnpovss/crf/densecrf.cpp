@@ -210,6 +210,7 @@ struct PairwiseKernel {
   // touched, so only untouched rows need clearing between passes.
   cpu::ZeroedArray<float> buffers[3];
   int source = 0, target = 1, spare = 2;
+  cpu::ZeroedArray<float> rings;  // the blur's ring buffers (PermutohedralLattice::blur)
   bool prefetch = false;  // whether the passes prefetch this kernel's rows (see prefetch_rows)
 };
 
@@ -223,6 +224,7 @@ void init_kernel(PairwiseKernel& kernel, const std::vector<float>& features, int
   // As the reference: float row sum, then 1/sqrt(n + 1e-20) in double, stored as float.
   for (float& n : kernel.norm) n = static_cast<float>(1.0 / std::sqrt(static_cast<double>(n) + 1e-20));
   for (auto& b : kernel.buffers) b = cpu::ZeroedArray<float>(static_cast<size_t>(kernel.lattice.vertices() + 1) * stride);
+  kernel.rings = cpu::ZeroedArray<float>(kernel.lattice.blur_ring_floats(stride, threads));
   kernel.prefetch = kernel.lattice.vertices() * kPrefetchPixelsPerVertex >= pixels;
 }
 
@@ -230,7 +232,8 @@ void init_kernel(PairwiseKernel& kernel, const std::vector<float>& features, int
 // old source the next target, with the rows that no splat overwrites cleared.
 void blur_targets(std::vector<PairwiseKernel>& kernels, int stride, int threads) {
   for (PairwiseKernel& k : kernels) {
-    float* result = k.lattice.blur(k.buffers[k.target].data(), k.buffers[k.spare].data(), stride, threads);
+    float* result =
+        k.lattice.blur(k.buffers[k.target].data(), k.buffers[k.spare].data(), stride, threads, k.rings.data());
     const int done = result == k.buffers[k.target].data() ? k.target : k.spare;
     const int other = done == k.target ? k.spare : k.target;
     const int old_source = k.source;

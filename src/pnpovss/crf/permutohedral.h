@@ -80,8 +80,15 @@ class PermutohedralLattice {
   // Blurs along axes 0..d in order, each step v' = v + (n1 + n2)/2 with missing neighbours 0.
   void blur(LatticeValues& values, int threads) const;
   // Same on raw buffers of (vertices + 1) rows: blurs `rows`, using `scratch` as the second
-  // buffer, and returns whichever of the two holds the result.
-  float* blur(float* rows, float* scratch, int stride, int threads) const;
+  // buffer, and returns whichever of the two holds the result. With `rings` (at least
+  // blur_ring_floats(stride, threads) floats), pairs of axes run in one sweep over the
+  // vertices: the first axis's rows go to a ring buffer that the second reads while they are
+  // still in cache, which halves the memory traffic; every value is computed as one axis at a
+  // time computes it, so the result is the same bits.
+  float* blur(float* rows, float* scratch, int stride, int threads, float* rings = nullptr) const;
+  // The ring buffer space that blur needs for rows of `stride` floats on `threads` threads (0
+  // when no pair of axes is fused: their neighbours lie too far apart in vertex order).
+  size_t blur_ring_floats(int stride, int threads) const;
 
   // The d+1 simplex corners of a point: their vertex ids, barycentric weights, and the slice
   // factor alpha = 1/(1 + 2^-d). For fused loops that splat or slice one point at a time.
@@ -128,6 +135,17 @@ class PermutohedralLattice {
   void index_vertices(const int16_t* rem0, const int8_t* rank, const LatticeOptions& options);
   // Fills first_touches_ and untouched_ from offsets_.
   void find_first_touches();
+  // Fills reach_ from neighbours_.
+  void find_reach();
+  // Whether the fused blur runs axis `second` together with the axis before it (ring rows for
+  // `stride` floats within kMaxRingBytes); the ring rows it needs per thread.
+  int64_t ring_rows(int second) const { return 2 * reach_[second] + 1; }
+  bool fuses(int second, int stride) const;
+  // Parts the fused blur splits the vertices into (one per thread, each long against the ring).
+  int fused_parts(int threads) const;
+  void blur_axis(int axis, const float* src, float* dst, int stride, int threads) const;
+  void blur_axis_pair(int first, const float* src, float* dst, int stride, int parts, float* rings,
+                      int64_t ring_capacity) const;
 
   int dim_ = 0;
   int64_t points_ = 0;
@@ -138,6 +156,7 @@ class PermutohedralLattice {
   std::vector<int32_t> neighbours_;  // (d+1) x vertices x 2: rows of the two blur neighbours
   std::vector<uint32_t> first_touches_;  // points: see first_touches()
   std::vector<int32_t> untouched_;
+  std::vector<int64_t> reach_;  // per axis: the largest |neighbour - vertex| in vertex order
 };
 
 }  // namespace pnpovss::crf
