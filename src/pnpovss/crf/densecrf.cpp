@@ -785,13 +785,6 @@ void unary_of_block(const float* scores, int labels, int64_t pixels, int64_t beg
     }
 }
 
-// Mean-field inference on -U already in the pixel-major layout (negated_pixel_major), with
-// `stride` floats per pixel for `width_lanes`-float vectors; Q into result.q unless `marginals`
-// is false.
-DenseCrfResult mean_field(const uint8_t* rgb, int height, int width, const cpu::ZeroedArray<float>& neg_unary,
-                          int labels, int width_lanes, int stride, const DenseCrfParams& params, int threads,
-                          bool marginals, double unary_seconds);
-
 }  // namespace
 
 std::vector<float> unary_from_probabilities(const float* scores, int labels, int64_t pixels) {
@@ -830,44 +823,12 @@ Layout check_and_lay_out(const uint8_t* rgb, int height, int width, const float*
   return layout;
 }
 
-}  // namespace
-
-DenseCrfResult dense_crf(const uint8_t* rgb, int height, int width, const float* unary, int labels,
-                         const DenseCrfParams& params) {
-  const Layout layout = check_and_lay_out(rgb, height, width, unary, labels, params, "unary");
-  const int64_t pixels = static_cast<int64_t>(height) * width;
-  const auto start = std::chrono::steady_clock::now();
-  const cpu::ZeroedArray<float> neg_unary = negated_pixel_major(
-      [&](int64_t begin, int64_t n, float* tile, std::vector<double>&) {
-        for (int l = 0; l < labels; ++l)
-          std::memcpy(tile + static_cast<int64_t>(l) * kTransposeTile, unary + l * pixels + begin, sizeof(float) * n);
-      },
-      labels, width, pixels, layout.stride, layout.threads);
-  return mean_field(rgb, height, width, neg_unary, labels, layout.width_lanes, layout.stride, params, layout.threads,
-                    true, seconds_since(start));
-}
-
-DenseCrfResult dense_crf_labels_from_scores(const uint8_t* rgb, int height, int width, const float* scores,
-                                            int labels, const DenseCrfParams& params) {
-  const Layout layout = check_and_lay_out(rgb, height, width, scores, labels, params, "scores");
-  const int64_t pixels = static_cast<int64_t>(height) * width;
-  const auto start = std::chrono::steady_clock::now();
-  check_scores(scores, labels, pixels);
-  const cpu::ZeroedArray<float> neg_unary = negated_pixel_major(
-      [&](int64_t begin, int64_t n, float* tile, std::vector<double>& scratch) {
-        scratch.resize(static_cast<size_t>(labels + 2) * kTransposeTile);
-        unary_of_block(scores, labels, pixels, begin, n, scratch.data(), tile, kTransposeTile);
-      },
-      labels, width, pixels, layout.stride, layout.threads);
-  return mean_field(rgb, height, width, neg_unary, labels, layout.width_lanes, layout.stride, params, layout.threads,
-                    false, seconds_since(start));
-}
-
-namespace {
-
+// Mean-field inference on -U already in the pixel-major layout (negated_pixel_major); Q into
+// result.q unless `marginals` is false.
 DenseCrfResult mean_field(const uint8_t* rgb, int height, int width, const cpu::ZeroedArray<float>& neg_unary,
-                          int labels, int width_lanes, int stride, const DenseCrfParams& params, int threads,
-                          bool marginals, double unary_seconds) {
+                          int labels, const Layout& layout, const DenseCrfParams& params, bool marginals,
+                          double unary_seconds) {
+  const int threads = layout.threads, width_lanes = layout.width_lanes, stride = layout.stride;
   const int64_t pixels = static_cast<int64_t>(height) * width;
   DenseCrfResult result;
   result.num_labels = labels;
@@ -929,6 +890,35 @@ DenseCrfResult mean_field(const uint8_t* rgb, int height, int width, const cpu::
 }
 
 }  // namespace
+
+DenseCrfResult dense_crf(const uint8_t* rgb, int height, int width, const float* unary, int labels,
+                         const DenseCrfParams& params) {
+  const Layout layout = check_and_lay_out(rgb, height, width, unary, labels, params, "unary");
+  const int64_t pixels = static_cast<int64_t>(height) * width;
+  const auto start = std::chrono::steady_clock::now();
+  const cpu::ZeroedArray<float> neg_unary = negated_pixel_major(
+      [&](int64_t begin, int64_t n, float* tile, std::vector<double>&) {
+        for (int l = 0; l < labels; ++l)
+          std::memcpy(tile + static_cast<int64_t>(l) * kTransposeTile, unary + l * pixels + begin, sizeof(float) * n);
+      },
+      labels, width, pixels, layout.stride, layout.threads);
+  return mean_field(rgb, height, width, neg_unary, labels, layout, params, true, seconds_since(start));
+}
+
+DenseCrfResult dense_crf_labels_from_scores(const uint8_t* rgb, int height, int width, const float* scores,
+                                            int labels, const DenseCrfParams& params) {
+  const Layout layout = check_and_lay_out(rgb, height, width, scores, labels, params, "scores");
+  const int64_t pixels = static_cast<int64_t>(height) * width;
+  const auto start = std::chrono::steady_clock::now();
+  check_scores(scores, labels, pixels);
+  const cpu::ZeroedArray<float> neg_unary = negated_pixel_major(
+      [&](int64_t begin, int64_t n, float* tile, std::vector<double>& scratch) {
+        scratch.resize(static_cast<size_t>(labels + 2) * kTransposeTile);
+        unary_of_block(scores, labels, pixels, begin, n, scratch.data(), tile, kTransposeTile);
+      },
+      labels, width, pixels, layout.stride, layout.threads);
+  return mean_field(rgb, height, width, neg_unary, labels, layout, params, false, seconds_since(start));
+}
 
 DenseCrfResult dense_crf(const std::vector<uint8_t>& rgb, int height, int width, const std::vector<float>& unary,
                          int labels, const DenseCrfParams& params) {
