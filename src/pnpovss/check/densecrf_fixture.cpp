@@ -153,7 +153,8 @@ void check_unary(const std::string& name, const json& c, const io::SafetensorsFi
   }
 }
 
-void check_case(const json& c, const io::SafetensorsFile& file, std::vector<TensorCheck>& checks) {
+void check_case(const json& c, const io::SafetensorsFile& file, const DenseCrfSolver& solve,
+                std::vector<TensorCheck>& checks) {
   const std::string name = io::json_string(c, "name", "case" + std::to_string(checks.size()), "densecrf fixture");
   const std::string where = "densecrf case " + name;
   const int64_t height = io::json_int(c, "H", 0, where);
@@ -186,8 +187,8 @@ void check_case(const json& c, const io::SafetensorsFile& file, std::vector<Tens
   crf::DenseCrfResult got;
   try {
     const std::vector<uint8_t> rgb = copy_data<uint8_t>(*image);
-    got = crf::dense_crf(rgb.data(), static_cast<int>(height), static_cast<int>(width), unary.data(),
-                             static_cast<int>(labels), params);
+    got = solve(rgb.data(), static_cast<int>(height), static_cast<int>(width), unary.data(), static_cast<int>(labels),
+                params);
   } catch (const Error& e) {
     checks.push_back(failed_check(name + ".Q", e.what()));
     return;
@@ -255,13 +256,13 @@ bool is_densecrf_fixture(const json& reference) {
   return true;
 }
 
-std::vector<TensorCheck> check_densecrf_fixture(const std::string& dir) {
+std::vector<TensorCheck> check_densecrf_fixture(const std::string& dir, const DenseCrfSolver& solve) {
   const json reference = io::read_json_file(dir + "/reference.json");
   if (!is_densecrf_fixture(reference))
     throw Error("'" + dir + "/reference.json' does not describe Dense CRF cases (no cases with image/unary/Q/labels)");
   const io::SafetensorsFile file = io::SafetensorsFile::open(dir + "/reference.safetensors");
   std::vector<TensorCheck> checks;
-  for (const json& c : reference["cases"]) check_case(c, file, checks);
+  for (const json& c : reference["cases"]) check_case(c, file, solve, checks);
   return checks;
 }
 

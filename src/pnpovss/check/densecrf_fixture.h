@@ -5,10 +5,12 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "pnpovss/check/compare.h"
+#include "pnpovss/crf/densecrf.h"
 
 namespace pnpovss::check {
 
@@ -22,7 +24,13 @@ bool is_densecrf_fixture(const nlohmann::json& reference);
 //   <case>.labels             exact, except pixels whose reference margin (top1 - top2 of Q)
 //                             is below the documented threshold (counted in the note)
 // A case that cannot be run (missing tensor, unsupported option) yields a failed check.
-// Throws pnpovss::Error when the fixture files cannot be read.
-std::vector<TensorCheck> check_densecrf_fixture(const std::string& dir);
+// Throws pnpovss::Error when the fixture files cannot be read. `solve` runs the CRF: the exact
+// CPU one unless another (the tensor CRF, in its tests) is given.
+using DenseCrfSolver = std::function<crf::DenseCrfResult(const uint8_t* rgb, int height, int width, const float* unary,
+                                                         int labels, const DenseCrfParams& params)>;
+std::vector<TensorCheck> check_densecrf_fixture(
+    const std::string& dir,
+    const DenseCrfSolver& solve = static_cast<crf::DenseCrfResult (*)(const uint8_t*, int, int, const float*, int,
+                                                                      const DenseCrfParams&)>(crf::dense_crf));
 
 }  // namespace pnpovss::check

@@ -731,6 +731,11 @@ int dense_crf_vector_width(int labels) {
   return row8 * 10 > row4 * 11 ? 4 : 8;
 }
 
+void check_dense_crf_arguments(int height, int width, int labels, const DenseCrfParams& params) {
+  check_sizes(height, width, labels);
+  check_params(params);
+}
+
 std::vector<int32_t> argmax_labels(const float* values, int labels, int64_t pixels) {
   if (values == nullptr || labels < 1 || pixels < 0) throw Error("argmax_labels: empty or null input");
   std::vector<int32_t> best(pixels, 0);
@@ -812,8 +817,7 @@ struct Layout {
 
 Layout check_and_lay_out(const uint8_t* rgb, int height, int width, const float* values, int labels,
                          const DenseCrfParams& params, const char* what) {
-  check_sizes(height, width, labels);
-  check_params(params);
+  check_dense_crf_arguments(height, width, labels, params);
   if (rgb == nullptr) throw Error("dense CRF: image is null");
   if (values == nullptr) throw Error(std::string("dense CRF: ") + what + " is null");
   Layout layout;

@@ -61,6 +61,10 @@ DenseCrfResult dense_crf_labels_from_scores(const uint8_t* rgb, int height, int 
 // non-finite scores or empty input.
 std::vector<float> unary_from_probabilities(const float* scores, int labels, int64_t pixels);
 
+// Throws pnpovss::Error, as dense_crf does, for an empty or too large image, no labels or bad
+// parameters (shared with the tensor CRF, tensor_crf.h).
+void check_dense_crf_arguments(int height, int width, int labels, const DenseCrfParams& params);
+
 // Per pixel, the label with the largest value in `values` (labels x pixels); ties go to the
 // lowest label, as numpy.argmax and Eigen's maxCoeff do.
 std::vector<int32_t> argmax_labels(const float* values, int labels, int64_t pixels);

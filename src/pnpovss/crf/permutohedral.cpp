@@ -106,14 +106,11 @@ struct Simplex {
 class Locator {
  public:
   explicit Locator(int dim) : d_(dim) {
-    // Diagonal of the elevation matrix E, scaled for a unit-std Gaussian (Adams et al. 2010).
-    const float inv_std_dev = static_cast<float>(std::sqrt(2.0 / 3.0) * (dim + 1));
-    for (int i = 0; i < dim; ++i)
-      scale_[i] = static_cast<float>(1.0 / std::sqrt(static_cast<double>((i + 2) * (i + 1))) * inv_std_dev);
+    const std::vector<float> scales = elevation_scales(dim);
+    std::copy(scales.begin(), scales.end(), scale_);
     inv_d1_ = 1.0f / static_cast<float>(dim + 1);
     d1_ = static_cast<float>(dim + 1);
-    // Largest |rounded coordinate| whose vertices and blur neighbours still fit in 16 bits.
-    limit_ = static_cast<float>(kKeyLimit - 3 * (dim + 1));
+    limit_ = lattice_coordinate_limit(dim);
   }
 
   // Returns false when the point's coordinates do not fit the 16-bit keys (or are not finite).
@@ -236,15 +233,6 @@ struct KeyPacking {
   }
 };
 
-// Blur neighbour rows (vertex + 1, or 0 for none) of every vertex along every axis, as
-// PermutohedralLattice stores them: along axis a < d the first neighbour has every stored
-// coordinate minus 1 except coordinate a plus d, the second the opposite; along axis d they are
-// all minus 1 and all plus 1.
-void neighbour_offsets(int dim, int axis, int* first) {
-  for (int i = 0; i < dim; ++i) first[i] = -1;
-  if (axis < dim) first[axis] = dim;
-}
-
 // With packed keys sorted, the keys plus a constant come in the same order (the fields leave
 // room for every neighbour, so no sum wraps), and one merge-like sweep per axis and direction
 // finds all neighbours: sequential memory instead of a hash probe per neighbour.
@@ -264,7 +252,7 @@ std::vector<int32_t> link_neighbours_sorted(const KeyTable& table, int dim, int6
     for (int64_t job = first; job < last; ++job) {
       const int axis = static_cast<int>(job / 2), side = static_cast<int>(job % 2);
       int delta[kMaxDim];
-      neighbour_offsets(dim, axis, delta);
+      blur_neighbour_offsets(dim, axis, delta);
       if (side == 1)
         for (int i = 0; i < dim; ++i) delta[i] = -delta[i];
       const uint64_t offset = packing.offset(delta, dim);
@@ -287,7 +275,7 @@ void link_neighbours_hashed(const KeyTable& table, int dim, int64_t vertices, in
     for (int64_t v = begin; v < end; ++v) {
       const int16_t* k = table.key(v);
       for (int axis = 0; axis <= dim; ++axis) {
-        neighbour_offsets(dim, axis, delta);
+        blur_neighbour_offsets(dim, axis, delta);
         for (int i = 0; i < dim; ++i) {
           n1[i] = static_cast<int16_t>(k[i] + delta[i]);
           n2[i] = static_cast<int16_t>(k[i] - delta[i]);
@@ -302,6 +290,23 @@ void link_neighbours_hashed(const KeyTable& table, int dim, int64_t vertices, in
 
 }  // namespace
 
+std::vector<float> elevation_scales(int dim) {
+  const float inv_std_dev = static_cast<float>(std::sqrt(2.0 / 3.0) * (dim + 1));
+  std::vector<float> scales(static_cast<size_t>(std::max(dim, 0)));
+  for (int i = 0; i < dim; ++i)
+    scales[i] = static_cast<float>(1.0 / std::sqrt(static_cast<double>((i + 2) * (i + 1))) * inv_std_dev);
+  return scales;
+}
+
+float lattice_coordinate_limit(int dim) { return static_cast<float>(kKeyLimit - 3 * (dim + 1)); }
+
+void blur_neighbour_offsets(int dim, int axis, int* first) {
+  for (int i = 0; i < dim; ++i) first[i] = -1;
+  if (axis < dim) first[axis] = dim;
+}
+
+float slice_alpha(int dim) { return 1.0f / (1.0f + std::ldexp(1.0f, -dim)); }
+
 void PermutohedralLattice::build(const float* features, int64_t points, int dim, const LatticeOptions& options) {
   if (dim < 1 || dim > kMaxDim)
     throw Error("permutohedral lattice: feature dimension must be 1.." + std::to_string(kMaxDim) + ", got " +
@@ -315,7 +320,7 @@ void PermutohedralLattice::build(const float* features, int64_t points, int dim,
   dim_ = dim;
   points_ = points;
   const int d1 = dim + 1;
-  alpha_ = 1.0f / (1.0f + std::ldexp(1.0f, -dim));  // the reference's 1/(1 + 2^-d)
+  alpha_ = slice_alpha(dim);
   offsets_.assign(static_cast<size_t>(points) * d1, 0);
   weights_.assign(static_cast<size_t>(points) * d1, 0.0f);
 

@@ -32,6 +32,18 @@ inline void store4(float* p, F32x4 v) { std::memcpy(p, &v, sizeof v); }
 inline F32x4 broadcast4(float x) { return F32x4{x, x, x, x}; }
 }  // namespace simd
 
+// Shared with the tensor lattice (tensor_lattice.h), so that both place points alike:
+// the diagonal of the elevation matrix for a unit-std Gaussian, as the reference computes it in
+// float (index i scales feature i);
+std::vector<float> elevation_scales(int dim);
+// the largest |remainder-0 coordinate| whose vertices and blur neighbours fit 16-bit keys;
+float lattice_coordinate_limit(int dim);
+// the key change (d coordinates) to the first blur neighbour along `axis` (0..d): every stored
+// coordinate -1, and coordinate `axis` +d when axis < d; the second neighbour is the negation.
+void blur_neighbour_offsets(int dim, int axis, int* first);
+// the slice factor 1/(1 + 2^-d).
+float slice_alpha(int dim);
+
 struct LatticeOptions {
   // The reference's SSE build initialises points in blocks of 4 and pads the last block with
   // zero feature vectors whose simplex vertices stay in the lattice; the blur passes through
