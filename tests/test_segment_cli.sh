@@ -303,7 +303,11 @@ expect_error "batch size 0" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}
 expect_error "no workers" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --workers 0 --out "$bad_out"
 if [ -z "$(nvidia-smi -L 2>/dev/null)" ]; then
   expect_error "cuda without a GPU" -- segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --device cuda --out "$bad_out"
+  expect_error "post-processing on cuda without a GPU" -- \
+    segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --postprocess-device cuda --out "$bad_out"
 fi
+expect_error "unknown post-processing device" -- \
+  segment "$IMAGE" --classes "$CLASSES" "${TINY[@]}" --postprocess-device gpu --out "$bad_out"
 expect_error "missing model" -- segment "$IMAGE" --classes "$CLASSES" --model "$WORK/no_model" --out "$bad_out"
 
 finish

@@ -118,6 +118,7 @@ std::unique_ptr<ModelRun> open_model(const EvalOptions& o, const eval::Dataset& 
     m->tags = run::read_class_tags(o.class_tags, d.classes, prompted,
                                    "the " + std::to_string(prompted.size()) + " prompted classes of " + d.name);
   m->placement = resolve_placement(o.compute);
+  m->choice.settings.post_crf.device = resolve_postprocess_device(o.compute, m->placement);
   m->model = std::make_unique<segment::Segmenter>(run::load_model(m->choice, m->placement, choices));
   m->model->check_classes(run::chosen_classes(d.classes, prompted).names, settings);
   const run::RunOptions options{resolve_batch_size(o.compute, m->placement, settings.input_size),

@@ -135,9 +135,10 @@ std::vector<run::Item> items_to_segment(const SegmentOptions& o, const OutputPla
 int run_segment(const SegmentOptions& o) {
   const auto start = Clock::now();
   const SettingChoices choices = setting_choices(o.method);
-  const run::ModelChoice choice = run::choose_model(o.model, choices);
-  const MethodSettings& settings = choice.settings;
+  run::ModelChoice choice = run::choose_model(o.model, choices);
   const runtime::Placement placement = resolve_placement(o.compute);
+  choice.settings.post_crf.device = resolve_postprocess_device(o.compute, placement);
+  const MethodSettings& settings = choice.settings;
   const segment::BatchSize batch = resolve_batch_size(o.compute, placement, settings.input_size);
   const std::vector<std::string> classes = read_classes(o);
   const int workers = resolve_workers(o.compute, placement, {settings.input_size, classes.size()});

@@ -103,9 +103,10 @@ int run_serve(ServeOptions& o) {
   serve::ServeConfig& config = o.config;
   config.limits.max_upload_bytes = static_cast<size_t>(o.max_upload_mb * (1 << 20));
   const SettingChoices choices = setting_choices(o.method);
-  const run::ModelChoice choice = run::choose_model(o.model, choices);
-  const MethodSettings& settings = choice.settings;
+  run::ModelChoice choice = run::choose_model(o.model, choices);
   const runtime::Placement placement = resolve_placement(o.compute);
+  choice.settings.post_crf.device = resolve_postprocess_device(o.compute, placement);
+  const MethodSettings& settings = choice.settings;
   const segment::BatchSize batch = resolve_batch_size(o.compute, placement, settings.input_size);
   const int workers = resolve_workers(o.compute, placement, {settings.input_size, kTypicalClasses});
   const segment::Segmenter model = run::load_model(choice, placement, choices);

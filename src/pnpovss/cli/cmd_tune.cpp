@@ -181,11 +181,12 @@ int run_tune(const TuneCliOptions& o) {
   } else {
     images = tune::read_tune_list(o.list);
   }
-  const run::ModelChoice choice = run::choose_model(o.model, setting_choices(o.method), rule);
+  run::ModelChoice choice = run::choose_model(o.model, setting_choices(o.method), rule);
+  const runtime::Placement placement = resolve_placement(o.compute);
+  choice.settings.post_crf.device = resolve_postprocess_device(o.compute, placement);
   const std::string& model_dir = choice.dir;
   const MethodSettings& base = choice.settings;
   if (o.limit > 0 && images.size() > o.limit) images.resize(o.limit);
-  const runtime::Placement placement = resolve_placement(o.compute);
   size_t most_classes = 1;
   for (const auto& image : images) most_classes = std::max(most_classes, image.classes.size());
   const int workers = resolve_workers(o.compute, placement, {base.input_size, most_classes});

@@ -8,8 +8,13 @@
 namespace pnpovss::cli {
 
 void add_compute_options(CLI::App* cmd, ComputeOptions& o, ComputeOptionSet set) {
-  cmd->add_option("--device", o.device, "cpu, cuda or cuda:N: where the model runs (the Dense CRF stays on the CPU)")
-      ->capture_default_str();
+  cmd->add_option("--device", o.device, "cpu, cuda or cuda:N: where the model runs")->capture_default_str();
+  if (set != ComputeOptionSet::DeviceOnly)
+    cmd->add_option("--postprocess-device", o.postprocess_device,
+                    "where the Dense CRF runs: auto (the model's device), cpu (the exact CRF, the reference's "
+                    "arithmetic) or cuda[:N] (the same operations as tensors on that GPU; labels may differ at "
+                    "near-ties)")
+        ->capture_default_str();
   cmd->add_option("--dtype", o.dtype,
                   "fp32 (exact), bf16 or fp16 (CUDA only): the model's arithmetic; maps then differ slightly")
       ->capture_default_str();
@@ -28,6 +33,13 @@ void add_compute_options(CLI::App* cmd, ComputeOptions& o, ComputeOptionSet set)
 }
 
 runtime::Placement resolve_placement(const ComputeOptions& o) { return runtime::parse_placement(o.device, o.dtype); }
+
+std::string resolve_postprocess_device(const ComputeOptions& o, const runtime::Placement& p) {
+  if (o.postprocess_device == "auto") return p.device.is_cpu() ? "cpu" : p.device.str();
+  const torch::Device device = runtime::parse_device(o.postprocess_device);
+  runtime::check_placement({device, torch::kFloat32});
+  return device.str();
+}
 
 void note_cpu_speed(const runtime::Placement& p) {
   if (!p.device.is_cpu()) return;

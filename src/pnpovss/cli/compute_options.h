@@ -16,6 +16,7 @@ struct ComputeOptions {
   std::string dtype = "fp32";
   std::string batch_size = "auto";
   std::string workers = "auto";
+  std::string postprocess_device = "auto";
 };
 
 // Which of them a command takes besides --device and --dtype.
@@ -28,6 +29,11 @@ void add_compute_options(CLI::App* cmd, ComputeOptions& o, ComputeOptionSet set)
 runtime::Placement resolve_placement(const ComputeOptions& o);
 segment::BatchSize resolve_batch_size(const ComputeOptions& o, const runtime::Placement& p, int input_size);
 int resolve_workers(const ComputeOptions& o, const runtime::Placement& p, const segment::WorkerLoad& load);
+
+// Where the Dense CRF runs (DenseCrfParams::device): --postprocess-device, or with "auto" the
+// model's device (a GPU post-processes there; the CPU runs the exact CRF). Throws
+// pnpovss::Error for a device this build or machine does not have.
+std::string resolve_postprocess_device(const ComputeOptions& o, const runtime::Placement& p);
 
 // Prints "note: ..." on stdout when the model runs on the CPU and the BLAS runs below this
 // CPU's speed (see models/cpu_info.h); nothing otherwise.

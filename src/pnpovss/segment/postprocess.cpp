@@ -12,6 +12,7 @@
 
 #include "pnpovss/cpu/parallel.h"
 #include "pnpovss/cpu/simd.h"
+#include "pnpovss/crf/tensor_crf.h"
 #include "pnpovss/error.h"
 #include "pnpovss/runtime/placement.h"
 
@@ -494,7 +495,28 @@ torch::Tensor argmax_channels(const torch::Tensor& stack) {
   return torch::tensor(best, torch::kInt32).view({x.size(1), x.size(2)});
 }
 
+namespace {
+
+// The CRF as tensor operations on params.device (a GPU): the stack and the image go there, the
+// labels come back.
+std::vector<int32_t> crf_channels_on_device(const torch::Tensor& stack, const Image& original,
+                                            const DenseCrfParams& params, const torch::Device& device) {
+  const torch::Tensor rgb =
+      torch::from_blob(const_cast<uint8_t*>(original.rgb.data()), {original.height, original.width, 3}, torch::kUInt8);
+  const torch::Tensor labels = crf::tensor_crf_from_scores(rgb.to(device), stack.to(device, torch::kFloat32), params)
+                                   .labels.to(torch::kCPU, torch::kInt32)
+                                   .contiguous();
+  return std::vector<int32_t>(labels.data_ptr<int32_t>(), labels.data_ptr<int32_t>() + labels.numel());
+}
+
+}  // namespace
+
 std::vector<int32_t> crf_channels(const torch::Tensor& stack, const Image& original, const DenseCrfParams& params) {
+  if (stack.dim() != 3 || stack.size(1) != original.height || stack.size(2) != original.width)
+    throw Error("the channel stack and the original image differ in size");
+  const torch::Device device = runtime::parse_device(params.device);
+  if (!device.is_cpu()) runtime::check_placement({device, torch::kFloat32});
+  if (!device.is_cpu() && stack.size(0) > 1) return crf_channels_on_device(stack, original, params, device);
   const torch::Tensor x = cpu_float(stack);
   if (x.size(1) != original.height || x.size(2) != original.width)
     throw Error("the channel stack and the original image differ in size");

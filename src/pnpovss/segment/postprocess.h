@@ -112,7 +112,8 @@ torch::Tensor blur_channels(const ChannelStack& c, const MethodSettings& setting
 // Per pixel, the channel with the largest value of [C, H, W] (ties: lowest channel): [H, W] int32.
 torch::Tensor argmax_channels(const torch::Tensor& stack);
 // Step 5.6 with the CRF: softmax over channels of `stack` as the unary, the original image's
-// colours as the bilateral features. Returns H x W channel indices.
+// colours as the bilateral features. Returns H x W channel indices. Runs on params.device: the
+// exact CRF on the CPU, the tensor CRF on a GPU.
 std::vector<int32_t> crf_channels(const torch::Tensor& stack, const Image& original, const DenseCrfParams& params);
 
 // Step 5.7: channel index -> label through `table` (one entry per channel). The direct lookup,
