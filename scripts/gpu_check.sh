@@ -2,7 +2,8 @@
 # The GPU check in one run: build against PyTorch's CUDA libtorch, prove parity on the GPU with
 # the bundled fixtures (fp32, recorded tolerances), then measure throughput at 336 and 768 px
 # for fp32 and bf16 with several batch sizes, and compare bf16 and batched label maps with
-# unbatched fp32 on the same images.
+# unbatched fp32 on the same images; then the Dense CRF on the GPU: images/s with 21, 60 and
+# 172 channels and its labels' agreement with the exact CPU CRF.
 #
 #   scripts/vendor_headers.sh            # once, on a machine with the Debian packages
 #   scripts/gpu_check.sh [LOG_DIR]       # on the GPU machine (needs python3 with torch, cmake)
@@ -34,7 +35,7 @@ step configure 300 cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_PR
   -DPNPOVSS_BUILD_TESTS=OFF -DPNPOVSS_WITH_MPI=OFF || { tail -40 "$log"; exit 1; }
 step build 420 cmake --build build-gpu -j"$(nproc)" --target pnp-ovss ||
   { grep -E "error|Error" "$log" | head -40; exit 1; }
-step build-bench 300 cmake --build build-gpu -j"$(nproc)" --target bench_throughput bench_bridgetower ||
+step build-bench 300 cmake --build build-gpu -j"$(nproc)" --target bench_throughput bench_bridgetower bench_tensor_crf ||
   grep -E "error|Error" "$log" | head -20
 
 bin=build-gpu/pnp-ovss
@@ -67,4 +68,8 @@ step bench-overlap 150 "$bench" --device cuda --dtypes bf16 --sizes 336 --batch-
 for dtype in fp32 bf16; do
   step "bench-bridgetower-$dtype" 90 build-gpu/bench/bench_bridgetower --device cuda --dtype "$dtype" --runs 5 --size 576
 done
-grep -E "^===|passed|images/s|agree|^cuda|identical|^(294|576) " "$log"
+# The Dense CRF as tensor operations on the GPU against the exact CRF on this machine's CPU.
+step bench-tensor-crf 300 build-gpu/bench/bench_tensor_crf --device cuda --runs 5
+step bench-tensor-crf-1280 300 build-gpu/bench/bench_tensor_crf --device cuda --runs 3 --long-side 1280 \
+  --datasets voc20,coco_stuff171
+grep -E "^===|passed|images/s|agree|^cuda|identical|^(294|576) |^(photo|voc20|context59|coco_stuff171) " "$log"
