@@ -61,6 +61,7 @@ class Segmenter:
         postprocess: Optional[Literal["none", "blur", "crf", "blur+crf"]] = None,
         background: Optional[Literal["auto", "always", "never"]] = None,
         threads: Optional[int] = None,
+        postprocess_device: Optional[str] = None,
     ) -> None: ...
 
     def segment(self, image: npt.NDArray[np.uint8], classes: ClassList) -> Result:

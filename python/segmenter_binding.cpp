@@ -149,6 +149,11 @@ SettingChoices choices_from_kwargs(const py::kwargs& kwargs, ComputeChoices& com
       if (compute.threads < 1) throw py::value_error("threads=" + std::to_string(compute.threads) + " must be 1 or more");
       continue;
     }
+    if (key == "postprocess_device") {
+      if (!py::isinstance<py::str>(value)) wrong_type(key, "a str", value);
+      compute.postprocess_device = value.cast<std::string>();
+      continue;
+    }
     const auto field = std::find_if(choice_fields().begin(), choice_fields().end(),
                                     [&](const ChoiceField& f) { return key == f.name; });
     if (field == choice_fields().end())
@@ -185,7 +190,10 @@ class PySegmenter {
  public:
   PySegmenter(const std::string& model, const std::string& device, const std::string& dtype,
               const py::kwargs& kwargs) {
-    ComputeChoices compute{device, dtype, 1};
+    ComputeChoices compute;
+    compute.device = device;
+    compute.dtype = dtype;
+    compute.threads = 1;
     const SettingChoices choices = choices_from_kwargs(kwargs, compute);
     InterruptibleCall call;
     py::gil_scoped_release release;  // finding the model may download it
@@ -274,7 +282,8 @@ void register_segmenter(py::module_& m) {
                            "**settings)\n\n"
                            "model: a model directory or a hub id org/name[@revision] (downloaded into the Hugging "
                            "Face cache when missing). device: cpu, cuda or cuda:N; dtype: fp32, bf16 or fp16 "
-                           "(CUDA only). settings: the options of `pnp-ovss segment` as keywords (" +
+                           "(CUDA only); postprocess_device='auto' runs the Dense CRF on the model's device (cpu: the exact "
+                           "CRF). settings: the options of `pnp-ovss segment` as keywords (" +
                            keyword_list() +
                            "); settings= takes a settings JSON file or the same as a dict. A bad value raises "
                            "ValueError naming the keyword, an unknown keyword TypeError.")

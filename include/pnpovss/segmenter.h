@@ -29,6 +29,9 @@ struct ComputeChoices {
   std::string device = "cpu";  // cpu | cuda | cuda:N
   std::string dtype = "fp32";  // fp32 | bf16 | fp16 (CUDA); bf16 and fp16 change the maps slightly
   int threads = 0;             // libtorch threads for element-wise work, process-wide (0: leave as is)
+  // Where the Dense CRF runs: auto (the model's device), cpu (the exact CRF) or cuda[:N] (the
+  // same operations as tensors on that GPU; labels may differ at near-ties).
+  std::string postprocess_device = "auto";
 };
 
 // One segmented image.

@@ -306,6 +306,14 @@ class Errors(unittest.TestCase):
         self.assertIn("cpu", str(caught.exception))
         with self.assertRaises(ValueError):
             pnpovss.Segmenter(MODEL, device="tpu", **TINY)
+        with self.assertRaises(RuntimeError):
+            pnpovss.Segmenter(MODEL, postprocess_device="cuda", **TINY)
+        with self.assertRaises(ValueError):
+            pnpovss.Segmenter(MODEL, postprocess_device="tpu", **TINY)
+        with self.assertRaises(TypeError):
+            pnpovss.Segmenter(MODEL, postprocess_device=0, **TINY)
+        on_cpu = pnpovss.Segmenter(MODEL, postprocess_device="cpu", **TINY).segment(self.image, CLASSES)
+        self.assertTrue(np.array_equal(on_cpu.labels, pnpovss.Segmenter(MODEL, **TINY).segment(self.image, CLASSES).labels))
         with self.assertRaises(ValueError):
             pnpovss.Segmenter(MODEL, dtype="int8", **TINY)
         with self.assertRaises(RuntimeError) as caught:

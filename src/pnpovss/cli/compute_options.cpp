@@ -4,6 +4,7 @@
 #include <string>
 
 #include "pnpovss/cpu/cpu_info.h"
+#include "pnpovss/run/model.h"
 
 namespace pnpovss::cli {
 
@@ -35,10 +36,7 @@ void add_compute_options(CLI::App* cmd, ComputeOptions& o, ComputeOptionSet set)
 runtime::Placement resolve_placement(const ComputeOptions& o) { return runtime::parse_placement(o.device, o.dtype); }
 
 std::string resolve_postprocess_device(const ComputeOptions& o, const runtime::Placement& p) {
-  if (o.postprocess_device == "auto") return p.device.is_cpu() ? "cpu" : p.device.str();
-  const torch::Device device = runtime::parse_device(o.postprocess_device);
-  runtime::check_placement({device, torch::kFloat32});
-  return device.str();
+  return run::postprocess_device(o.postprocess_device, p);
 }
 
 void note_cpu_speed(const runtime::Placement& p) {

@@ -30,9 +30,7 @@ runtime::Placement resolve_placement(const ComputeOptions& o);
 segment::BatchSize resolve_batch_size(const ComputeOptions& o, const runtime::Placement& p, int input_size);
 int resolve_workers(const ComputeOptions& o, const runtime::Placement& p, const segment::WorkerLoad& load);
 
-// Where the Dense CRF runs (DenseCrfParams::device): --postprocess-device, or with "auto" the
-// model's device (a GPU post-processes there; the CPU runs the exact CRF). Throws
-// pnpovss::Error for a device this build or machine does not have.
+// Where the Dense CRF runs: --postprocess-device as run::postprocess_device resolves it.
 std::string resolve_postprocess_device(const ComputeOptions& o, const runtime::Placement& p);
 
 // Prints "note: ..." on stdout when the model runs on the CPU and the BLAS runs below this

@@ -33,6 +33,13 @@ ModelChoice choose_model(const std::string& model, const SettingChoices& choices
   return c;
 }
 
+std::string postprocess_device(const std::string& choice, const runtime::Placement& model) {
+  if (choice == "auto") return model.device.is_cpu() ? "cpu" : model.device.str();
+  const torch::Device device = runtime::parse_device(choice);
+  runtime::check_placement({device, torch::kFloat32});
+  return device.str();
+}
+
 segment::Segmenter load_model(const ModelChoice& choice, const runtime::Placement& placement,
                               const SettingChoices& choices) {
   segment::Segmenter model = segment::Segmenter::load(choice.dir, choice.settings.input_position_resize, placement);

@@ -35,4 +35,9 @@ ModelChoice choose_model(const std::string& model, const SettingChoices& choices
 segment::Segmenter load_model(const ModelChoice& choice, const runtime::Placement& placement,
                               const SettingChoices& choices);
 
+// Where the Dense CRF runs (DenseCrfParams::device) when a user asks for `choice`: "auto" is the
+// model's device (a GPU post-processes there, the CPU runs the exact CRF), else cpu, cuda or
+// cuda:N. Throws pnpovss::Error for a device this build or machine does not have.
+std::string postprocess_device(const std::string& choice, const runtime::Placement& model);
+
 }  // namespace pnpovss::run

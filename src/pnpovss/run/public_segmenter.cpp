@@ -76,6 +76,7 @@ Segmenter Segmenter::load(const std::string& model, const SettingChoices& choice
   if (compute.threads < 0) throw SettingError("threads", std::to_string(compute.threads), "must be 1 or more");
   if (compute.threads > 0) at::set_num_threads(compute.threads);
   impl->choice = run::choose_model(model, choices);
+  impl->choice.settings.post_crf.device = run::postprocess_device(compute.postprocess_device, placement);
   impl->model = std::make_unique<segment::Segmenter>(run::load_model(impl->choice, placement, choices));
   return Segmenter(std::move(impl));
 }
