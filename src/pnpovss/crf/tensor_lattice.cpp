@@ -78,19 +78,20 @@ Simplices locate_points(const torch::Tensor& f) {
   return {rem0.to(torch::kInt64), rank, torch::cat({first.unsqueeze(1), rest}, 1)};
 }
 
-// Vertex keys packed into int64 fields wide enough for every key and its blur neighbours (up to
-// d further), so that a neighbour's packed key is the vertex's plus a constant.
+// Vertex keys packed into int64 fields wide enough for every key and its blur neighbours, so
+// that a neighbour's packed key is the vertex's plus a constant. A corner's coordinate lies
+// within d of the point's remainder-0 coordinate and a neighbour's within d of that.
 struct Packing {
   std::vector<int64_t> low, unit;  // per coordinate: the field's offset and 1 << shift
 };
 
-Packing fit_packing(const torch::Tensor& keys, int d) {
-  const torch::Tensor flat = keys.reshape({-1, d});
-  const torch::Tensor lo = std::get<0>(flat.min(0)).cpu(), hi = std::get<0>(flat.max(0)).cpu();
+Packing fit_packing(const torch::Tensor& rem0, int d) {
+  const torch::Tensor coords = rem0.slice(1, 0, d);
+  const torch::Tensor lo = std::get<0>(coords.min(0)).cpu(), hi = std::get<0>(coords.max(0)).cpu();
   Packing p;
   int bits = 0;
   for (int i = 0; i < d; ++i) {
-    const int64_t low = lo[i].item<int64_t>() - d, span = hi[i].item<int64_t>() + d - low;
+    const int64_t low = lo[i].item<int64_t>() - 2 * d, span = hi[i].item<int64_t>() + 2 * d - low;
     int width = 1;
     while ((int64_t{1} << width) <= span) ++width;
     p.low.push_back(low);
@@ -103,11 +104,19 @@ Packing fit_packing(const torch::Tensor& keys, int d) {
   return p;
 }
 
-torch::Tensor pack_keys(const torch::Tensor& keys, const Packing& p) {
-  torch::Tensor packed = torch::zeros(keys.sizes().slice(0, keys.dim() - 1), keys.options());
-  for (size_t i = 0; i < p.low.size(); ++i)
-    packed = packed + (keys.select(-1, static_cast<int64_t>(i)) - p.low[i]) * p.unit[i];
-  return packed;
+// Packed keys [m, d+1] of every point's simplex corners: corner r is rem0 + r, minus d + 1 on
+// the coordinates ranked above d - r (one corner at a time: a photo has tens of millions).
+torch::Tensor corner_keys(const Simplices& s, int d, const Packing& p) {
+  std::vector<torch::Tensor> corners;
+  for (int r = 0; r <= d; ++r) {
+    torch::Tensor packed = torch::zeros({s.rem0.size(0)}, s.rem0.options());
+    for (int i = 0; i < d; ++i) {
+      const torch::Tensor key = s.rem0.select(1, i) + torch::where(s.rank.select(1, i) <= d - r, r, r - (d + 1));
+      packed = packed + (key - p.low[i]) * p.unit[i];
+    }
+    corners.push_back(packed);
+  }
+  return torch::stack(corners, 1);
 }
 
 // Rows (position + 1) of `targets` in the sorted `keys`, 0 where absent.
@@ -141,14 +150,8 @@ TensorLattice build_tensor_lattice(const torch::Tensor& features, bool sse_paddi
   if (padded) f = torch::cat({f, torch::zeros({1, d}, f.options())});
   const Simplices s = locate_points(f);
 
-  // Corner r of each point: rem0 + r, minus d + 1 on the coordinates ranked above d - r.
-  const auto int_options = torch::TensorOptions().dtype(torch::kInt64).device(f.device());
-  const torch::Tensor r = torch::arange(d1, int_options).view({1, d1, 1});
-  const torch::Tensor rank = s.rank.slice(1, 0, d).unsqueeze(1);
-  const torch::Tensor keys = s.rem0.slice(1, 0, d).unsqueeze(1) + torch::where(rank <= d - r, r, r - d1);
-
-  const Packing packing = fit_packing(keys, d);
-  const torch::Tensor packed = pack_keys(keys, packing);  // [m, d+1]
+  const Packing packing = fit_packing(s.rem0, d);
+  const torch::Tensor packed = corner_keys(s, d, packing);  // [m, d+1]
   const auto unique = torch::_unique2(packed.reshape(-1), /*sorted=*/true, /*return_inverse=*/true);
   const torch::Tensor& sorted_keys = std::get<0>(unique);
 
@@ -161,7 +164,7 @@ TensorLattice build_tensor_lattice(const torch::Tensor& features, bool sse_paddi
   lattice.weights = s.barycentric.slice(0, 0, points).contiguous();
 
   std::vector<torch::Tensor> axes;
-  const torch::Tensor zero_row = torch::zeros({1}, int_options);
+  const torch::Tensor zero_row = torch::zeros({1}, sorted_keys.options());
   for (int axis = 0; axis <= d; ++axis) {
     int delta[kMaxDim];
     blur_neighbour_offsets(d, axis, delta);
