@@ -2,10 +2,12 @@
 // on the blurred class maps the pipeline makes for a photo with a benchmark's classes (the tiny
 // bundled BLIP model at 64 px gives the maps; post-processing is what is timed):
 //   bench_tensor_crf [--device cpu|cuda] [--image FILE] [--datasets voc20,context59,coco_stuff171]
-//                    [--long-side PX] [--runs N] [--no-exact]
+//                    [--long-side PX] [--runs N] [--no-exact] [--shuffled]
 // Per dataset: channels, the exact CRF's time (one run), the tensor CRF's first and median time,
 // images/s at the median, and the share of pixels whose label agrees with the exact CRF's.
-// --long-side upscales the photo first (bilinear), e.g. 1280 or 1920.
+// --long-side upscales the photo first (bilinear), e.g. 1280 or 1920. --shuffled also runs the
+// tensor CRF with the pixels in a random order: each vertex then sums its splat in another order,
+// as a GPU's atomic adds do, which shows on a CPU what that does to the labels ("shuffled %").
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -37,6 +39,7 @@ struct Args {
   int long_side = 0;
   int runs = 3;
   bool exact = true;
+  bool shuffled = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -45,6 +48,10 @@ Args parse(int argc, char** argv) {
     const std::string k = argv[i];
     if (k == "--no-exact") {
       a.exact = false;
+      continue;
+    }
+    if (k == "--shuffled") {
+      a.shuffled = true;
       continue;
     }
     if (i + 1 >= argc) throw Error("missing value after " + k);
@@ -65,6 +72,27 @@ std::vector<std::string> dataset_classes(const std::string& name) {
   if (name == "coco_stuff171") return eval::coco_stuff171_classes();
   if (name == "ade150") return eval::ade150_classes();
   throw Error("unknown dataset " + name + " (voc20, context59, coco_stuff171, ade150)");
+}
+
+// Labels [pixels] of the tensor CRF run on the pixels in a random (fixed) order, put back in order.
+torch::Tensor shuffled_labels(const torch::Tensor& rgb, const torch::Tensor& stack, const DenseCrfParams& params) {
+  const int64_t labels = stack.size(0), pixels = stack.size(1) * stack.size(2);
+  const torch::Tensor neg = (-crf::tensor_unary_from_scores(stack.reshape({labels, pixels}))).t().contiguous();
+  const crf::CrfFeatures f = crf::image_crf_features(rgb, params);
+  torch::manual_seed(7);
+  const torch::Tensor order = torch::randperm(pixels, torch::TensorOptions().dtype(torch::kInt64)).to(stack.device());
+  const torch::Tensor q = crf::tensor_mean_field(
+      neg.index_select(0, order), {f.gaussian.index_select(0, order), f.bilateral.index_select(0, order)}, params);
+  torch::Tensor out = torch::empty({pixels}, order.options());
+  out.index_put_({order}, q.argmax(1));
+  return out.to(torch::kCPU, torch::kInt32).contiguous();
+}
+
+// Percentage of equal entries.
+double agreement(const int32_t* a, const std::vector<int32_t>& b) {
+  int64_t same = 0;
+  for (size_t i = 0; i < b.size(); ++i) same += a[i] == b[i];
+  return 100.0 * static_cast<double>(same) / static_cast<double>(b.size());
 }
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
@@ -96,8 +124,8 @@ int main(int argc, char** argv) {
             .to(device);
 
     std::printf("photo %dx%d, tensor CRF on %s, %d runs\n", photo.width, photo.height, device.str().c_str(), args.runs);
-    std::printf("%-14s %8s %9s %9s %9s %9s %10s\n", "dataset", "channels", "exact s", "first s", "median s",
-                "images/s", "agree %");
+    std::printf("%-14s %8s %9s %9s %9s %9s %10s %10s\n", "dataset", "channels", "exact s", "first s", "median s",
+                "images/s", "agree %", "shuffled %");
     std::stringstream list(args.datasets);
     for (std::string name; std::getline(list, name, ',');) {
       const segment::SegmentationResult r = model.segment(photo, dataset_classes(name), settings);
@@ -123,15 +151,12 @@ int main(int argc, char** argv) {
       const double first = times[0];
       std::sort(times.begin(), times.end());
       const double median = times[times.size() / 2];
-      double agree = 0;
-      if (args.exact) {
-        const int32_t* got = labels.data_ptr<int32_t>();
-        int64_t same = 0;
-        for (size_t i = 0; i < exact.size(); ++i) same += got[i] == exact[i];
-        agree = 100.0 * static_cast<double>(same) / static_cast<double>(exact.size());
-      }
-      std::printf("%-14s %8d %9.3f %9.3f %9.3f %9.2f %10s\n", name.c_str(), channels, exact_seconds, first, median,
-                  1.0 / median, args.exact ? std::to_string(agree).c_str() : "-");
+      const auto percent = [&](const torch::Tensor& got) {
+        return args.exact ? std::to_string(agreement(got.data_ptr<int32_t>(), exact)) : std::string("-");
+      };
+      const std::string shuffled = args.shuffled ? percent(shuffled_labels(rgb, scores, params)) : "-";
+      std::printf("%-14s %8d %9.3f %9.3f %9.3f %9.2f %10s %10s\n", name.c_str(), channels, exact_seconds, first, median,
+                  1.0 / median, percent(labels).c_str(), shuffled.c_str());
       std::fflush(stdout);
     }
     return 0;

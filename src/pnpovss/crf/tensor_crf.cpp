@@ -77,17 +77,23 @@ Kernel make_kernel(float weight, const torch::Tensor& features) {
   return k;
 }
 
-// Mean field on -U [pixels, labels]; Q [pixels, labels] after params.iterations updates.
-torch::Tensor mean_field(const torch::Tensor& rgb, const torch::Tensor& neg_unary, const DenseCrfParams& params) {
+}  // namespace
+
+CrfFeatures image_crf_features(const torch::Tensor& rgb, const DenseCrfParams& params) {
+  const auto options = torch::TensorOptions().dtype(torch::kFloat32).device(rgb.device());
   const int64_t height = rgb.size(0), width = rgb.size(1);
-  const auto options = neg_unary.options();
+  return {positional_features(height, width, params.gaussian_sxy, options),
+          bilateral_features(rgb, params.bilateral_sxy, params.bilateral_srgb, options)};
+}
+
+torch::Tensor tensor_mean_field(const torch::Tensor& neg_unary, const CrfFeatures& features,
+                                const DenseCrfParams& params) {
   // Kernels in the reference's order of addition; a zero weight adds exactly 0, so is left out.
   std::vector<Kernel> kernels;
   if (params.iterations > 0 && params.gaussian_weight != 0.0f)
-    kernels.push_back(make_kernel(params.gaussian_weight, positional_features(height, width, params.gaussian_sxy, options)));
+    kernels.push_back(make_kernel(params.gaussian_weight, features.gaussian));
   if (params.iterations > 0 && params.bilateral_weight != 0.0f)
-    kernels.push_back(make_kernel(params.bilateral_weight,
-                                  bilateral_features(rgb, params.bilateral_sxy, params.bilateral_srgb, options)));
+    kernels.push_back(make_kernel(params.bilateral_weight, features.bilateral));
   const bool alpha_last = neg_unary.size(1) <= 2;
   torch::Tensor q = reference_softmax_rows(neg_unary);
   for (int n = 0; n < params.iterations && !kernels.empty(); ++n) {
@@ -100,6 +106,8 @@ torch::Tensor mean_field(const torch::Tensor& rgb, const torch::Tensor& neg_unar
   }
   return q;
 }
+
+namespace {
 
 void check_inputs(const torch::Tensor& rgb, const torch::Tensor& values, const DenseCrfParams& params, const char* what) {
   if (!values.defined() || values.dim() != 3 || values.scalar_type() != torch::kFloat32)
@@ -185,7 +193,9 @@ TensorCrfResult tensor_crf_from_scores(const torch::Tensor& rgb, const torch::Te
   check_inputs(rgb, scores, params, "scores");
   const int64_t height = scores.size(1), width = scores.size(2);
   const torch::Tensor unary = tensor_unary_from_scores(scores.reshape({scores.size(0), height * width}));
-  return finish(mean_field(rgb.to(scores.device()), negated_rows(unary), params), height, width, marginals);
+  const torch::Tensor neg = negated_rows(unary);
+  return finish(tensor_mean_field(neg, image_crf_features(rgb.to(scores.device()), params), params), height,
+                width, marginals);
 }
 
 TensorCrfResult tensor_crf(const torch::Tensor& rgb, const torch::Tensor& unary, const DenseCrfParams& params,
@@ -194,7 +204,8 @@ TensorCrfResult tensor_crf(const torch::Tensor& rgb, const torch::Tensor& unary,
   if (!torch::isfinite(unary).all().item<bool>()) throw Error("dense CRF: the unaries are not all finite");
   const int64_t height = unary.size(1), width = unary.size(2);
   const torch::Tensor neg = negated_rows(unary.reshape({unary.size(0), height * width}));
-  return finish(mean_field(rgb.to(unary.device()), neg, params), height, width, marginals);
+  return finish(tensor_mean_field(neg, image_crf_features(rgb.to(unary.device()), params), params), height,
+                width, marginals);
 }
 
 }  // namespace pnpovss::crf

@@ -31,6 +31,21 @@ TensorCrfResult tensor_crf_from_scores(const torch::Tensor& rgb, const torch::Te
 TensorCrfResult tensor_crf(const torch::Tensor& rgb, const torch::Tensor& unary, const DenseCrfParams& params,
                            bool marginals = true);
 
+// The kernels' features per pixel, already divided by their standard deviations: (x, y) / sxy
+// for the Gaussian kernel, then the colours / srgb for the bilateral one.
+struct CrfFeatures {
+  torch::Tensor gaussian;   // [pixels, 2] float32
+  torch::Tensor bilateral;  // [pixels, 5] float32
+};
+
+// The features of the pixels of rgb [H, W, 3] uint8, in row-major order, on its device.
+CrfFeatures image_crf_features(const torch::Tensor& rgb, const DenseCrfParams& params);
+
+// Q [pixels, labels] after params.iterations mean-field updates from -U [pixels, labels], the
+// pixels in any order (the order only decides the order of each vertex's splat additions).
+torch::Tensor tensor_mean_field(const torch::Tensor& neg_unary, const CrfFeatures& features,
+                                const DenseCrfParams& params);
+
 // The unary of unary_from_probabilities for scores [labels, pixels] float32: [labels, pixels].
 torch::Tensor tensor_unary_from_scores(const torch::Tensor& scores);
 
