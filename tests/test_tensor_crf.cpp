@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -125,6 +126,29 @@ TEST(TensorCrf, EqualsTheExactCrf) {
     }
     EXPECT_EQ(got.labels, exact.labels) << what;
   }
+}
+
+// With the pixels in another order each vertex adds its splat in another order (as a GPU's
+// atomic adds do): Q moves by roundings only, and the labels stay.
+TEST(TensorCrf, PixelOrderChangesQOnlyByRounding) {
+  const pnpovss::test::Scene s = pnpovss::test::make_scene(48, 64, 21, 9);
+  const int64_t pixels = static_cast<int64_t>(s.height) * s.width;
+  const DenseCrfParams params;
+  const torch::Tensor neg =
+      (-pnpovss::crf::tensor_unary_from_scores(stack_tensor(s.scores, s).view({s.labels, pixels}))).t().contiguous();
+  const auto f = pnpovss::crf::image_crf_features(image_tensor(s), params);
+  const torch::Tensor in_order = pnpovss::crf::tensor_mean_field(neg, f, params);
+  torch::manual_seed(3);
+  const torch::Tensor order = torch::randperm(pixels, torch::kInt64);
+  const torch::Tensor permuted = pnpovss::crf::tensor_mean_field(
+      neg.index_select(0, order), {f.gaussian.index_select(0, order), f.bilateral.index_select(0, order)}, params);
+  const torch::Tensor back = torch::empty_like(permuted).index_put_({order}, permuted);
+  const double largest = (back - in_order).abs().max().item<double>();
+  const int64_t moved = (back != in_order).sum().item<int64_t>();
+  std::printf("%lld of %lld values of Q moved, by at most %.3g\n", static_cast<long long>(moved),
+              static_cast<long long>(back.numel()), largest);
+  EXPECT_LE(largest, 1e-4);
+  EXPECT_TRUE(torch::equal(back.argmax(1), in_order.argmax(1)));
 }
 
 TEST(TensorCrf, UnaryFromScoresEqualsTheExactOne) {
