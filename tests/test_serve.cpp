@@ -154,6 +154,19 @@ TEST(RequestSettings, OverridesTakeTheRecordsNamesOnTopOfTheServersSettings) {
   EXPECT_EQ(to_json(crf)["post_crf"]["gaussian_sxy"], to_json(tiny_settings())["post_crf"]["gaussian_sxy"]);
 }
 
+TEST(RequestSettings, WhereTheCrfComputesStaysTheServers) {
+  MethodSettings server = tiny_settings();
+  server.post_crf.device = "cuda:1";
+  server.post_crf.threads = 3;
+  for (const json& overrides : {json({{"post_crf", {{"iterations", 3}}}}), json({{"preset", "official"}, {"input_size", 64},
+                                 {"attention_layer_1based", 2}, {"attention_head_1based", 3},
+                                 {"input_position_resize", "size"}})}) {
+    const MethodSettings s = request_settings(overrides, server, tiny_model());
+    EXPECT_EQ(s.post_crf.device, "cuda:1") << overrides.dump();
+    EXPECT_EQ(s.post_crf.threads, 3) << overrides.dump();
+  }
+}
+
 TEST(RequestSettings, APresetStartsFromThatPreset) {
   const MethodSettings s = request_settings(json({{"preset", "official"}, {"input_size", 64}, {"attention_layer_1based", 2},
                                                   {"attention_head_1based", 3}, {"input_position_resize", "size"}}),

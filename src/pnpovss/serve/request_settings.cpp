@@ -52,6 +52,10 @@ MethodSettings request_settings(const json& overrides, const MethodSettings& ser
       }
     }
     settings = settings_from_json(doc, kWhere);
+    // Where and how the CRF computes is the server's (settings JSON holds only the method).
+    settings.post_crf.device = server_settings.post_crf.device;
+    settings.post_crf.threads = server_settings.post_crf.threads;
+    settings.post_crf.vector_width = server_settings.post_crf.vector_width;
     if (settings.input_position_resize != server_settings.input_position_resize)
       throw HttpError(422, std::string(kWhere) + ": input_position_resize is fixed when the model is loaded (\"" +
                                to_string(server_settings.input_position_resize) +
