@@ -166,6 +166,11 @@ TEST(PostprocessMemory, RefusesWhatTheSystemCannotGiveAndNamesTheWayOut) {
     for (const char* part : {"4000x3000", "151 channels", "GiB", "fewer classes", "leave out the Dense CRF"})
       EXPECT_NE(message.find(part), std::string::npos) << message;
   }
+  MethodSettings on_gpu = s;  // the CRF's memory is the GPU's
+  on_gpu.post_crf.device = "cuda:0";
+  MethodSettings blur_only = s;
+  blur_only.post_mode = Postprocess::Blur;
+  EXPECT_EQ(postprocess_bytes(3000, 4000, 151, on_gpu, false), postprocess_bytes(3000, 4000, 151, blur_only, false));
   s.post_mode = Postprocess::Blur;  // no CRF to leave out
   try {
     check_postprocess_memory(c, s, 1);

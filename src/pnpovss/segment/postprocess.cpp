@@ -256,7 +256,8 @@ torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma,
 
 uint64_t postprocess_bytes(int64_t height, int64_t width, int64_t channels, const MethodSettings& settings,
                            bool full_size_stack) {
-  const bool crf = uses_crf(settings);
+  // The CRF on a GPU takes its memory there, not from the host.
+  const bool crf = uses_crf(settings) && settings.post_crf.device == "cpu";
   const double per_channel = (full_size_stack ? 4.0 : 0.0) + (uses_blur(settings) ? 4.0 : 0.0) + (crf ? 9.5 : 0.0);
   const double per_pixel = static_cast<double>(channels) * per_channel + (crf ? 170.0 : 56.0);
   return static_cast<uint64_t>(per_pixel * static_cast<double>(height) * static_cast<double>(width));
@@ -273,7 +274,7 @@ void check_postprocess_memory(const ChannelStack& c, const MethodSettings& setti
     return std::string(text);
   };
   std::string advice = "segment fewer classes at once or a smaller image";
-  if (uses_crf(settings)) {
+  if (uses_crf(settings) && settings.post_crf.device == "cpu") {
     MethodSettings without_crf = settings;
     without_crf.post_mode = uses_blur(settings) ? Postprocess::Blur : Postprocess::None;
     advice += ", or leave out the Dense CRF (" +

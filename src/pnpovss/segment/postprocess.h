@@ -60,7 +60,8 @@ std::vector<int> blur_lane_widths();
 // (background included), fitted to the peak RSS of photos of 11 megapixels with 11, 31 and 151
 // channels and 24 megapixels with 11 (never below it, at most 25% above), in bytes per pixel and
 // channel: 4 for the full-size stack (none when blurred through the factors), 4 for the blurred
-// copy, 9.5 for the Dense CRF's unary and buffers; plus 56 bytes per pixel, 170 with the CRF.
+// copy, 9.5 for the Dense CRF's unary and buffers; plus 56 bytes per pixel, 170 with the CRF
+// (host memory: a CRF on a GPU, post_crf.device, counts nothing here).
 // (The CRF's share was fitted at 17.5 when it also kept a labels x pixels copy of the unary and
 // the marginals, 8 bytes that it no longer allocates: a 4000x3000 photo with 21 channels then
 // peaked 2.03 GiB lower, 8.93 -> 6.90 GiB with the model loaded.)
