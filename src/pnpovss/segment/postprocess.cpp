@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -502,6 +503,10 @@ namespace {
 // labels come back.
 std::vector<int32_t> crf_channels_on_device(const torch::Tensor& stack, const Image& original,
                                             const DenseCrfParams& params, const torch::Device& device) {
+  // Images are post-processed side by side (postprocess_stage); on a GPU one CRF at a time: each
+  // already fills the GPU with its element-wise work, and with many classes holds gigabytes.
+  static std::mutex one_at_a_time;
+  const std::lock_guard<std::mutex> lock(one_at_a_time);
   const torch::Tensor rgb =
       torch::from_blob(const_cast<uint8_t*>(original.rgb.data()), {original.height, original.width, 3}, torch::kUInt8);
   const torch::Tensor labels = crf::tensor_crf_from_scores(rgb.to(device), stack.to(device, torch::kFloat32), params)
