@@ -125,18 +125,16 @@ PNPOVSS_INLINE float exp_row(float* s, int64_t n) {
 
 // exp(x - top) for x <= top (see exp_row_avx512).
 __attribute__((target("avx512f"))) inline __m512 exp_below(__m512 x, __m512 top) {
-  x = _mm512_max_ps(_mm512_sub_ps(x, top), _mm512_set1_ps(-88.3762626647949f));
-  const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f));
+  using C = simd::PacketExp;
+  x = _mm512_max_ps(_mm512_sub_ps(x, top), _mm512_set1_ps(C::kLow));
+  const __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(C::kLog2e), _mm512_set1_ps(0.5f));
   const __m512 k = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-  x = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), x);
-  x = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), x);
+  x = _mm512_fnmadd_ps(k, _mm512_set1_ps(C::kLn2High), x);
+  x = _mm512_fnmadd_ps(k, _mm512_set1_ps(C::kLn2Low), x);
   const __m512 z = _mm512_mul_ps(x, x);
-  __m512 y = _mm512_set1_ps(1.9875691500e-4f);
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507e-3f));
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073e-3f));
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894e-2f));
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459e-1f));
-  y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201e-1f));
+  __m512 y = _mm512_set1_ps(C::kPoly[0]);
+  PNPOVSS_UNROLL
+  for (int i = 1; i < 6; ++i) y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(C::kPoly[i]));
   y = _mm512_add_ps(_mm512_fmadd_ps(y, z, x), _mm512_set1_ps(1.0f));
   // 2^k for k >= -126; 0 below, where packet_exp's exponent bits are 0.
   const __mmask16 normal = _mm512_cmp_ps_mask(k, _mm512_set1_ps(-127.0f), _CMP_GT_OQ);

@@ -65,25 +65,33 @@ PNPOVSS_INLINE typename Vec<W>::F splat_value(float x) {
 // underflows to 0 at the low end). SSE2 has no floor, so it truncates and corrects, as here.
 // Lane-wise, so any vector width gives the same values (as long as the caller's target does not
 // fuse multiply-adds).
+// Its constants (also used by the tensor CRF's element-wise copy of it, crf/tensor_crf.cpp).
+struct PacketExp {
+  static constexpr float kHigh = 88.3762626647950f, kLow = -88.3762626647949f;
+  static constexpr float kLog2e = 1.44269504088896341f;
+  static constexpr float kLn2High = 0.693359375f, kLn2Low = -2.12194440e-4f;  // ln 2 = high - low
+  // The polynomial, highest degree first.
+  static constexpr float kPoly[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                                     4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+};
+
 template <int W>
 PNPOVSS_INLINE typename Vec<W>::F packet_exp(typename Vec<W>::F x) {
   using F = typename Vec<W>::F;
   using I = typename Vec<W>::I;
-  const F hi = splat_value<W>(88.3762626647950f), lo = splat_value<W>(-88.3762626647949f);
+  using C = PacketExp;
+  const F hi = splat_value<W>(C::kHigh), lo = splat_value<W>(C::kLow);
   x = x < hi ? x : hi;
   x = x > lo ? x : lo;
-  const F t = x * 1.44269504088896341f + 0.5f;
+  const F t = x * C::kLog2e + 0.5f;
   F n = __builtin_convertvector(__builtin_convertvector(t, I), F);
   n = n > t ? n - 1.0f : n;
-  x = x - n * 0.693359375f;
-  x = x - n * -2.12194440e-4f;
+  x = x - n * C::kLn2High;
+  x = x - n * C::kLn2Low;
   const F z = x * x;
-  F y = splat_value<W>(1.9875691500e-4f);
-  y = y * x + 1.3981999507e-3f;
-  y = y * x + 8.3334519073e-3f;
-  y = y * x + 4.1665795894e-2f;
-  y = y * x + 1.6666665459e-1f;
-  y = y * x + 5.0000001201e-1f;
+  F y = splat_value<W>(C::kPoly[0]);
+  PNPOVSS_UNROLL
+  for (int k = 1; k < 6; ++k) y = y * x + C::kPoly[k];
   y = y * z + x;
   y = y + 1.0f;
   const I bits = (__builtin_convertvector(n, I) + 127) << 23;

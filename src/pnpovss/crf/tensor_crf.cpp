@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "pnpovss/cpu/simd.h"
 #include "pnpovss/crf/densecrf.h"
 #include "pnpovss/crf/tensor_lattice.h"
 #include "pnpovss/error.h"
@@ -22,18 +23,16 @@ constexpr int64_t kUnaryBlock = 65536;
 // correction, the two-part reduction, the degree-5 polynomial and the scaling by 2^n through
 // the exponent bits.
 torch::Tensor packet_exp(torch::Tensor x) {
-  x = x.clamp(-88.3762626647949f, 88.3762626647950f);
-  const torch::Tensor t = x * 1.44269504088896341f + 0.5f;
+  using C = cpu::simd::PacketExp;
+  x = x.clamp(C::kLow, C::kHigh);
+  const torch::Tensor t = x * C::kLog2e + 0.5f;
   torch::Tensor n = t.trunc();
   n = torch::where(n > t, n - 1.0f, n);
-  x = x - n * 0.693359375f;
-  x = x - n * -2.12194440e-4f;
+  x = x - n * C::kLn2High;
+  x = x - n * C::kLn2Low;
   const torch::Tensor z = x * x;
-  torch::Tensor y = x * 1.9875691500e-4f + 1.3981999507e-3f;
-  y = y * x + 8.3334519073e-3f;
-  y = y * x + 4.1665795894e-2f;
-  y = y * x + 1.6666665459e-1f;
-  y = y * x + 5.0000001201e-1f;
+  torch::Tensor y = x * C::kPoly[0] + C::kPoly[1];
+  for (int k = 2; k < 6; ++k) y = y * x + C::kPoly[k];
   y = y * z + x;
   y = y + 1.0f;
   const torch::Tensor bits = (n.to(torch::kInt32) + 127) * (1 << 23);
