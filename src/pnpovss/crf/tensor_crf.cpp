@@ -137,8 +137,9 @@ torch::Tensor reference_softmax_rows(const torch::Tensor& logits) {
   const torch::Tensor shifted = logits - std::get<0>(logits.max(1, /*keepdim=*/true));
   std::vector<torch::Tensor> parts;
   if (packets > 0) parts.push_back(packet_exp(shifted.slice(1, 0, tail)));
-  // The labels past the last group of four: std::exp, correctly rounded but for rare ties,
-  // as the float of the double exponential is.
+  // The labels past the last group of four take the reference's std::exp (expf): here the double
+  // exponential rounded to float, which is the correctly rounded value that expf misses in about
+  // 1 of 15,000 arguments (docs/performance.md).
   if (tail < labels) parts.push_back(shifted.slice(1, tail).to(torch::kFloat64).exp().to(torch::kFloat32));
   const torch::Tensor e = parts.size() == 1 ? parts[0] : torch::cat(parts, 1);
 
