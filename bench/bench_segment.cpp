@@ -23,7 +23,6 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "pnpovss/eval/class_names.h"
 #include "pnpovss/image/codec.h"
 #include "pnpovss/image/resize.h"
 #include "pnpovss/models/blip_itm.h"
@@ -50,17 +49,6 @@ struct Args {
   int long_side = 0;
   std::string maps = "model";
 };
-
-// The prompt classes of a benchmark as eval uses them (COCO-Object: its 80 things).
-std::vector<std::string> dataset_classes(const std::string& name) {
-  if (name == "voc20") return eval::voc20_classes();
-  if (name == "context59") return eval::context59_classes();
-  if (name == "coco_object") return eval::coco_thing_classes();
-  if (name == "coco_stuff171") return eval::coco_stuff171_classes();
-  if (name == "ade150") return eval::ade150_classes();
-  std::fprintf(stderr, "unknown dataset %s (voc20, context59, coco_object, coco_stuff171, ade150)\n", name.c_str());
-  std::exit(2);
-}
 
 Args parse(int argc, char** argv) {
   Args a;
@@ -129,7 +117,7 @@ MethodSettings bench_settings(int64_t size, const Args& args) {
 
 std::vector<std::string> bench_classes(const Args& args) {
   return args.dataset.empty() ? std::vector<std::string>{"cat", "couch", "remote control", "blanket", "person"}
-                              : dataset_classes(args.dataset);
+                              : bench::dataset_classes(args.dataset);
 }
 
 // [K, P, P] class maps: the annotated classes of the bundled photo (cat, couch, remote control)

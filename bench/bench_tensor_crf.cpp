@@ -21,7 +21,6 @@
 #include "bench_util.h"
 #include "pnpovss/crf/densecrf.h"
 #include "pnpovss/crf/tensor_crf.h"
-#include "pnpovss/eval/class_names.h"
 #include "pnpovss/image/codec.h"
 #include "pnpovss/image/resize.h"
 #include "pnpovss/runtime/placement.h"
@@ -64,14 +63,6 @@ Args parse(int argc, char** argv) {
     else throw Error("unknown option " + k + " (see the comment at the top of bench_tensor_crf.cpp)");
   }
   return a;
-}
-
-std::vector<std::string> dataset_classes(const std::string& name) {
-  if (name == "voc20") return eval::voc20_classes();
-  if (name == "context59") return eval::context59_classes();
-  if (name == "coco_stuff171") return eval::coco_stuff171_classes();
-  if (name == "ade150") return eval::ade150_classes();
-  throw Error("unknown dataset " + name + " (voc20, context59, coco_stuff171, ade150)");
 }
 
 // Labels [pixels] of the tensor CRF run on the pixels in a random (fixed) order, put back in order.
@@ -128,7 +119,7 @@ int main(int argc, char** argv) {
                 "images/s", "agree %", "shuffled %");
     std::stringstream list(args.datasets);
     for (std::string name; std::getline(list, name, ',');) {
-      const segment::SegmentationResult r = model.segment(photo, dataset_classes(name), settings);
+      const segment::SegmentationResult r = model.segment(photo, bench::dataset_classes(name), settings);
       const torch::Tensor stack = r.blurred.contiguous();
       const int channels = static_cast<int>(stack.size(0));
       std::vector<int32_t> exact;

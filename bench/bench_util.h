@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "pnpovss/cpu/blas_threads.h"
+#include "pnpovss/error.h"
+#include "pnpovss/eval/class_names.h"
 #include "pnpovss/models/blip_itm.h"
 #include "pnpovss/models/random_checkpoint.h"
 
@@ -33,6 +35,18 @@ int guarded_main(Body&& body) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;
   }
+}
+
+// The prompt classes of a benchmark as eval uses them (COCO-Object: its 80 things). Throws
+// pnpovss::Error naming the known ones.
+inline std::vector<std::string> dataset_classes(const std::string& name) {
+  namespace eval = pnpovss::eval;
+  if (name == "voc20") return eval::voc20_classes();
+  if (name == "context59") return eval::context59_classes();
+  if (name == "coco_object") return eval::coco_thing_classes();
+  if (name == "coco_stuff171") return eval::coco_stuff171_classes();
+  if (name == "ade150") return eval::ade150_classes();
+  throw pnpovss::Error("unknown dataset " + name + " (voc20, context59, coco_object, coco_stuff171, ade150)");
 }
 
 inline std::string default_manifest() {
