@@ -2,6 +2,8 @@
 // on hand-made salience maps, the prompt's class spans, post-processing edge cases and settings.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
 #include <torch/torch.h>
 
 #include <set>
@@ -413,6 +415,31 @@ TEST(PostprocessBlur, EqualsDirectSeparableCorrelation) {
             << size[1] << "x" << size[2] << ", sigma " << sigma << ", " << lanes << " lanes";
     }
   EXPECT_THROW(gaussian_filter_channels(torch::rand({1, 4, 4}), 1.0, 3), Error);
+}
+
+// The blur as tensor operations (for a GPU), run here on the CPU: each pass is a convolution in
+// double, whose sums differ from scipy's ordered ones by far less than a float rounding, so
+// almost every value is scipy's float and none is more than one rounding away.
+TEST(PostprocessBlur, TensorBlurRoundsAsScipyButAtBoundaries) {
+  torch::manual_seed(11);
+  int64_t values = 0, differing = 0;
+  for (const auto& size : {std::vector<int64_t>{2, 37, 53}, std::vector<int64_t>{3, 96, 128},
+                           std::vector<int64_t>{1, 40, 71}})
+    for (double sigma : {1.3, 9.0, 32.0}) {
+      const torch::Tensor stack = torch::rand(size);
+      const torch::Tensor want = gaussian_filter_channels(stack, sigma);
+      const torch::Tensor got = gaussian_filter_tensor(stack, sigma);
+      ASSERT_EQ(got.sizes(), want.sizes());
+      const torch::Tensor off = (got - want).abs();
+      const torch::Tensor one_rounding = want.abs() * std::ldexp(1.0, -23) + 1e-30;
+      EXPECT_TRUE(off.le(one_rounding).all().item<bool>()) << size[1] << "x" << size[2] << ", sigma " << sigma;
+      values += want.numel();
+      differing += off.gt(0).sum().item<int64_t>();
+    }
+  std::printf("%lld of %lld blurred values differ from scipy's by one rounding\n", static_cast<long long>(differing),
+              static_cast<long long>(values));
+  EXPECT_LE(differing * 1000, values);
+  EXPECT_THROW(gaussian_filter_tensor(torch::rand({4, 4}), 1.0), Error);
 }
 
 // Final maps whose masks leave some cells of every class empty, so the background has both

@@ -18,9 +18,10 @@ struct DenseCrfParams {
   int vector_width = 0;           // 0: dense_crf_vector_width(labels); 4 (SSE2) or 8 (AVX2)
                                   // forces one. Results do not depend on it either (tests
                                   // compare both).
-  // Where the pipeline runs the CRF: "cpu", the exact CRF (crf/densecrf.h), or "cuda" /
-  // "cuda:N", the same operations as tensors on that GPU (crf/tensor_crf.h), where labels may
-  // differ at near-ties (docs/performance.md). dense_crf itself always runs on the CPU.
+  // Where the pipeline runs the CRF and the Gaussian blur before it: "cpu", the exact CRF
+  // (crf/densecrf.h) and scipy's blur, or "cuda" / "cuda:N", the same operations as tensors on
+  // that GPU (crf/tensor_crf.h, segment::gaussian_filter_tensor), where labels may differ at
+  // near-ties (docs/performance.md). dense_crf itself always runs on the CPU.
   std::string device = "cpu";
 };
 

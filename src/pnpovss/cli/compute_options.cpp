@@ -12,9 +12,9 @@ void add_compute_options(CLI::App* cmd, ComputeOptions& o, ComputeOptionSet set)
   cmd->add_option("--device", o.device, "cpu, cuda or cuda:N: where the model runs")->capture_default_str();
   if (set != ComputeOptionSet::DeviceOnly)
     cmd->add_option("--postprocess-device", o.postprocess_device,
-                    "where the Dense CRF runs: auto (the model's device), cpu (the exact CRF, the reference's "
-                    "arithmetic) or cuda[:N] (the same operations as tensors on that GPU; labels may differ at "
-                    "near-ties)")
+                    "where the blur and the Dense CRF run: auto (the model's device), cpu (the reference's "
+                    "arithmetic exactly) or cuda[:N] (the same operations as tensors on that GPU; labels may "
+                    "differ at near-ties)")
         ->capture_default_str();
   cmd->add_option("--dtype", o.dtype,
                   "fp32 (exact), bf16 or fp16 (CUDA only): the model's arithmetic; maps then differ slightly")

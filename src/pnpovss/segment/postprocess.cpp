@@ -162,8 +162,8 @@ torch::Tensor minmax_channels(const torch::Tensor& maps) {
 }
 
 void minmax_channels_in_place(torch::Tensor& x) {
-  if (x.device() != torch::kCPU || x.scalar_type() != torch::kFloat32 || !x.is_contiguous() || x.dim() < 2)
-    throw Error("per-channel min-max needs a contiguous float32 CPU tensor of at least 2 dimensions");
+  if (x.scalar_type() != torch::kFloat32 || !x.is_contiguous() || x.dim() < 2)
+    throw Error("per-channel min-max needs a contiguous float32 tensor of at least 2 dimensions");
   const auto dims = std::vector<int64_t>{x.dim() - 2, x.dim() - 1};
   const torch::Tensor low = x.amin(dims, /*keepdim=*/true);
   const torch::Tensor range = x.amax(dims, /*keepdim=*/true) - low;
@@ -255,6 +255,32 @@ torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma,
   return out;
 }
 
+namespace {
+
+// One axis of gaussian_filter_tensor: every line of x [C, H, W] along `dim`, extended by
+// scipy's 'reflect', correlated with the kernel in double and rounded to float.
+torch::Tensor filter_axis_tensor(const torch::Tensor& x, int64_t dim, const torch::Tensor& kernel) {
+  const int64_t n = x.size(dim), radius = kernel.size(2) / 2;
+  std::vector<int64_t> source(static_cast<size_t>(n + 2 * radius));
+  for (int64_t i = 0; i < n + 2 * radius; ++i) source[i] = reflect_index(i - radius, n);
+  const torch::Tensor index = torch::tensor(source, torch::kInt64).to(x.device());
+  const torch::Tensor lines = x.index_select(dim, index).to(torch::kFloat64).movedim(dim, -1).contiguous();
+  const torch::Tensor filtered = torch::conv1d(lines.view({-1, 1, n + 2 * radius}), kernel);
+  std::vector<int64_t> shape = lines.sizes().vec();
+  shape.back() = n;
+  return filtered.view(shape).movedim(-1, dim).to(torch::kFloat32);
+}
+
+}  // namespace
+
+torch::Tensor gaussian_filter_tensor(const torch::Tensor& stack, double sigma) {
+  if (stack.dim() != 3 || stack.scalar_type() != torch::kFloat32) throw Error("Gaussian blur needs a float32 [C, H, W] stack");
+  const std::vector<double> weights = gaussian_kernel(sigma);
+  const torch::Tensor kernel =
+      torch::tensor(weights, torch::kFloat64).to(stack.device()).view({1, 1, static_cast<int64_t>(weights.size())});
+  return filter_axis_tensor(filter_axis_tensor(stack, 1, kernel), 2, kernel).contiguous();
+}
+
 uint64_t postprocess_bytes(int64_t height, int64_t width, int64_t channels, const MethodSettings& settings,
                            bool full_size_stack) {
   // The CRF on a GPU takes its memory there, not from the host.
@@ -323,6 +349,12 @@ ChannelStack build_channel_stack(const torch::Tensor& final_maps, int64_t height
 
 torch::Tensor blur_stack(const torch::Tensor& stack, const MethodSettings& settings) {
   const double sigma = settings.post_blur * static_cast<double>(std::max(stack.size(1), stack.size(2)));
+  const torch::Device device = runtime::parse_device(settings.post_crf.device);
+  if (!device.is_cpu()) {
+    torch::Tensor blurred = gaussian_filter_tensor(stack.to(device, torch::kFloat32), sigma);
+    minmax_channels_in_place(blurred);
+    return blurred.cpu();
+  }
   torch::Tensor blurred = gaussian_filter_channels(stack, sigma);
   minmax_channels_in_place(blurred);
   return blurred;

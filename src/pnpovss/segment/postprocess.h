@@ -31,7 +31,7 @@ struct ChannelStack {
 // Per channel (x - min) / (max - min) over the last two dimensions of [C, h, w]; a constant
 // channel becomes all zeros (the reference's 0/0; docs/method.md §5.1 and 5.5).
 torch::Tensor minmax_channels(const torch::Tensor& maps);
-// The same on `x` itself (contiguous float32 on the CPU), without the full-size temporaries:
+// The same on `x` itself (contiguous float32, any device), without the full-size temporaries:
 // a photo's blurred stack can take gigabytes.
 void minmax_channels_in_place(torch::Tensor& x);
 
@@ -53,6 +53,10 @@ std::vector<double> gaussian_kernel(double sigma, double truncate = 4.0);
 // float32 as scipy does for float32 input. `lanes` (doubles per vector: 2, 4 with AVX2, 8 with
 // AVX-512; 0 = the widest this CPU has) changes the speed only: every width gives the same bits.
 torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma, int lanes = 0);
+// The same filter as tensor operations on the stack's device (a GPU): each pass a convolution in
+// double rounded to float, so values equal scipy's but where the double sums, added in another
+// order, fall on the other side of a float rounding boundary.
+torch::Tensor gaussian_filter_tensor(const torch::Tensor& stack, double sigma);
 // The `lanes` values this CPU runs, narrowest first: 2, then 4 with AVX2, then 8 with AVX-512.
 std::vector<int> blur_lane_widths();
 
@@ -81,7 +85,8 @@ void upsample_channels(ChannelStack& c, const MethodSettings& settings);
 // Steps 5.1-5.4: `final_maps` [K, P, P] -> the channel stack at height x width.
 ChannelStack build_channel_stack(const torch::Tensor& final_maps, int64_t height, int64_t width,
                                  const MethodSettings& settings);
-// Step 5.5: blur with sigma = settings.post_blur * max(H, W), then per-channel min-max.
+// Step 5.5: blur with sigma = settings.post_blur * max(H, W), then per-channel min-max; on
+// settings.post_crf.device when that is a GPU (gaussian_filter_tensor), returned to the CPU.
 torch::Tensor blur_stack(const torch::Tensor& stack, const MethodSettings& settings);
 
 // Up to this long side, blur_channels matches scipy bit for bit (the five benchmarks' images are
