@@ -257,6 +257,14 @@ torch::Tensor gaussian_filter_channels(const torch::Tensor& stack, double sigma,
 
 namespace {
 
+// Images are post-processed side by side (postprocess_stage); on a GPU one blur or CRF at a
+// time: each already fills the GPU with its element-wise work, and with many classes holds
+// gigabytes there.
+std::mutex& gpu_postprocess_lock() {
+  static std::mutex lock;
+  return lock;
+}
+
 // One axis of gaussian_filter_tensor: every line of x [C, H, W] along `dim`, extended by
 // scipy's 'reflect', correlated with the kernel in double and rounded to float.
 torch::Tensor filter_axis_tensor(const torch::Tensor& x, int64_t dim, const torch::Tensor& kernel) {
@@ -351,6 +359,7 @@ torch::Tensor blur_stack(const torch::Tensor& stack, const MethodSettings& setti
   const double sigma = settings.post_blur * static_cast<double>(std::max(stack.size(1), stack.size(2)));
   const torch::Device device = runtime::parse_device(settings.post_crf.device);
   if (!device.is_cpu()) {
+    const std::lock_guard<std::mutex> lock(gpu_postprocess_lock());
     torch::Tensor blurred = gaussian_filter_tensor(stack.to(device, torch::kFloat32), sigma);
     minmax_channels_in_place(blurred);
     return blurred.cpu();
@@ -535,10 +544,7 @@ namespace {
 // labels come back.
 std::vector<int32_t> crf_channels_on_device(const torch::Tensor& stack, const Image& original,
                                             const DenseCrfParams& params, const torch::Device& device) {
-  // Images are post-processed side by side (postprocess_stage); on a GPU one CRF at a time: each
-  // already fills the GPU with its element-wise work, and with many classes holds gigabytes.
-  static std::mutex one_at_a_time;
-  const std::lock_guard<std::mutex> lock(one_at_a_time);
+  const std::lock_guard<std::mutex> lock(gpu_postprocess_lock());
   const torch::Tensor rgb =
       torch::from_blob(const_cast<uint8_t*>(original.rgb.data()), {original.height, original.width, 3}, torch::kUInt8);
   const torch::Tensor labels = crf::tensor_crf_from_scores(rgb.to(device), stack.to(device, torch::kFloat32), params)
