@@ -265,6 +265,9 @@ std::mutex& gpu_postprocess_lock() {
   return lock;
 }
 
+// Where the blur and the CRF run (DenseCrfParams::device), parsed once for every caller.
+torch::Device postprocess_device(const MethodSettings& settings) { return runtime::parse_device(settings.post_crf.device); }
+
 // One axis of gaussian_filter_tensor: every line of x [C, H, W] along `dim`, extended by
 // scipy's 'reflect', correlated with the kernel in double and rounded to float.
 torch::Tensor filter_axis_tensor(const torch::Tensor& x, int64_t dim, const torch::Tensor& kernel) {
@@ -292,7 +295,7 @@ torch::Tensor gaussian_filter_tensor(const torch::Tensor& stack, double sigma) {
 uint64_t postprocess_bytes(int64_t height, int64_t width, int64_t channels, const MethodSettings& settings,
                            bool full_size_stack) {
   // The CRF on a GPU takes its memory there, not from the host.
-  const bool crf = uses_crf(settings) && settings.post_crf.device == "cpu";
+  const bool crf = uses_crf(settings) && postprocess_device(settings).is_cpu();
   const double per_channel = (full_size_stack ? 4.0 : 0.0) + (uses_blur(settings) ? 4.0 : 0.0) + (crf ? 9.5 : 0.0);
   const double per_pixel = static_cast<double>(channels) * per_channel + (crf ? 170.0 : 56.0);
   return static_cast<uint64_t>(per_pixel * static_cast<double>(height) * static_cast<double>(width));
@@ -309,7 +312,7 @@ void check_postprocess_memory(const ChannelStack& c, const MethodSettings& setti
     return std::string(text);
   };
   std::string advice = "segment fewer classes at once or a smaller image";
-  if (uses_crf(settings) && settings.post_crf.device == "cpu") {
+  if (uses_crf(settings) && postprocess_device(settings).is_cpu()) {
     MethodSettings without_crf = settings;
     without_crf.post_mode = uses_blur(settings) ? Postprocess::Blur : Postprocess::None;
     advice += ", or leave out the Dense CRF (" +
@@ -357,7 +360,7 @@ ChannelStack build_channel_stack(const torch::Tensor& final_maps, int64_t height
 
 torch::Tensor blur_stack(const torch::Tensor& stack, const MethodSettings& settings) {
   const double sigma = settings.post_blur * static_cast<double>(std::max(stack.size(1), stack.size(2)));
-  const torch::Device device = runtime::parse_device(settings.post_crf.device);
+  const torch::Device device = postprocess_device(settings);
   if (!device.is_cpu()) {
     const std::lock_guard<std::mutex> lock(gpu_postprocess_lock());
     torch::Tensor blurred = gaussian_filter_tensor(stack.to(device, torch::kFloat32), sigma);
@@ -559,8 +562,10 @@ std::vector<int32_t> crf_channels(const torch::Tensor& stack, const Image& origi
   if (stack.dim() != 3 || stack.size(1) != original.height || stack.size(2) != original.width)
     throw Error("the channel stack and the original image differ in size");
   const torch::Device device = runtime::parse_device(params.device);
-  if (!device.is_cpu()) runtime::check_placement({device, torch::kFloat32});
-  if (!device.is_cpu() && stack.size(0) > 1) return crf_channels_on_device(stack, original, params, device);
+  if (!device.is_cpu()) {
+    runtime::check_placement({device, torch::kFloat32});
+    if (stack.size(0) > 1) return crf_channels_on_device(stack, original, params, device);
+  }
   const torch::Tensor x = cpu_float(stack);
   if (x.size(1) != original.height || x.size(2) != original.width)
     throw Error("the channel stack and the original image differ in size");
