@@ -1,9 +1,13 @@
 // Dense CRF timing and memory on synthetic PnP-OVSS-like inputs (a photo-like image and soft
 // score maps in [0, 1]), plus the lattice's deviation from exact dense Gaussian filtering.
-//   bench_densecrf [runs] [--no-large] [--image FILE] [--labels N,N,...] [--width 4|8]
+//   bench_densecrf [runs] [--no-large] [--image FILE [--long-side N]] [--labels N,N,...]
+//                  [--width 4|8] [--from-scores]
 // FILE: a photo to time the CRF on its colours, with 4 and 21 labels unless --labels says
-// otherwise (150 and 171 are ADE20K's and COCO-Stuff's class counts). --width forces the
+// otherwise (150 and 171 are ADE20K's and COCO-Stuff's class counts); --long-side upscales it
+// first (PIL's bicubic), e.g. 6000 for a 24-megapixel photo from a 4:3 one. --width forces the
 // vector width of the timed runs (the CRF's own choice is dense_crf_vector_width).
+// --from-scores times the pipeline's call (dense_crf_labels_from_scores: the unary computed from
+// the score maps, labels only) instead of dense_crf on a ready unary with its marginals.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -18,6 +22,7 @@
 #include "pnpovss/crf/densecrf.h"
 #include "pnpovss/error.h"
 #include "pnpovss/image/codec.h"
+#include "pnpovss/image/resize.h"
 
 namespace {
 
@@ -34,6 +39,7 @@ struct Lcg {
 struct Input {
   int height = 0, width = 0, labels = 0;
   std::vector<uint8_t> rgb;
+  std::vector<float> scores;  // labels x pixels, each map scaled to [0, 1]
   std::vector<float> unary;
 };
 
@@ -83,6 +89,7 @@ Input make_input(int height, int width, int labels, uint64_t seed) {
     for (int64_t i = 0; i < n; ++i) s[i] /= top;
   }
   in.unary = pnpovss::crf::unary_from_probabilities(scores.data(), labels, n);
+  in.scores = std::move(scores);
   return in;
 }
 
@@ -92,15 +99,19 @@ double peak_rss_mib() {
   return usage.ru_maxrss / 1024.0;  // KiB on Linux
 }
 
-// `width`: floats per vector (--width); 0 lets the CRF choose.
-void time_case(const Input& in, int threads, int runs, int width) {
+// `width`: floats per vector (--width); 0 lets the CRF choose. `from_scores`: the pipeline's
+// call (see --from-scores).
+void time_case(const Input& in, int threads, int runs, int width, bool from_scores = false) {
   DenseCrfParams p;
   p.vector_width = width;
   p.threads = threads;
   std::vector<std::pair<double, pnpovss::crf::DenseCrfTimings>> seconds;
   for (int r = 0; r < runs; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
-    const auto result = pnpovss::crf::dense_crf(in.rgb, in.height, in.width, in.unary, in.labels, p);
+    const auto result =
+        from_scores ? pnpovss::crf::dense_crf_labels_from_scores(in.rgb.data(), in.height, in.width, in.scores.data(),
+                                                                 in.labels, p)
+                    : pnpovss::crf::dense_crf(in.rgb, in.height, in.width, in.unary, in.labels, p);
     const auto t1 = std::chrono::steady_clock::now();
     seconds.emplace_back(std::chrono::duration<double>(t1 - t0).count(), result.timings);
     if (result.labels.empty()) std::abort();
@@ -205,12 +216,25 @@ int main(int argc, char** argv) {
   std::string photo;
   std::vector<int> photo_labels = {4, 21};
   int width = 0;
+  int long_side = 0;
+  bool from_scores = false;
+  const char* usage =
+      "usage: bench_densecrf [runs] [--no-large] [--image FILE [--long-side N]] [--labels N,N,...] [--width 4|8]\n"
+      "                      [--from-scores]\n";
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--no-large") {
       large = false;
+    } else if (a == "--from-scores") {
+      from_scores = true;
     } else if (a == "--image" && i + 1 < argc) {
       photo = argv[++i];
+    } else if (a == "--long-side" && i + 1 < argc) {
+      long_side = std::atoi(argv[++i]);
+      if (long_side < 16 || long_side > 20000) {
+        std::fprintf(stderr, "--long-side: a side in pixels, 16..20000\n");
+        return 2;
+      }
     } else if (a == "--labels" && i + 1 < argc) {
       photo_labels.clear();
       for (const char* p = argv[++i]; *p != '\0';) {
@@ -234,22 +258,32 @@ int main(int argc, char** argv) {
         return 2;
       }
     } else {
-      std::fprintf(stderr,
-                   "usage: bench_densecrf [runs] [--no-large] [--image FILE] [--labels N,N,...] [--width 4|8]\n");
+      std::fprintf(stderr, "%s", usage);
       return 2;
     }
+  }
+  if (long_side > 0 && photo.empty()) {
+    std::fprintf(stderr, "--long-side needs --image\n%s", usage);
+    return 2;
   }
   try {
     if (!photo.empty()) {
       // A photo's colours make a far larger bilateral lattice than the synthetic scene (about
       // one vertex per pixel against one per six), so its timing is the one users see.
-      const pnpovss::Image image = pnpovss::image::decode_image_file(photo);
+      pnpovss::Image image = pnpovss::image::decode_image_file(photo);
+      if (long_side > 0) {
+        const bool landscape = image.width >= image.height;
+        const int w = landscape ? long_side : long_side * image.width / image.height;
+        const int h = landscape ? long_side * image.height / image.width : long_side;
+        image = pnpovss::image::resize_bicubic_pil(image, w, h);
+      }
       for (int labels : photo_labels) {
         Input in = make_input(image.height, image.width, labels, 3);
         in.rgb = image.rgb;
-        std::printf("photo %s, %d floats per vector: ", photo.c_str(),
-                    width != 0 ? width : pnpovss::crf::dense_crf_vector_width(labels));
-        time_case(in, 2, runs, width);
+        std::printf("photo %s, %d floats per vector%s: ", photo.c_str(),
+                    width != 0 ? width : pnpovss::crf::dense_crf_vector_width(labels),
+                    from_scores ? ", from scores" : "");
+        time_case(in, 2, runs, width, from_scores);
       }
     }
     std::printf("vectors: %s\n", pnpovss::cpu::simd::cpu_has_avx2()
