@@ -203,7 +203,7 @@ constexpr int64_t kPrefetchPixelsPerVertex = 4;
 struct PairwiseKernel {
   float weight = 0.0f;
   PermutohedralLattice lattice;
-  std::vector<float> norm;  // 1/sqrt(K*1): NORMALIZE_SYMMETRIC
+  cpu::ZeroedArray<float> norm;  // 1/sqrt(K*1): NORMALIZE_SYMMETRIC
   // Vertex values: `source` holds the blurred Q of the previous pass (read by the slice),
   // `target` receives the splat of the new Q, `spare` is the blur's second buffer. Row 0 (the
   // missing blur neighbour) stays zero in all three; the splat stores where a vertex is first
@@ -214,15 +214,17 @@ struct PairwiseKernel {
   bool prefetch = false;  // whether the passes prefetch this kernel's rows (see prefetch_rows)
 };
 
-void init_kernel(PairwiseKernel& kernel, const std::vector<float>& features, int dim, int64_t pixels, int stride,
+void init_kernel(PairwiseKernel& kernel, const cpu::ZeroedArray<float>& features, int dim, int64_t pixels, int stride,
                  int threads) {
   LatticeOptions options;
   options.threads = threads;
   kernel.lattice.build(features.data(), pixels, dim, options);
-  kernel.norm.assign(pixels, 1.0f);
-  kernel.lattice.compute(kernel.norm.data(), kernel.norm.data(), 1, threads);
+  kernel.norm = cpu::ZeroedArray<float>(static_cast<size_t>(pixels));
+  float* norm = kernel.norm.data();
+  std::fill(norm, norm + pixels, 1.0f);
+  kernel.lattice.compute(norm, norm, 1, threads);
   // As the reference: float row sum, then 1/sqrt(n + 1e-20) in double, stored as float.
-  for (float& n : kernel.norm) n = static_cast<float>(1.0 / std::sqrt(static_cast<double>(n) + 1e-20));
+  for (int64_t i = 0; i < pixels; ++i) norm[i] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(norm[i]) + 1e-20));
   for (auto& b : kernel.buffers) b = cpu::ZeroedArray<float>(static_cast<size_t>(kernel.lattice.vertices() + 1) * stride);
   kernel.rings = cpu::ZeroedArray<float>(kernel.lattice.blur_ring_floats(stride, threads));
   kernel.prefetch = kernel.lattice.vertices() * kPrefetchPixelsPerVertex >= pixels;
@@ -653,9 +655,10 @@ int vector_width(int requested, int labels) {
 }
 
 // Features divided by the stds up front (x = column, y = row), so the lattice filters with a
-// unit Gaussian; int / float division as in DenseCRF2D.
-std::vector<float> positional_features(int height, int width, float sxy) {
-  std::vector<float> f(static_cast<size_t>(height) * width * 2);
+// unit Gaussian; int / float division as in DenseCRF2D. Fresh zero pages: hundreds of
+// megabytes for large photos.
+cpu::ZeroedArray<float> positional_features(int height, int width, float sxy) {
+  cpu::ZeroedArray<float> f(static_cast<size_t>(height) * width * 2);
   float* out = f.data();
   for (int y = 0; y < height; ++y)
     for (int x = 0; x < width; ++x) {
@@ -665,8 +668,8 @@ std::vector<float> positional_features(int height, int width, float sxy) {
   return f;
 }
 
-std::vector<float> bilateral_features(const uint8_t* rgb, int height, int width, float sxy, float srgb) {
-  std::vector<float> f(static_cast<size_t>(height) * width * 5);
+cpu::ZeroedArray<float> bilateral_features(const uint8_t* rgb, int height, int width, float sxy, float srgb) {
+  cpu::ZeroedArray<float> f(static_cast<size_t>(height) * width * 5);
   float* out = f.data();
   const uint8_t* px = rgb;
   for (int y = 0; y < height; ++y)

@@ -7,30 +7,12 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 #include "pnpovss/cpu/parallel.h"
+#include "pnpovss/cpu/zeroed_array.h"
 
 namespace pnpovss::crf {
-
-// Four-float vectors (GCC/Clang vector extensions): lane-wise IEEE arithmetic, so a vector
-// expression rounds exactly like the same scalar expression on each lane.
-namespace simd {
-#if defined(__GNUC__) || defined(__clang__)
-typedef float F32x4 __attribute__((vector_size(16)));
-typedef int32_t I32x4 __attribute__((vector_size(16)));
-#else
-#error "pnpovss::segment needs GCC or Clang vector extensions"
-#endif
-inline F32x4 load4(const float* p) {
-  F32x4 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void store4(float* p, F32x4 v) { std::memcpy(p, &v, sizeof v); }
-inline F32x4 broadcast4(float x) { return F32x4{x, x, x, x}; }
-}  // namespace simd
 
 // Shared with the tensor lattice (tensor_lattice.h), so that both place points alike:
 // the diagonal of the elevation matrix for a unit-std Gaussian, as the reference computes it in
@@ -56,17 +38,6 @@ struct LatticeOptions {
   bool sorted_neighbours = true;
 };
 
-// Values on the lattice vertices during one filtering: rows of `stride` floats (a multiple of
-// 4); row 0 stays zero and stands for missing blur neighbours, vertex v lives in row v + 1.
-struct LatticeValues {
-  int stride = 0;
-  // The reference filters up to 2 values per point with its scalar code, which applies the
-  // slice factor alpha after the weight; its SSE code (3 or more values) applies it before.
-  bool scalar_order = false;
-  std::vector<float> rows;
-  std::vector<float> scratch;  // second blur buffer
-};
-
 class PermutohedralLattice {
  public:
   PermutohedralLattice() = default;
@@ -80,18 +51,9 @@ class PermutohedralLattice {
   int64_t points() const { return points_; }
   int64_t vertices() const { return vertices_; }
 
-  // Sizes `values` for rows of `stride` floats. `reference_channels` is the number of values
-  // per point the reference filters together; it selects its rounding order.
-  void prepare(LatticeValues& values, int stride, int reference_channels) const;
-
-  // values[v] = sum over points i touching v, in point order, of w_iv * (in_i * scale_i); in_i
-  // is `values.stride` floats at in + i * in_stride, and scale (per point) may be null.
-  // Sequential, to keep the reference's order of additions.
-  void splat(const float* in, int64_t in_stride, const float* scale, LatticeValues& values) const;
-
-  // Blurs along axes 0..d in order, each step v' = v + (n1 + n2)/2 with missing neighbours 0.
-  void blur(LatticeValues& values, int threads) const;
-  // Same on raw buffers of (vertices + 1) rows: blurs `rows`, using `scratch` as the second
+  // Blurs (vertices + 1) rows of `stride` floats (row 0 stays zero and stands for missing
+  // neighbours, vertex v lives in row v + 1) along axes 0..d in order, each step
+  // v' = v + (n1 + n2)/2 with missing neighbours 0. Blurs `rows`, using `scratch` as the second
   // buffer, and returns whichever of the two holds the result. With `rings` (at least
   // blur_ring_floats(stride, threads) floats), pairs of axes run in one sweep over the
   // vertices: the first axis's rows go to a ring buffer that the second reads while they are
@@ -114,37 +76,17 @@ class PermutohedralLattice {
   // The vertices no point has a corner on (those the padding points add).
   const std::vector<int32_t>& untouched_vertices() const { return untouched_; }
 
-  // acc[0..stride) = alpha * sum_r w_ir * values[vertex_ir] for point i.
-  void slice(const LatticeValues& values, int64_t point, float* acc) const {
-    using namespace simd;
-    const int d1 = dim_ + 1;
-    const int32_t* vertex = &offsets_[static_cast<size_t>(point) * d1];
-    const float* weight = &weights_[static_cast<size_t>(point) * d1];
-    const int stride = values.stride;
-    const float* rows = values.rows.data();
-    for (int c = 0; c < stride; c += 4) store4(acc + c, broadcast4(0.0f));
-    for (int r = 0; r < d1; ++r) {
-      const float* row = rows + static_cast<int64_t>(vertex[r] + 1) * stride;
-      if (values.scalar_order) {
-        const float w = weight[r];
-        for (int c = 0; c < stride; c += 4) store4(acc + c, load4(acc + c) + w * load4(row + c) * alpha_);
-      } else {
-        const float w = weight[r] * alpha_;
-        for (int c = 0; c < stride; c += 4) store4(acc + c, load4(acc + c) + w * load4(row + c));
-      }
-    }
-  }
-
   // Whole filter: out (points x channels, point-major) = K * in, K the lattice's approximation
   // of exp(-|f_i - f_j|^2 / 2) including the self term. `out` may alias `in`.
   void compute(const float* in, float* out, int channels, int threads) const;
 
  private:
-  // Numbers the simplex corners of all points in point order, as the reference's hash table
-  // does (with several threads, per range of points, merged afterwards), and links every
-  // vertex to its blur neighbours. When the keys pack into 64 bits the vertices are then
-  // renumbered in key order, which keeps blur neighbours close in memory.
-  void index_vertices(const int16_t* rem0, const int8_t* rank, const LatticeOptions& options);
+  // Locates every point (its simplex and weights) and numbers the simplex corners of all points
+  // in point order, as the reference's hash table does (with several threads, per range of
+  // points, merged afterwards), and links every vertex to its blur neighbours. When the keys
+  // pack into 64 bits the vertices are then renumbered in key order, which keeps blur
+  // neighbours close in memory.
+  void index_vertices(const float* features, const LatticeOptions& options);
   // Fills first_touches_ and untouched_ from offsets_.
   void find_first_touches();
   // Fills reach_ from neighbours_.
@@ -163,10 +105,12 @@ class PermutohedralLattice {
   int64_t points_ = 0;
   int64_t vertices_ = 0;
   float alpha_ = 1.0f;
-  std::vector<int32_t> offsets_;     // points x (d+1): vertex of each simplex corner
-  std::vector<float> weights_;       // points x (d+1): barycentric weight of that corner
-  std::vector<int32_t> neighbours_;  // (d+1) x vertices x 2: rows of the two blur neighbours
-  std::vector<uint32_t> first_touches_;  // points: see first_touches()
+  // Arrays of a size fixed per build start as fresh zero pages (zeroed_array.h): for a
+  // 24-megapixel photo they hold gigabytes, whose page faults cost more than filling them.
+  cpu::ZeroedArray<int32_t> offsets_;         // points x (d+1): vertex of each simplex corner
+  cpu::ZeroedArray<float> weights_;           // points x (d+1): barycentric weight of that corner
+  cpu::ZeroedArray<int32_t> neighbours_;      // (d+1) x vertices x 2: rows of the two blur neighbours
+  cpu::ZeroedArray<uint32_t> first_touches_;  // points: see first_touches()
   std::vector<int32_t> untouched_;
   std::vector<int64_t> reach_;  // per axis: the largest |neighbour - vertex| in vertex order
 };
