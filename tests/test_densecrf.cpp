@@ -483,3 +483,27 @@ TEST(Permutohedral, RejectsBadInput) {
   f[3] = 1e6f;  // beyond 16-bit lattice coordinates
   EXPECT_THROW(lattice.build(f.data(), 4, 2), Error);
 }
+
+// Points are located by the threads that number their corners, each over its own range: a bad
+// point in a later range must fail the build with its own index, whatever the thread count.
+TEST(Permutohedral, RejectsABadPointInAnyThreadsRange) {
+  const int64_t n = 40000;  // two build tables with 2 threads
+  std::vector<float> f(n * 2);
+  for (int64_t i = 0; i < n; ++i) {
+    f[i * 2] = static_cast<float>(i % 200) / 3.0f;
+    f[i * 2 + 1] = static_cast<float>(i / 200) / 3.0f;
+  }
+  const int64_t bad = 31234;
+  f[bad * 2 + 1] = std::numeric_limits<float>::infinity();
+  for (int threads : {1, 2}) {
+    pnpovss::crf::LatticeOptions options;
+    options.threads = threads;
+    PermutohedralLattice lattice;
+    try {
+      lattice.build(f.data(), n, 2, options);
+      ADD_FAILURE() << "no error with " << threads << " threads";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("point " + std::to_string(bad) + " "), std::string::npos) << e.what();
+    }
+  }
+}
