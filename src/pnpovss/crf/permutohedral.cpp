@@ -18,7 +18,6 @@ namespace {
 namespace simd {
 #if defined(__GNUC__) || defined(__clang__)
 typedef float F32x4 __attribute__((vector_size(16)));
-typedef int32_t I32x4 __attribute__((vector_size(16)));
 #else
 #error "pnpovss::crf needs GCC or Clang vector extensions"
 #endif
