@@ -567,8 +567,6 @@ std::vector<int32_t> crf_channels(const torch::Tensor& stack, const Image& origi
     if (stack.size(0) > 1) return crf_channels_on_device(stack, original, params, device);
   }
   const torch::Tensor x = cpu_float(stack);
-  if (x.size(1) != original.height || x.size(2) != original.width)
-    throw Error("the channel stack and the original image differ in size");
   const int labels = static_cast<int>(x.size(0));
   const int64_t pixels = x.size(1) * x.size(2);
   if (labels == 1) return std::vector<int32_t>(pixels, 0);
